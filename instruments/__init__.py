@@ -1,0 +1,1 @@
+"""loopscope instruments package."""

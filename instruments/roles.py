@@ -1,0 +1,196 @@
+"""Role interfaces: what the sweep engine needs from an instrument, in the lab's language.
+
+The runner (daq) talks only to these roles, never to a driver. A role wraps one driver (a
+pymeasure Instrument) and converts its units to SI: tesla, ampere, kelvin, volt, second.
+Concrete roles live in instruments/role_impl.py; in-memory roles for tests and benchmarks
+implement the same classes.
+
+Every method that talks to an instrument may raise InstrumentError (or a subclass): the
+runner retries TransientInstrumentError a bounded number of times and treats anything
+else as a failure that ends in the safe state.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+
+class InstrumentError(RuntimeError):
+    """An instrument misbehaved. The message names the instrument and its resource."""
+
+
+class TransientInstrumentError(InstrumentError):
+    """A timeout, a garbled reply or a dropped connection: worth a bounded retry."""
+
+
+class LimitError(ValueError):
+    """A setpoint outside the station's limits. Raised before anything is sent."""
+
+
+class QuenchError(InstrumentError):
+    """The magnet quenched. Never re-energise on our own."""
+
+
+@dataclass(frozen=True)
+class FieldLimits:
+    """Hard limits of a field source, from the station file. A plan can ask for less, never more."""
+
+    max_field_T: float
+    max_current_A: float
+    max_ramp_rate_T_per_min: float
+    safe_ramp_rate_T_per_min: float | None = None  # rate used on the way to the safe state
+
+    def check_field(self, field_T: float, who: str) -> None:
+        if not abs(field_T) <= self.max_field_T:
+            raise LimitError(
+                f"{who}: field {field_T:g} T is outside the limit of ±{self.max_field_T:g} T")
+
+    def check_current(self, current_A: float, who: str) -> None:
+        if not abs(current_A) <= self.max_current_A:
+            raise LimitError(
+                f"{who}: current {current_A:g} A is outside the limit of ±{self.max_current_A:g} A")
+
+    def check_ramp_rate(self, rate_T_per_min: float, who: str) -> None:
+        if not 0 < rate_T_per_min <= self.max_ramp_rate_T_per_min:
+            raise LimitError(
+                f"{who}: ramp rate {rate_T_per_min:g} T/min is outside (0, "
+                f"{self.max_ramp_rate_T_per_min:g}] T/min")
+
+
+StopCheck = Callable[[], bool]
+
+
+class Role(ABC):
+    """Common to every role: a name from the station file, a snapshot, a way to close."""
+
+    #: the role's name in the station file, e.g. "field_source"
+    name: str = ""
+    #: the VISA resource (or "memory" for in-memory roles)
+    resource: str = ""
+
+    @abstractmethod
+    def snapshot(self) -> dict:
+        """Identity (*IDN?) and every setting that matters, JSON-serialisable, SI units."""
+
+    def close(self) -> None:
+        """Release the connection. Never changes the instrument's output."""
+
+    def reconnect(self) -> None:
+        """Open the connection again after a drop. Default: nothing to do."""
+
+
+class FieldSource(Role):
+    """A coil or magnet supply seen as a source of field at the sample."""
+
+    limits: FieldLimits
+    #: True when the hardware has a persistent switch (superconducting magnet supplies)
+    has_persistent_switch: bool = False
+
+    @abstractmethod
+    def read_field_T(self) -> float:
+        """The field the supply believes it makes (coil constant x output current)."""
+
+    @abstractmethod
+    def read_current_A(self) -> float:
+        """The supply's output current."""
+
+    @abstractmethod
+    def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
+        """Begin ramping toward field_T at rate_T_per_min; returns at once.
+
+        Raises LimitError (nothing sent) for a field or rate beyond the limits."""
+
+    @abstractmethod
+    def is_settled(self) -> bool:
+        """True when the supply holds at its target (AMI: HOLDING; BOP: output at setpoint)."""
+
+    @abstractmethod
+    def state(self) -> str:
+        """The supply's own state word, e.g. RAMPING, HOLDING, PAUSED, QUENCH, AT ZERO."""
+
+    def pause_ramp(self) -> None:
+        """Hold the present field. Default: nothing (supplies that step instantly)."""
+
+    def check_quench(self) -> None:
+        """Raise QuenchError if the supply reports a quench. Default: never quenches."""
+
+    @abstractmethod
+    def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
+        """Bring the field to a safe state at the safe rate, respecting heater rules.
+
+        Returns a one-line account of what was done ("ramped to 0 T", "held at 3 T in
+        persistent mode", ...). Must not raise for a supply that is already safe."""
+
+    # persistent mode; only for supplies with has_persistent_switch
+    def switch_heater_on(self) -> None:
+        raise NotImplementedError(f"{self.name} has no persistent switch")
+
+    def switch_heater_off(self) -> None:
+        raise NotImplementedError(f"{self.name} has no persistent switch")
+
+    def switch_heater_is_on(self) -> bool:
+        return False
+
+    def read_magnet_current_A(self) -> float:
+        """The current in the magnet (differs from the supply current in persistent mode)."""
+        return self.read_current_A()
+
+
+class FieldProbe(Role):
+    """A magnetometer (Hall gaussmeter) reading the field at the sample."""
+
+    @abstractmethod
+    def read_field_T(self) -> float:
+        """The measured field. Raises InstrumentError on overload."""
+
+
+class FluxReadout(Role):
+    """A SQUID behind a flux-locked loop, read through a voltmeter."""
+
+    @abstractmethod
+    def read_flux_phi0(self) -> float:
+        """The flux through the SQUID in units of the superconducting flux quantum h/2e."""
+
+    def read_voltage_V(self) -> float:
+        """The raw flux-locked-loop output voltage."""
+        raise NotImplementedError
+
+    def reset_lock(self) -> None:
+        """Reset the flux-locked loop (clears integrator, re-locks)."""
+
+
+class LockIn(Role):
+    """A lock-in amplifier reading the cantilever."""
+
+    @abstractmethod
+    def read_xy_V(self) -> tuple[float, float]:
+        """In-phase and quadrature outputs in volts."""
+
+    @abstractmethod
+    def set_frequency_Hz(self, frequency_Hz: float) -> None:
+        """Set the reference (drive) frequency."""
+
+    @abstractmethod
+    def read_frequency_Hz(self) -> float:
+        """The reference frequency."""
+
+    def read_time_constant_s(self) -> float:
+        """The output filter time constant; settling needs several of them."""
+        return 0.0
+
+
+class Thermometer(Role):
+    """A temperature controller: reads the sample temperature, may hold a setpoint."""
+
+    @abstractmethod
+    def read_temperature_K(self) -> float:
+        """The sample temperature."""
+
+    def set_setpoint_K(self, temperature_K: float) -> None:
+        raise NotImplementedError(f"{self.name} cannot regulate temperature")
+
+    def read_setpoint_K(self) -> float:
+        raise NotImplementedError(f"{self.name} cannot regulate temperature")
+
+    max_temperature_K: float = float("inf")

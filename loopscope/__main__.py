@@ -1,0 +1,3 @@
+from loopscope.cli import main
+
+main()

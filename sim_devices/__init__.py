@@ -1,0 +1,1 @@
+"""loopscope sim_devices package."""
