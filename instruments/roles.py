@@ -84,6 +84,8 @@ class FieldSource(Role):
     """A coil or magnet supply seen as a source of field at the sample."""
 
     limits: FieldLimits
+    #: field at the sample per ampere of supply current (from the station file)
+    coil_constant_T_per_A: float = 1.0
     #: True when the hardware has a persistent switch (superconducting magnet supplies)
     has_persistent_switch: bool = False
 
@@ -130,6 +132,23 @@ class FieldSource(Role):
         raise NotImplementedError(f"{self.name} has no persistent switch")
 
     def switch_heater_is_on(self) -> bool:
+        return False
+
+    def enter_persistent_mode(self, should_stop: StopCheck | None = None) -> None:
+        """Heater off (wait for the switch to cool), then ramp the leads to zero.
+
+        The magnet keeps its current; the supply ends at zero output."""
+        raise NotImplementedError(f"{self.name} has no persistent switch")
+
+    def leave_persistent_mode(self, should_stop: StopCheck | None = None) -> None:
+        """Ramp the leads to the magnet's current, then heater on (wait for it to warm).
+
+        Interlock: refuses (InstrumentError) if the currents do not match when the heater
+        would go on; a mismatch with the heater on can quench the magnet."""
+        raise NotImplementedError(f"{self.name} has no persistent switch")
+
+    def in_persistent_mode(self) -> bool:
+        """True when the switch is cold (heater off) with current trapped in the magnet."""
         return False
 
     def read_magnet_current_A(self) -> float:

@@ -17,7 +17,7 @@ COMMANDS = {
     "demo": "daq.cli:demo",
     "inspect": "daq.cli:inspect_cmd",
     "export": "daq.cli:export",
-    "import-mpms": "daq.cli:import_mpms",
+    "import-mpms": "daq.mpms_import:import_mpms_cmd",
     "queue": "daq.cli:queue",
     "fit": "analysis.cli:fit",
     "plot": "analysis.cli:plot",

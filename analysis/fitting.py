@@ -1,0 +1,308 @@
+"""The fitter users call: scipy's `curve_fit` signature, lmfit-style named results.
+
+    popt, pcov = curve_fit(model, x, y, p0, sigma=None, bounds=None)
+    result = fit("persistent_current", x, y, params={"area": 2.8e-13}, fixed=["theta"])
+    P, info = curve_fit_batch(model, x, Y, P0)
+
+`model(x, params)` is a numba-jitted function of a float64 array x and a 1-D float64 array of
+parameters returning an array like x (a plain Python function is jitted on the fly). A model
+from the registry (`analysis.models`) brings parameter names, units, defaults and, where it
+has one, an analytic Jacobian. Everything runs in compiled code (analysis.kernels.lm).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEFAULT_FTOL = 1e-12
+DEFAULT_XTOL = 1e-12
+DEFAULT_GTOL = 1e-12
+
+STATUS_MESSAGES = {
+    1: "converged: gradient orthogonal to the residuals (gtol)",
+    2: "converged: relative reduction of chi-square below ftol",
+    3: "converged: relative step below xtol",
+    4: "converged: zero residual",
+    0: "NOT converged: maximum number of function evaluations reached",
+    -1: "NOT converged: the model is not finite at the starting parameters",
+    -2: "NOT converged: no free parameters",
+}
+
+
+class FitError(ValueError):
+    """Bad input to a fit (shapes, NaN/inf, too few points, unknown parameter names)."""
+
+
+class ConvergenceWarning(RuntimeWarning):
+    pass
+
+
+@dataclass
+class FitResult:
+    """A fit with named parameters (values in SI units of the model)."""
+
+    model: str
+    names: list
+    values: np.ndarray
+    stderr: np.ndarray
+    covariance: np.ndarray
+    units: list
+    fixed: list
+    chi_square: float
+    dof: int
+    n_points: int
+    iterations: int
+    nfev: int
+    status: int
+    converged: bool
+    message: str
+    absolute_sigma: bool = False
+    model_version: str = ""
+    derived: dict = field(default_factory=dict)
+
+    @property
+    def reduced_chi_square(self) -> float:
+        return self.chi_square / self.dof if self.dof > 0 else math.nan
+
+    @property
+    def params(self) -> dict:
+        return dict(zip(self.names, self.values))
+
+    def __getitem__(self, name):
+        i = self.names.index(name)
+        return self.values[i]
+
+    def to_dict(self) -> dict:
+        out = {n: {"value": float(v), "stderr": float(s), "units": u}
+               for n, v, s, u in zip(self.names, self.values, self.stderr, self.units)}
+        for n, (v, s, u) in self.derived.items():
+            out[n] = {"value": float(v), "stderr": float(s), "units": u}
+        return out
+
+    def __str__(self):
+        lines = [f"fit of {self.model}: {self.message}",
+                 f"  chi-square {self.chi_square:.6g}, dof {self.dof}, reduced {self.reduced_chi_square:.6g}, "
+                 f"{self.nfev} evaluations"]
+        for n, v, s, u in zip(self.names, self.values, self.stderr, self.units):
+            tag = " (fixed)" if n in self.fixed else ""
+            lines.append(f"  {n:>12s} = {v:.10g} +/- {s:.3g} {u}{tag}")
+        for n, (v, s, u) in self.derived.items():
+            lines.append(f"  {n:>12s} = {v:.10g} +/- {s:.3g} {u} (derived)")
+        return "\n".join(lines)
+
+
+def _jit(model):
+    from numba.core.registry import CPUDispatcher
+
+    if isinstance(model, CPUDispatcher):
+        return model
+    if callable(model):
+        from numba import njit
+
+        return njit(model)
+    raise FitError(f"model must be a numba-jitted function model(x, params), got {model!r}")
+
+
+def _finite_1d(name, a, n=None):
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.ndim != 1:
+        raise FitError(f"{name} must be 1-D, got shape {a.shape}")
+    if n is not None and a.shape[0] != n:
+        raise FitError(f"{name} has {a.shape[0]} values, expected {n}")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise FitError(f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index {int(np.argmax(bad))})")
+    return a
+
+
+def _bounds(bounds, m):
+    if bounds is None:
+        return np.full(m, -np.inf), np.full(m, np.inf)
+    lo, hi = bounds
+    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (m,)).copy()
+    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (m,)).copy()
+    if np.any(lo >= hi):
+        bad = int(np.argmax(lo >= hi))
+        raise FitError(f"bounds: lower >= upper for parameter {bad} ({lo[bad]} >= {hi[bad]})")
+    return lo, hi
+
+
+def _prepare(x, y, p0, sigma, n_free):
+    y = _finite_1d("y", y)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.shape[0] != y.shape[0]:
+        raise FitError(f"x has {x.shape[0]} values but y has {y.shape[0]}")
+    if not np.all(np.isfinite(x)):
+        raise FitError(f"x contains {int((~np.isfinite(x)).sum())} NaN/inf value(s)")
+    p0 = _finite_1d("p0", p0)
+    if y.shape[0] < n_free:
+        raise FitError(f"too few points: {y.shape[0]} data points for {n_free} free parameters")
+    if sigma is None:
+        w = np.ones_like(y)
+    else:
+        s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), y.shape)
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise FitError("sigma must be finite and > 0 everywhere")
+        w = 1.0 / s
+    return x, y, p0, np.ascontiguousarray(w)
+
+
+def _run(model, jac, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, max_nfev, absolute_sigma):
+    from analysis.kernels.lm import covariance, fd_jacobian, lm_core
+
+    use_fd = jac is None
+    jac_ = fd_jacobian if use_fd else jac
+    popt = np.empty_like(p0)
+    cost, nfev, njev, status = lm_core(model, jac_, x, y, w, p0, lb, ub, free,
+                                       ftol, xtol, gtol, int(max_nfev), popt)
+    cov, ok = covariance(model, jac_, use_fd, x, popt, w, free)
+    n_free = int(free.sum())
+    dof = y.shape[0] - n_free
+    chi2 = 2.0 * cost
+    if not absolute_sigma:
+        cov = cov * (chi2 / dof) if dof > 0 else np.full_like(cov, np.inf)
+    return popt, cov, chi2, dof, int(nfev), int(njev), int(status), bool(ok)
+
+
+def curve_fit(model, x, y, p0, sigma=None, bounds=None, absolute_sigma=False, jac=None,
+              ftol=DEFAULT_FTOL, xtol=DEFAULT_XTOL, gtol=DEFAULT_GTOL, max_nfev=None,
+              full_output=False, check_finite=True):
+    """Fit like scipy.optimize.curve_fit; returns (popt, pcov).
+
+    model: numba-jitted f(x, params) or a registry model name / ModelSpec.
+    jac: optional numba-jitted jac(model, x, params, f, J) filling J[i, j] = df_i/dp_j.
+    A fit that does not converge raises RuntimeError (like scipy); pass full_output=True
+    for (popt, pcov, info) without raising.
+    """
+    from analysis.models import ModelSpec, get_model
+
+    if isinstance(model, str):
+        model = get_model(model)
+    if isinstance(model, ModelSpec):
+        jac = model.jac if jac is None else jac
+        model = model.kernel
+    model = _jit(model)
+    p0 = np.atleast_1d(np.asarray(p0, dtype=np.float64))
+    m = p0.shape[0]
+    x, y, p0, w = _prepare(x, y, p0, sigma, m)
+    lb, ub = _bounds(bounds, m)
+    free = np.ones(m, dtype=np.bool_)
+    max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
+    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(model, jac, x, y, w, p0, lb, ub, free,
+                                                       ftol, xtol, gtol, max_nfev, absolute_sigma)
+    info = {"chi_square": chi2, "dof": dof, "nfev": nfev, "njev": njev, "status": status,
+            "message": STATUS_MESSAGES.get(status, str(status)), "covariance_ok": ok}
+    if full_output:
+        return popt, pcov, info
+    if status <= 0:
+        raise RuntimeError(f"fit failed: {info['message']} (after {nfev} evaluations)")
+    return popt, pcov
+
+
+def fit(model, x, y, params=None, sigma=None, fixed=None, bounds=None, absolute_sigma=False,
+        metadata=None, ftol=DEFAULT_FTOL, xtol=DEFAULT_XTOL, gtol=DEFAULT_GTOL, max_nfev=None) -> FitResult:
+    """Fit a registry model by name (or a ModelSpec) with named parameters.
+
+    params: {name: starting value}; missing ones take the model's data-driven guess or default.
+    fixed: names held at their starting value; None means the model's default list (e.g. the
+    field angle, instrument constants), [] frees everything. bounds: {name: (lo, hi)}.
+    metadata: the run file's metadata (sample mass etc.) for derived quantities.
+    Never raises on non-convergence: check `.converged` and `.message`.
+    """
+    from analysis.models import get_model
+
+    spec = get_model(model) if isinstance(model, str) else model
+    params = dict(params or {})
+    unknown = [k for k in params if k not in spec.param_names]
+    if unknown:
+        raise FitError(f"model {spec.name!r} has no parameter(s) {', '.join(unknown)}; "
+                       f"its parameters are {', '.join(spec.param_names)}")
+    fixed = list(spec.default_fixed if fixed is None else fixed)
+    bad = [k for k in fixed if k not in spec.param_names]
+    if bad:
+        raise FitError(f"cannot fix unknown parameter(s) {', '.join(bad)} of model {spec.name!r}")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y_arr = np.ascontiguousarray(y, dtype=np.float64)
+    guess = spec.initial_guess(x, y_arr) if spec.guess is not None and np.all(np.isfinite(x)) and np.all(np.isfinite(y_arr)) else {}
+    start = {n: params.get(n, guess.get(n, d)) for n, d in zip(spec.param_names, spec.defaults)}
+    p0 = np.array([float(start[n]) for n in spec.param_names])
+    free = np.array([n not in fixed for n in spec.param_names], dtype=np.bool_)
+    m = p0.shape[0]
+    x, y, p0, w = _prepare(x, y, p0, sigma, int(free.sum()))
+    lo = np.full(m, -np.inf)
+    hi = np.full(m, np.inf)
+    for n, (a, b) in {**spec.bounds, **(bounds or {})}.items():
+        if n not in spec.param_names:
+            raise FitError(f"bounds given for unknown parameter {n!r}")
+        i = spec.param_names.index(n)
+        lo[i], hi[i] = a, b
+    max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
+    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(spec.kernel, spec.jac, x, y, w, p0, lo, hi, free,
+                                                       ftol, xtol, gtol, max_nfev, absolute_sigma)
+    stderr = np.sqrt(np.abs(np.diag(pcov)))
+    stderr[~free] = 0.0
+    message = STATUS_MESSAGES.get(status, str(status))
+    if not ok:
+        message += "; covariance singular (parameters not determined by the data)"
+    res = FitResult(model=spec.name, names=list(spec.param_names), values=popt, stderr=stderr,
+                    covariance=pcov, units=list(spec.units), fixed=[n for n in spec.param_names if n in fixed],
+                    chi_square=chi2, dof=dof, n_points=int(y.shape[0]), iterations=njev, nfev=nfev,
+                    status=status, converged=status > 0, message=message, absolute_sigma=absolute_sigma,
+                    model_version=spec.version)
+    if spec.derive is not None:
+        res.derived = spec.derive(res, metadata or {})
+    return res
+
+
+def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEFAULT_FTOL,
+                    xtol=DEFAULT_XTOL, gtol=DEFAULT_GTOL, max_nfev=None):
+    """Fit every row of Y (shape (K, N)) against the same x, in parallel across cores.
+
+    P0: (K, M) starting values, or (M,) for all. sigma: None, (N,) or (K, N).
+    Returns (P, info) with P of shape (K, M) and info = {"chi_square", "nfev", "status",
+    "converged"} arrays of length K. Rows that did not converge have converged=False.
+    """
+    from analysis.kernels.lm import fd_jacobian, lm_batch
+    from analysis.models import ModelSpec, get_model
+
+    if isinstance(model, str):
+        model = get_model(model)
+    if isinstance(model, ModelSpec):
+        jac = model.jac if jac is None else jac
+        model = model.kernel
+    model = _jit(model)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    if Y.ndim != 2 or Y.shape[1] != x.shape[0]:
+        raise FitError(f"Y must have shape (K, {x.shape[0]}), got {Y.shape}")
+    if not np.all(np.isfinite(Y)) or not np.all(np.isfinite(x)):
+        raise FitError("x or Y contains NaN/inf")
+    P0 = np.asarray(P0, dtype=np.float64)
+    if P0.ndim == 1:
+        P0 = np.broadcast_to(P0, (Y.shape[0], P0.shape[0]))
+    P0 = np.ascontiguousarray(P0)
+    if P0.shape[0] != Y.shape[0]:
+        raise FitError(f"P0 has {P0.shape[0]} rows for {Y.shape[0]} traces")
+    m = P0.shape[1]
+    if Y.shape[1] < m:
+        raise FitError(f"too few points: {Y.shape[1]} per trace for {m} parameters")
+    if sigma is None:
+        W = np.ones_like(Y)
+    else:
+        s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), Y.shape)
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise FitError("sigma must be finite and > 0 everywhere")
+        W = np.ascontiguousarray(1.0 / s)
+    lb, ub = _bounds(bounds, m)
+    free = np.ones(m, dtype=np.bool_)
+    max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
+    K = Y.shape[0]
+    P = np.empty((K, m))
+    cost = np.empty(K)
+    nfev = np.empty(K, dtype=np.int64)
+    status = np.empty(K, dtype=np.int64)
+    lm_batch(model, fd_jacobian if jac is None else jac, x, Y, W, P0, lb, ub, free,
+             ftol, xtol, gtol, int(max_nfev), P, cost, nfev, status)
+    return P, {"chi_square": 2.0 * cost, "nfev": nfev, "status": status, "converged": status > 0}

@@ -1,0 +1,365 @@
+"""Model kernels `model(x, p) -> y` and analytic Jacobians `jac(model, x, p, f, J)` (SI).
+
+Parameter order is the registry's (analysis.models). Pure numba functions, float64.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from analysis.constants import K_B, MU_B, PHI0, PHI0_SC
+
+_TWO_PI = 2.0 * math.pi
+_SQRT_PI = math.sqrt(math.pi)
+
+
+# ---------------------------------------------------------------- special functions
+@njit(cache=True)
+def langevin(y):
+    """L(y) = coth y - 1/y, series below |y| = 0.1 (no cancellation)."""
+    ay = abs(y)
+    if ay < 0.1:
+        y2 = y * y
+        return y * (1.0 / 3.0 + y2 * (-1.0 / 45.0 + y2 * (2.0 / 945.0 + y2 * (-1.0 / 4725.0 + y2 * 2.0 / 93555.0))))
+    if ay > 40.0:
+        return math.copysign(1.0, y) - 1.0 / y
+    return 1.0 / math.tanh(y) - 1.0 / y
+
+
+@njit(cache=True)
+def langevin_deriv(y):
+    ay = abs(y)
+    if ay < 0.1:
+        y2 = y * y
+        return 1.0 / 3.0 + y2 * (-3.0 / 45.0 + y2 * (10.0 / 945.0 + y2 * (-7.0 / 4725.0 + y2 * 18.0 / 93555.0)))
+    s = math.sinh(y) if ay < 350.0 else np.inf
+    return 1.0 / (y * y) - 1.0 / (s * s)
+
+
+@njit(cache=True)
+def brillouin(J, x):
+    """B_J(x) = a coth(a x) - b coth(b x), a = (2J+1)/2J, b = 1/2J, written as a L(a x) - b L(b x)."""
+    a = (2.0 * J + 1.0) / (2.0 * J)
+    b = 1.0 / (2.0 * J)
+    return a * langevin(a * x) - b * langevin(b * x)
+
+
+@njit(cache=True)
+def x_over_sinh(x):
+    ax = abs(x)
+    if ax < 1e-4:
+        return 1.0 - x * x / 6.0
+    if ax > 700.0:
+        return 2.0 * ax * math.exp(-ax)
+    return x / math.sinh(x)
+
+
+@njit(cache=True)
+def jp_integral(p, theta):
+    """j_p(theta) = int_0^inf dtau (pi theta)^2 exp(-p^2/(4 tau)) / (2 sqrt(pi) tau^{3/2} sinh^2(pi theta tau)).
+
+    Trapezoid rule in u = ln(tau): the integrand is analytic in a strip of half-width pi/2 and
+    decays (doubly) exponentially at both ends, so the rule converges exponentially.
+    j_p(0) = 12 / p^5.
+    """
+    c = p * p / 4.0
+    u_lo = math.log(c) - 4.6
+    u_hi = math.log(c) + 17.0
+    if theta > 0.0:
+        u_cut = math.log(45.0 / (math.pi * theta))
+        if u_cut < u_hi:
+            u_hi = u_cut
+    if u_hi <= u_lo + 1.0:
+        u_hi = u_lo + 1.0
+    h = 0.125
+    n = int((u_hi - u_lo) / h) + 1
+    total = 0.0
+    for i in range(n + 1):
+        u = u_lo + i * h
+        tau = math.exp(u)
+        ys = x_over_sinh(math.pi * theta * tau)
+        total += math.exp(-c / tau) * ys * ys / (2.0 * _SQRT_PI * tau ** 1.5)
+    return total * h
+
+
+# ---------------------------------------------------------------- magnetization
+@njit(cache=True)
+def susceptibility(x, p):
+    """moment = chi * H + m0."""
+    return p[0] * x + p[1]
+
+
+@njit(cache=True)
+def susceptibility_jac(model, x, p, f, J):
+    for i in range(x.shape[0]):
+        J[i, 0] = x[i]
+        J[i, 1] = 1.0
+
+
+@njit(cache=True)
+def curie_weiss(x, p):
+    """chi(T) = C / (T - theta) + chi0."""
+    return p[0] / (x - p[1]) + p[2]
+
+
+@njit(cache=True)
+def curie_weiss_jac(model, x, p, f, J):
+    for i in range(x.shape[0]):
+        d = 1.0 / (x[i] - p[1])
+        J[i, 0] = d
+        J[i, 1] = p[0] * d * d
+        J[i, 2] = 1.0
+
+
+@njit(cache=True)
+def brillouin_model(x, p):
+    """moment(B) = Ms B_J(g mu_B J B / (k_B T)) + chi0 B;  p = Ms, g, J, T, chi0."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        arg = p[1] * MU_B * p[2] * x[i] / (K_B * p[3])
+        out[i] = p[0] * brillouin(p[2], arg) + p[4] * x[i]
+    return out
+
+
+@njit(cache=True)
+def langevin_model(x, p):
+    """moment(B) = Ms L(mu B / (k_B T)) + chi0 B;  p = Ms, mu, T, chi0."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = p[0] * langevin(p[1] * x[i] / (K_B * p[2])) + p[3] * x[i]
+    return out
+
+
+@njit(cache=True)
+def _ja_dmirr(h, m_irr, m_tot, delta, ms, a, k, alpha):
+    he = h + alpha * m_tot
+    man = ms * langevin(he / a)
+    diff = man - m_irr
+    if diff * delta <= 0.0:
+        return 0.0
+    den = delta * k - alpha * diff
+    if abs(den) < 1e-12 * k:
+        den = 1e-12 * k * delta
+    return diff / den
+
+
+@njit(cache=True)
+def jiles_atherton_m(h, ms, a, k, c, alpha, nsub):
+    """Magnetization M(H) (A/m) along the field history h (A/m), starting demagnetized.
+
+    dM_irr/dH = (M_an - M_irr) / (delta k - alpha (M_an - M_irr)),  M = (1-c) M_irr + c M_an,
+    M_an = Ms L((H + alpha M)/a), delta = sign(dH); no irreversible change while M_an - M_irr
+    opposes the sweep direction. Midpoint rule with nsub steps between samples.
+    """
+    n = h.shape[0]
+    out = np.empty(n)
+    m_irr = 0.0
+    m_tot = c * ms * langevin(h[0] / a) if n > 0 else 0.0
+    if n > 0:
+        out[0] = m_tot
+    for i in range(1, n):
+        dh_total = h[i] - h[i - 1]
+        if dh_total == 0.0:
+            out[i] = out[i - 1]
+            continue
+        delta = 1.0 if dh_total > 0 else -1.0
+        dh = dh_total / nsub
+        hh = h[i - 1]
+        for s in range(nsub):
+            k1 = _ja_dmirr(hh, m_irr, m_tot, delta, ms, a, k, alpha)
+            mid = m_irr + 0.5 * dh * k1
+            hm = hh + 0.5 * dh
+            mtm = (1.0 - c) * mid + c * ms * langevin((hm + alpha * m_tot) / a)
+            k2 = _ja_dmirr(hm, mid, mtm, delta, ms, a, k, alpha)
+            m_irr += dh * k2
+            hh += dh
+            man = ms * langevin((hh + alpha * m_tot) / a)
+            m_tot = (1.0 - c) * m_irr + c * man
+        out[i] = m_tot
+    return out
+
+
+@njit(cache=True)
+def jiles_atherton(x, p):
+    """moment along the H history x: volume * M_JA(H); p = Ms, a, k, c, alpha, volume."""
+    return p[5] * jiles_atherton_m(x, p[0], p[1], p[2], p[3], p[4], 16)
+
+
+# ---------------------------------------------------------------- persistent currents
+@njit(cache=True)
+def persistent_current(x, p):
+    """I(B) = I1 sin(2 pi A B/Phi0 + phi1) + I2 sin(4 pi A B/Phi0 + phi2) + b B.
+
+    p = area (effective: ring area times sin of the field angle to the ring plane), I1, phi1,
+    I2, phi2, background."""
+    out = np.empty_like(x)
+    w = _TWO_PI * p[0] / PHI0
+    for i in range(x.shape[0]):
+        ph = w * x[i]
+        out[i] = p[1] * math.sin(ph + p[2]) + p[3] * math.sin(2.0 * ph + p[4]) + p[5] * x[i]
+    return out
+
+
+@njit(cache=True)
+def persistent_current_jac(model, x, p, f, J):
+    w = _TWO_PI * p[0] / PHI0
+    for i in range(x.shape[0]):
+        ph = w * x[i]
+        c1 = math.cos(ph + p[2])
+        c2 = math.cos(2.0 * ph + p[4])
+        J[i, 0] = (p[1] * c1 + 2.0 * p[3] * c2) * _TWO_PI * x[i] / PHI0
+        J[i, 1] = math.sin(ph + p[2])
+        J[i, 2] = p[1] * c1
+        J[i, 3] = math.sin(2.0 * ph + p[4])
+        J[i, 4] = p[3] * c2
+        J[i, 5] = x[i]
+
+
+@njit(cache=True)
+def pc_series(b, area, theta, amps, phases, period_flux):
+    """sum_p I_p sin(2 pi p A B sin(theta) / Phi_per + phi_p) at fields b."""
+    out = np.zeros_like(b)
+    w = _TWO_PI * area * math.sin(theta) / period_flux
+    for i in range(b.shape[0]):
+        s = 0.0
+        for q in range(amps.shape[0]):
+            s += amps[q] * math.sin((q + 1) * w * b[i] + phases[q])
+        out[i] = s
+    return out
+
+
+@njit(cache=True)
+def pc_ensemble(x, p):
+    """Ensemble average moment, period h/2e: m2 sin(4 pi A B/Phi0 + phase) + b B + c;
+    p = moment_amp, area, phase, background, offset."""
+    out = np.empty_like(x)
+    w = 2.0 * _TWO_PI * p[1] / PHI0
+    for i in range(x.shape[0]):
+        out[i] = p[0] * math.sin(w * x[i] + p[2]) + p[3] * x[i] + p[4]
+    return out
+
+
+@njit(cache=True)
+def pc_squid(x, p):
+    """SQUID flux in Phi0_sc = h/2e: (M_rp / Phi0_sc) I_ring(B) + chi_bg B + c0;
+    I_ring = sum_{p=1,2} I_p sin(2 pi p A B sin(theta)/Phi0 + phi_p);
+    p = M_rp, area, theta, I1, phi1, I2, phi2, chi_bg, c0."""
+    out = np.empty_like(x)
+    w = _TWO_PI * p[1] * math.sin(p[2]) / PHI0
+    g = p[0] / PHI0_SC
+    for i in range(x.shape[0]):
+        ph = w * x[i]
+        ring = p[3] * math.sin(ph + p[4]) + p[5] * math.sin(2.0 * ph + p[6])
+        out[i] = g * ring + p[7] * x[i] + p[8]
+    return out
+
+
+@njit(cache=True)
+def pc_cantilever(x, p):
+    """Cantilever frequency shift (Hz):
+    -(f0 A^2 B^2 cos^2 th / (2 k l^2)) sum_p (2 pi p/Phi0) I_p cos(2 pi p A B sin th/Phi0 + phi_p) + b2 B^2 + b0;
+    p = f0, k_spring, lever, area, theta, I1, phi1, I2, phi2, b2, b0."""
+    out = np.empty_like(x)
+    f0 = p[0]
+    ks = p[1]
+    lv = p[2]
+    area = p[3]
+    th = p[4]
+    w = _TWO_PI * area * math.sin(th) / PHI0
+    env = f0 * area * area * math.cos(th) ** 2 / (2.0 * ks * lv * lv)
+    for i in range(x.shape[0]):
+        b = x[i]
+        ph = w * b
+        s = (_TWO_PI / PHI0) * (p[5] * math.cos(ph + p[6]) + 2.0 * p[7] * math.cos(2.0 * ph + p[8]))
+        out[i] = -env * b * b * s + p[9] * b * b + p[10]
+    return out
+
+
+@njit(cache=True)
+def pc_ballistic_T(x, p):
+    """I_p(T) = I0 x/sinh x, x = p T / T*;  params I0, T_star, harmonic."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = p[0] * x_over_sinh(p[2] * x[i] / p[1])
+    return out
+
+
+@njit(cache=True)
+def pc_diffusive_T(x, p):
+    """Typical current I_p(T) = I0 sqrt(j_p(k_B T/E_c) / j_p(0)); params I0, Ec_K (E_c/k_B), harmonic."""
+    out = np.empty_like(x)
+    q = p[2]
+    j0 = 12.0 / q ** 5
+    for i in range(x.shape[0]):
+        out[i] = p[0] * math.sqrt(jp_integral(q, x[i] / p[1]) / j0)
+    return out
+
+
+@njit(cache=True)
+def pc_exponential_T(x, p):
+    """I_p(T) = I0 exp(-p T / T_p); params I0, T_p, harmonic."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = p[0] * math.exp(-p[2] * x[i] / p[1])
+    return out
+
+
+# ---------------------------------------------------------------- superconducting decay
+@njit(cache=True)
+def sc_exponential(x, p):
+    """I(t) = I0 exp(-t/tau); tau = L/R."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = p[0] * math.exp(-x[i] / p[1])
+    return out
+
+
+@njit(cache=True)
+def sc_exponential_jac(model, x, p, f, J):
+    for i in range(x.shape[0]):
+        e = math.exp(-x[i] / p[1])
+        J[i, 0] = e
+        J[i, 1] = p[0] * e * x[i] / (p[1] * p[1])
+
+
+@njit(cache=True)
+def sc_creep(x, p):
+    """I(t) = I0 [1 - S ln(1 + t/t0)] (flux creep)."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = p[0] * (1.0 - p[1] * math.log1p(x[i] / p[2]))
+    return out
+
+
+@njit(cache=True)
+def sc_decay(x, p):
+    """I(t) = I0 exp(-t/tau) [1 - S ln(1 + t/t0)]."""
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = p[0] * math.exp(-x[i] / p[1]) * (1.0 - p[2] * math.log1p(x[i] / p[3]))
+    return out
+
+
+# ---------------------------------------------------------------- array helpers for the Python API
+@njit(cache=True)
+def brillouin_array(J, x):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = brillouin(J, x[i])
+    return out
+
+
+@njit(cache=True)
+def langevin_array(x):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = langevin(x[i])
+    return out
+
+
+@njit(cache=True)
+def jp_array(p, theta):
+    out = np.empty_like(theta)
+    for i in range(theta.shape[0]):
+        out[i] = jp_integral(p, theta[i])
+    return out

@@ -1,0 +1,102 @@
+"""Events from the runner to any number of subscribers (CLI progress, GUI, queue, tests).
+
+The acquisition thread only appends to a queue; each subscriber is called from its own
+dispatcher thread, so a slow or broken subscriber can never stall acquisition. A subscriber
+that falls far behind loses the oldest *point* events (counted and reported), never a
+state change, warning, error or the end of the run.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # started | point | progress | state | warning | error | finished
+    time: float
+    data: dict = field(default_factory=dict)
+
+
+Subscriber = Callable[[Event], None]
+
+
+class _Dispatcher:
+    def __init__(self, callback: Subscriber, max_backlog: int):
+        self.callback = callback
+        self.max_backlog = max_backlog
+        self.queue: collections.deque[Event] = collections.deque()
+        self.dropped_points = 0
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._loop, name=f"events->{getattr(callback, '__name__', 'subscriber')}",
+                                       daemon=True)
+        self.thread.start()
+
+    def put(self, event: Event) -> None:
+        with self.cond:
+            if event.kind == "point" and len(self.queue) >= self.max_backlog:
+                self.dropped_points += 1
+                return
+            self.queue.append(event)
+            self.cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self.cond:
+                while not self.queue and not self.closed:
+                    self.cond.wait()
+                if not self.queue and self.closed:
+                    return
+                event = self.queue.popleft()
+            try:
+                self.callback(event)
+            except Exception:  # a subscriber's bug must not reach the acquisition
+                log.exception("event subscriber %r failed on %s", self.callback, event.kind)
+
+    def close(self, timeout: float) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+        self.thread.join(timeout)
+
+
+class EventBus:
+    def __init__(self, max_backlog: int = 100_000):
+        self.max_backlog = max_backlog
+        self._dispatchers: list[_Dispatcher] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(event)` for every event from now on; returns an unsubscribe function."""
+        d = _Dispatcher(callback, self.max_backlog)
+        with self._lock:
+            self._dispatchers.append(d)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if d in self._dispatchers:
+                    self._dispatchers.remove(d)
+            d.close(timeout=1.0)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for d in self._dispatchers:
+            d.put(event)
+
+    @property
+    def dropped_points(self) -> int:
+        return sum(d.dropped_points for d in self._dispatchers)
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Let every subscriber see what was published so far (end of a run)."""
+        for d in list(self._dispatchers):
+            d.close(timeout)
+        with self._lock:
+            self._dispatchers.clear()

@@ -1,0 +1,125 @@
+"""Read a run file back: a summary for people, and CSV export."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from daq.recovery import open_run_file
+from daq.storage import read_status
+
+
+def _text(ds) -> str:
+    value = ds[()]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").rstrip("\x00 ")
+    return str(value)
+
+
+def summarize(path: str | Path) -> dict:
+    """Everything `loopscope inspect` prints, as a dict."""
+    path = Path(path)
+    status, reason = read_status(path)
+    with open_run_file(path) as f:
+        if "entry" not in f:
+            raise ValueError(f"{path}: not a loopscope run file (no /entry group)")
+        entry = f["entry"]
+        data = entry["data"]
+        quantities = {}
+        for name, ds in data.items():
+            arr = ds[()]
+            finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+            quantities[name] = {
+                "units": str(ds.attrs.get("units", "")),
+                "points": int(arr.shape[0]),
+                "min": float(finite.min()) if finite.size else None,
+                "max": float(finite.max()) if finite.size else None,
+            }
+        points = max((q["points"] for q in quantities.values()), default=0)
+        sample = {}
+        for k, ds in entry.get("sample", {}).items():
+            sample[k] = _text(ds) if ds.dtype.kind in "SOU" else float(ds[()])
+        snapshot = {}
+        if "instrument" in entry and "snapshot_json" in entry["instrument"]:
+            try:
+                snapshot = json.loads(_text(entry["instrument"]["snapshot_json"]))
+            except json.JSONDecodeError:
+                snapshot = {}
+        log_levels = []
+        if "log" in entry and "level" in entry["log"]:
+            log_levels = [x.decode().rstrip("\x00") for x in entry["log"]["level"][()]]
+        messages = []
+        if "log" in entry and "message" in entry["log"]:
+            messages = [x.decode("utf-8", "replace").rstrip("\x00") for x in entry["log"]["message"][()]]
+        return {
+            "path": str(path),
+            "title": _text(entry["title"]),
+            "plan_kind": _text(entry["plan_kind"]),
+            "status": status,
+            "reason": reason,
+            "start_time": _text(entry["start_time"]),
+            "end_time": _text(entry["end_time"]),
+            "operator": _text(entry["operator"]) if "operator" in entry else "",
+            "loopscope_version": _text(entry["loopscope_version"]) if "loopscope_version" in entry else "",
+            "points": points,
+            "signal": str(data.attrs.get("signal", "")),
+            "axes": [str(a) for a in np.atleast_1d(data.attrs.get("axes", []))],
+            "quantities": quantities,
+            "sample": sample,
+            "instruments": {k: (v.get("idn") if isinstance(v, dict) else v) for k, v in snapshot.items()},
+            "plan": _text(entry["plan"]) if "plan" in entry else "",
+            "warnings": sum(1 for lv in log_levels if lv in ("warning", "error")),
+            "log": list(zip(log_levels, messages)),
+            "analyses": sorted(entry["analysis"].keys()) if "analysis" in entry else [],
+        }
+
+
+def format_summary(s: dict) -> str:
+    lines = [
+        f"{s['path']}",
+        f"  title      {s['title']}",
+        f"  plan       {s['plan_kind']}",
+        f"  status     {s['status']}" + (f" ({s['reason']})" if s["reason"] else ""),
+        f"  started    {s['start_time']}",
+        f"  ended      {s['end_time'] or '-'}",
+        f"  points     {s['points']}",
+        f"  signal     {s['signal']} against {', '.join(s['axes'])}",
+    ]
+    if s["operator"]:
+        lines.append(f"  operator   {s['operator']}")
+    if s["sample"]:
+        lines.append("  sample     " + ", ".join(f"{k}={v}" for k, v in s["sample"].items() if v not in ("", None)))
+    lines.append("  quantities")
+    for name, q in s["quantities"].items():
+        rng = "" if q["min"] is None else f"{q['min']:.6g} .. {q['max']:.6g}"
+        lines.append(f"    {name:<26} [{q['units']}]  {rng}")
+    if s["instruments"]:
+        lines.append("  instruments")
+        for name, idn in s["instruments"].items():
+            lines.append(f"    {name:<26} {idn}")
+    if s["log"]:
+        lines.append(f"  log ({len(s['log'])} lines, {s['warnings']} warnings or errors)")
+        for level, message in s["log"][-10:]:
+            lines.append(f"    {level:<8} {message}")
+    if s["analyses"]:
+        lines.append("  analyses   " + ", ".join(s["analyses"]))
+    return "\n".join(lines)
+
+
+def export_csv(path: str | Path, out: str | Path) -> int:
+    """Write /entry/data as CSV, one column per quantity, header 'name [units]'. Returns rows."""
+    with open_run_file(path) as f:
+        data = f["entry"]["data"]
+        names = list(data.keys())
+        order = [n for n in ("point_index", "timestamp", "elapsed_s") if n in names]
+        order += [n for n in names if n not in order]
+        columns = [data[n][()] for n in order]
+        units = [str(data[n].attrs.get("units", "")) for n in order]
+    n = min((len(c) for c in columns), default=0)
+    table = np.column_stack([np.asarray(c[:n], dtype=np.float64) for c in columns]) if columns else np.empty((0, 0))
+    with open(out, "w", newline="") as fh:
+        csv.writer(fh).writerow([f"{name} [{u}]" for name, u in zip(order, units)])
+        np.savetxt(fh, table, delimiter=",", fmt="%.17g")  # round-trips every float64 exactly
+    return n

@@ -1,0 +1,605 @@
+"""The runner: executes a Plan on a Station, records to a RunWriter, owns pause/resume/abort.
+
+One runner for every user (CLI, GUI, overnight queue, tests). It is the only place that
+decides what the instruments do during a run, and so the only place that has to get the
+safe state right: any abort, unhandled error or quench ends with the field source in its
+safe state (ramped to zero at the safe rate, or held, as the station says; persistent-switch
+heater rules are the FieldSource's to enforce) and the file closed with the reason.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from daq.events import Event, EventBus
+from daq.plans import Plan, PlanError, Point
+from daq.storage import Column, RunMetadata, RunWriter, now_iso
+from instruments.roles import (FieldSource, InstrumentError, LimitError, QuenchError, Role,
+                               TransientInstrumentError)
+
+log = logging.getLogger(__name__)
+
+# role kind -> the quantities it contributes at every point, (name, units, long name)
+DETECTOR_QUANTITIES = {
+    "field_probe": [("probe_field_T", "T", "field measured by the Hall probe")],
+    "flux_readout": [("flux_phi0", "Phi0", "SQUID flux in units of h/2e")],
+    "lockin": [("lockin_x_V", "V", "lock-in X"), ("lockin_y_V", "V", "lock-in Y"),
+               ("frequency_Hz", "Hz", "lock-in reference frequency")],
+    "thermometer": [("temperature_K", "K", "sample temperature")],
+}
+ROLE_KINDS = ("field_source", "field_probe", "flux_readout", "lockin", "thermometer")
+POLL_INTERVAL_S = 0.02  # wall-clock; short enough for a sped-up simulated lab
+
+
+class RunAborted(Exception):
+    """Raised inside the run loop when an abort was requested."""
+
+
+@dataclass
+class RunResult:
+    path: Path
+    status: str  # completed | aborted | failed
+    reason: str
+    points: int
+    started: str
+    ended: str
+    safe_state: str = ""
+
+
+def role_kind(role: Role) -> str:
+    for kind in ROLE_KINDS:
+        cls = {"field_source": "FieldSource", "field_probe": "FieldProbe", "flux_readout": "FluxReadout",
+               "lockin": "LockIn", "thermometer": "Thermometer"}[kind]
+        if any(base.__name__ == cls for base in type(role).__mro__):
+            return kind
+    raise TypeError(f"{role!r} is none of the role kinds {ROLE_KINDS}")
+
+
+# ---------------------------------------------------------------------------- validation
+def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dict]]) -> tuple[str, list[str]]:
+    """Check a plan against a station before anything is touched.
+
+    `instruments` maps station name -> (role kind, limits dict). Returns (source, detectors).
+    Raises PlanError naming the plan key and value.
+    """
+    m = plan.model
+    where = plan.origin
+    sources = [n for n, (k, _) in instruments.items() if k == "field_source"]
+    if not sources:
+        raise PlanError(f"{where}: the station has no field_source")
+    source = m.source or sources[0]
+    if source not in instruments:
+        raise PlanError(f"{where}: source: no instrument {source!r} in the station "
+                        f"(it has {', '.join(instruments)})")
+    if instruments[source][0] != "field_source":
+        raise PlanError(f"{where}: source: {source!r} is a {instruments[source][0]}, not a field_source")
+    if m.detectors is None:
+        detectors = [n for n, (k, _) in instruments.items() if k != "field_source"]
+    else:
+        detectors = list(m.detectors)
+        for d in detectors:
+            if d not in instruments:
+                raise PlanError(f"{where}: detectors: no instrument {d!r} in the station "
+                                f"(it has {', '.join(instruments)})")
+            if instruments[d][0] == "field_source":
+                raise PlanError(f"{where}: detectors: {d!r} is a field source; it is read at every point anyway")
+    kinds = {instruments[d][0] for d in detectors}
+    if plan.kind == "resonance_tracking" and "lockin" not in kinds:
+        raise PlanError(f"{where}: resonance_tracking needs a lockin among the detectors")
+    if plan.kind == "grid":
+        need = "thermometer" if m.outer.quantity == "temperature" else "lockin"
+        if need not in kinds:
+            raise PlanError(f"{where}: outer.quantity {m.outer.quantity} needs a {need} among the detectors")
+
+    src_limits = instruments[source][1]
+    coil_constant = float(src_limits.get("coil_constant_T_per_A", 1.0))
+    max_field = float(src_limits.get("max_field_T", math.inf))
+    max_current = float(src_limits.get("max_current_A", math.inf))
+    max_rate = float(src_limits.get("max_ramp_rate_T_per_min", math.inf))
+    lim = m.limits
+    for key, plan_value, station_value in (("max_field_T", lim.max_field_T, max_field),
+                                           ("max_current_A", lim.max_current_A, max_current),
+                                           ("max_ramp_rate_T_per_min", lim.max_ramp_rate_T_per_min, max_rate)):
+        if plan_value is not None and plan_value > station_value:
+            raise PlanError(f"{where}: limits.{key}: {plan_value:g} is above the station's {station_value:g}; "
+                            "a plan may ask for less, never more")
+    max_field = min(max_field, lim.max_field_T or math.inf)
+    max_current = min(max_current, lim.max_current_A or math.inf)
+    max_rate = min(max_rate, lim.max_ramp_rate_T_per_min or math.inf)
+
+    values = plan.field_values()
+    if values.size:
+        k = int(np.argmax(np.abs(values)))
+        v = float(values[k])
+        b = v if m.axis == "field" else v * coil_constant
+        visits = f"{v:g} T" if m.axis == "field" else f"{v:g} A = {b:g} T"
+        if abs(b) > max_field * (1 + 1e-12):
+            raise PlanError(f"{where}: the plan visits {visits}, beyond the field limit ±{max_field:g} T of {source}")
+        if abs(b / coil_constant) > max_current * (1 + 1e-12):
+            raise PlanError(f"{where}: the plan visits {visits}, beyond the current limit ±{max_current:g} A "
+                            f"of {source}")
+    if m.ramp_rate_T_per_min is not None and m.ramp_rate_T_per_min > max_rate:
+        raise PlanError(f"{where}: ramp_rate_T_per_min: {m.ramp_rate_T_per_min:g} is above the limit "
+                        f"{max_rate:g} T/min of {source}")
+    if plan.kind == "persistent_step":
+        if not src_limits.get("has_persistent_switch", False):
+            raise PlanError(f"{where}: persistent_step needs a field source with a persistent switch; "
+                            f"{source!r} has none")
+    if plan.kind == "grid" and m.outer.quantity == "temperature":
+        thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
+        t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
+        t_max = min(t_max, lim.max_temperature_K or math.inf)
+        worst = float(np.max(m.outer.all_values()))
+        if worst > t_max:
+            raise PlanError(f"{where}: outer: temperature {worst:g} K is above the limit {t_max:g} K")
+        if float(np.min(m.outer.all_values())) <= 0:
+            raise PlanError(f"{where}: outer: temperatures must be above 0 K")
+    return source, detectors
+
+
+# ---------------------------------------------------------------------------- the runner
+class Runner:
+    """Run one plan on one station into one file.
+
+    runner = Runner(station, plan, "run.h5"); runner.subscribe(print); result = runner.run()
+    or runner.start() to run in a thread, then runner.pause()/resume()/abort() from any thread.
+    """
+
+    def __init__(self, station, plan: Plan, out_path: str | Path, *, overwrite: bool = False,
+                 software_version: str = "", bus: EventBus | None = None,
+                 extra_metadata: dict | None = None):
+        self.station = station
+        self.plan = plan
+        self.out_path = Path(out_path)
+        self.overwrite = overwrite
+        self.software_version = software_version
+        self.bus = bus or EventBus()
+        self.extra_metadata = extra_metadata or {}
+        self.time_scale = float(getattr(station, "time_scale", 1.0) or 1.0)
+        instruments = {name: (role_kind(role), _limits_of(role)) for name, role in station.roles.items()}
+        self.source_name, self.detector_names = check_plan_against_station(plan, instruments)
+        self.source: FieldSource = station.roles[self.source_name]
+        self.detectors = {n: station.roles[n] for n in self.detector_names}
+        self.state = "idle"
+        self._pause = threading.Event()
+        self._abort = threading.Event()
+        self._abort_reason = ""
+        self._thread: threading.Thread | None = None
+        self.result: RunResult | None = None
+        self._points_done = 0
+        self.writer: RunWriter | None = None
+        self._t0 = 0.0
+        self._last_progress = 0.0
+        self._resonance_guess: float | None = None
+        m = plan.model
+        self.ramp_rate = m.ramp_rate_T_per_min or self.source.limits.max_ramp_rate_T_per_min
+        if m.limits.max_ramp_rate_T_per_min:
+            self.ramp_rate = min(self.ramp_rate, m.limits.max_ramp_rate_T_per_min)
+        self._columns, self._readers = self._plan_columns()
+
+    # -- public control -------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(callback)
+
+    def start(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.run, name="runner", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> RunResult | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    def pause(self) -> None:
+        if self.state == "running":
+            self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    def abort(self, reason: str = "aborted by the operator") -> None:
+        self._abort_reason = reason
+        self._abort.set()
+        self._pause.clear()
+
+    @property
+    def points_done(self) -> int:
+        return self._points_done
+
+    # -- columns --------------------------------------------------------------------------
+    def _plan_columns(self) -> tuple[list[Column], list[tuple[str, Role, str]]]:
+        cols = [Column("field_setpoint_T", "T", "field asked for by the plan")]
+        if self.plan.model.axis == "current":
+            cols.append(Column("current_setpoint_A", "A", "coil current asked for by the plan"))
+        cols += [Column("field_T", "T", "field reported by the source"),
+                 Column("current_A", "A", "supply output current")]
+        if self.source.has_persistent_switch:
+            cols.append(Column("magnet_current_A", "A", "current in the magnet"))
+        readers = []
+        taken = {c.name for c in cols}
+        for name, role in self.detectors.items():
+            kind = role_kind(role)
+            for q, units, long_name in DETECTOR_QUANTITIES[kind]:
+                col = q if q not in taken else f"{name}_{q}"
+                taken.add(col)
+                cols.append(Column(col, units, f"{long_name} ({name})"))
+                readers.append((col, role, q))
+        if self.plan.kind == "resonance_tracking":
+            cols.append(Column("resonance_frequency_Hz", "Hz", "cantilever resonance found at this field"))
+        if self.plan.kind == "grid" and self.plan.model.outer.quantity == "temperature":
+            cols.append(Column("temperature_setpoint_K", "K", "outer-loop temperature setpoint"))
+        for label in self.plan.label_columns():
+            cols.append(Column(label, "1", label.replace("_", " ")))
+        return cols, readers
+
+    def _signal_and_axes(self) -> tuple[str, list[str]]:
+        names = [c.name for c in self._columns]
+        for candidate in ("flux_phi0", "resonance_frequency_Hz", "lockin_x_V", "probe_field_T", "temperature_K"):
+            if candidate in names:
+                signal = candidate
+                break
+        else:
+            signal = "field_T"
+        axis = "elapsed_s" if self.plan.kind in ("time_series", "persistent_step") else "field_T"
+        if self.plan.kind == "grid" and self.plan.model.outer.quantity == "frequency" and signal == "lockin_x_V":
+            axis = "field_T"
+        return signal, [axis]
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        """Execute the plan. Blocking; never raises for instrument trouble (see the result)."""
+        started = now_iso()
+        self._points_done = 0
+        signal, axes = self._signal_and_axes()
+        m = self.plan.model
+        snapshot = self._snapshot()
+        metadata = RunMetadata(
+            title=m.title, plan_kind=self.plan.kind, plan_text=self.plan.text,
+            station_text=getattr(self.station, "source_text", ""), operator=m.operator,
+            sample=m.sample.model_dump(), snapshot=snapshot, software_version=self.software_version,
+            start_time=started, extra=self.extra_metadata)
+        self.writer = RunWriter(self.out_path, self._columns, signal=signal, axes=axes, metadata=metadata,
+                                max_data_at_risk_s=m.max_data_at_risk_s, overwrite=self.overwrite)
+        self._set_state("running")
+        total = self.plan.total_points()
+        self._emit("started", path=str(self.writer.path), total=total, title=m.title, plan_kind=self.plan.kind,
+                   columns=[c.name for c in self.writer.columns], units=[c.units for c in self.writer.columns],
+                   signal=signal, axes=axes)
+        status, reason, safe = "completed", "", ""
+        self._t0 = time.time()
+        try:
+            for point in self.plan.points():
+                self._check_pause_and_abort()
+                self._do_point(point)
+                self._points_done += 1
+                self._progress(total)
+            self._finish_field()
+        except RunAborted:
+            status, reason = "aborted", self._abort_reason or "aborted"
+        except QuenchError as exc:
+            status, reason = "failed", f"quench: {exc}"
+        except (InstrumentError, LimitError, PlanError, OSError, ValueError) as exc:
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a bug must still end in the safe state with the data kept
+            log.exception("runner failed")
+            status, reason = "failed", f"unexpected {type(exc).__name__}: {exc}"
+        if status != "completed":
+            self._set_state("safe_state")
+            self._emit("error" if status == "failed" else "warning", message=reason)
+            self.writer.log("error" if status == "failed" else "warning", reason)
+            safe = self._go_safe()
+            if safe:
+                reason = f"{reason}; safe state: {safe}"
+        try:
+            self.writer.close(status, reason)
+        except Exception as exc:
+            status, reason = "failed", f"{reason}; closing the file failed: {exc}"
+        self._set_state(status)
+        self.result = RunResult(self.writer.path, status, reason, self._points_done, started, now_iso(), safe)
+        self._emit("finished", status=status, reason=reason, path=str(self.writer.path),
+                   points=self._points_done, safe_state=safe)
+        self.bus.drain()
+        return self.result
+
+    def _snapshot(self) -> dict:
+        try:
+            return self.station.snapshot()
+        except Exception as exc:  # a snapshot failure must not stop a run, but is recorded
+            log.warning("station snapshot failed: %s", exc)
+            return {"error": f"snapshot failed: {exc}"}
+
+    def _go_safe(self) -> str:
+        try:
+            return self._retrying(self.source, self.source.go_to_safe_state)
+        except Exception as exc:
+            message = f"could not bring {self.source_name} to its safe state: {exc}"
+            log.error(message)
+            self._emit("error", message=message)
+            if self.writer is not None:
+                self.writer.log("error", message)
+            return f"FAILED ({exc})"
+
+    def _finish_field(self) -> None:
+        m = self.plan.model
+        if m.end == "hold":
+            return
+        src = self.source
+        if src.has_persistent_switch and self._retrying(src, src.in_persistent_mode):
+            if m.kind == "persistent_step":
+                return  # trapping the field was the point of the plan; leave it persistent
+            self._retrying(src, src.leave_persistent_mode, self._should_stop)
+        self._retrying(src, src.start_ramp, 0.0, self.ramp_rate)
+        self._wait_holding(m.settle.timeout_s)
+
+    # -- one point ------------------------------------------------------------------------
+    def _do_point(self, p: Point) -> None:
+        m = self.plan.model
+        src = self.source
+        self._retrying(src, src.check_quench)
+        if p.temperature_K is not None:
+            self._set_temperature(p.temperature_K)
+        if p.frequency_Hz is not None:
+            for role in self._roles_of("lockin"):
+                self._retrying(role, role.set_frequency_Hz, p.frequency_Hz)
+        target_T = None
+        if p.field is not None:
+            target_T = p.field if m.axis == "field" else p.field * src.coil_constant_T_per_A
+        if "leave_persistent" in p.actions and src.has_persistent_switch:
+            if not self._retrying(src, src.switch_heater_is_on):
+                self._retrying(src, src.leave_persistent_mode, self._should_stop)
+        if target_T is not None:
+            self._retrying(src, src.start_ramp, target_T, self.ramp_rate)
+            self._settle()
+        if "enter_persistent" in p.actions:
+            self._retrying(src, src.enter_persistent_mode, self._should_stop)
+        if p.at_elapsed_s is not None:
+            self._wait_until_elapsed(p.at_elapsed_s)
+        resonance = None
+        if p.find_resonance:
+            resonance = self._find_resonance()
+        self._record(p, target_T, resonance)
+
+    def _record(self, p: Point, target_T: float | None, resonance: float | None) -> None:
+        src = self.source
+        n_avg = self.plan.model.averaging.readings
+        now = time.time()
+        values: dict[str, float] = {
+            "point_index": p.index, "timestamp": now, "elapsed_s": (now - self._t0) * self.time_scale,
+            "field_setpoint_T": math.nan if target_T is None else target_T,
+            "field_T": self._retrying(src, src.read_field_T),
+            "current_A": self._retrying(src, src.read_current_A),
+        }
+        if self.plan.model.axis == "current":
+            values["current_setpoint_A"] = math.nan if p.field is None else p.field
+        if src.has_persistent_switch:
+            values["magnet_current_A"] = self._retrying(src, src.read_magnet_current_A)
+        lockin_cache: dict[int, tuple[float, float]] = {}
+        for col, role, q in self._readers:
+            values[col] = self._read_quantity(role, q, n_avg, lockin_cache)
+        if resonance is not None:
+            values["resonance_frequency_Hz"] = resonance
+        if "temperature_setpoint_K" in self.writer.column_index:
+            values["temperature_setpoint_K"] = p.temperature_K if p.temperature_K is not None else math.nan
+        for label, v in p.labels.items():
+            values[label] = v
+        row = tuple(values.get(c.name, math.nan) for c in self.writer.columns)
+        self.writer.append(row)
+        self._emit("point", index=p.index, values=values)
+
+    def _read_quantity(self, role: Role, q: str, n_avg: int, lockin_cache: dict) -> float:
+        if q in ("lockin_x_V", "lockin_y_V"):
+            key = id(role)
+            if key not in lockin_cache:
+                xs = [self._retrying(role, role.read_xy_V) for _ in range(n_avg)]
+                lockin_cache[key] = (float(np.mean([x for x, _ in xs])), float(np.mean([y for _, y in xs])))
+            return lockin_cache[key][0 if q == "lockin_x_V" else 1]
+        fn = {"probe_field_T": "read_field_T", "flux_phi0": "read_flux_phi0", "frequency_Hz": "read_frequency_Hz",
+              "temperature_K": "read_temperature_K"}[q]
+        reader = getattr(role, fn)
+        if n_avg == 1 or q == "frequency_Hz":
+            return self._retrying(role, reader)
+        return float(np.mean([self._retrying(role, reader) for _ in range(n_avg)]))
+
+    # -- settling and waiting -------------------------------------------------------------
+    def _settle(self) -> None:
+        s = self.plan.model.settle
+        if s.wait_for_holding:
+            self._wait_holding(s.timeout_s)
+        if s.delay_s:
+            self._sleep_experiment(s.delay_s)
+        if s.stable_tolerance_T is not None:
+            probes = self._roles_of("field_probe")
+            if probes:
+                self._wait_stable(probes[0], s.stable_tolerance_T, s.stable_readings, s.timeout_s)
+
+    def _wait_holding(self, timeout_s: float) -> None:
+        src = self.source
+        deadline = time.monotonic() + timeout_s / self.time_scale
+        while not self._retrying(src, src.is_settled):
+            self._retrying(src, src.check_quench)
+            if time.monotonic() > deadline:
+                raise InstrumentError(f"{self.source_name}: not holding at its target after {timeout_s:g} s "
+                                      f"(state {self._retrying(src, src.state)})")
+            self._sleep_wall(POLL_INTERVAL_S)
+
+    def _wait_stable(self, probe, tolerance: float, n: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s / self.time_scale
+        readings: list[float] = []
+        while True:
+            readings.append(self._retrying(probe, probe.read_field_T))
+            readings = readings[-n:]
+            if len(readings) == n and max(readings) - min(readings) <= tolerance:
+                return
+            if time.monotonic() > deadline:
+                raise InstrumentError(f"{probe.name}: field not stable within {tolerance:g} T after {timeout_s:g} s "
+                                      f"(last readings {readings})")
+            self._sleep_wall(POLL_INTERVAL_S)
+
+    def _set_temperature(self, temperature_K: float) -> None:
+        outer = self.plan.model.outer
+        for th in self._roles_of("thermometer"):
+            self._retrying(th, th.set_setpoint_K, temperature_K)
+            if outer.tolerance is not None:
+                deadline = time.monotonic() + self.plan.model.settle.timeout_s / self.time_scale
+                while abs(self._retrying(th, th.read_temperature_K) - temperature_K) > outer.tolerance:
+                    if time.monotonic() > deadline:
+                        raise InstrumentError(f"{th.name}: temperature not within {outer.tolerance:g} K of "
+                                              f"{temperature_K:g} K in time")
+                    self._sleep_wall(POLL_INTERVAL_S * 5)
+        if outer.settle_s:
+            self._sleep_experiment(outer.settle_s)
+
+    def _wait_until_elapsed(self, target_s: float) -> None:
+        remaining = target_s - (time.time() - self._t0) * self.time_scale
+        if remaining > 0:
+            self._sleep_experiment(remaining)
+
+    def _sleep_experiment(self, seconds: float) -> None:
+        self._sleep_wall(seconds / self.time_scale)
+
+    def _sleep_wall(self, seconds: float) -> None:
+        if self._abort.wait(seconds):
+            raise RunAborted()
+
+    def _should_stop(self) -> bool:
+        return self._abort.is_set()
+
+    def _check_pause_and_abort(self) -> None:
+        if self._abort.is_set():
+            raise RunAborted()
+        if self._pause.is_set():
+            self._set_state("paused")
+            self.writer.log("info", "paused")
+            while self._pause.is_set() and not self._abort.is_set():
+                time.sleep(POLL_INTERVAL_S)
+            if self._abort.is_set():
+                raise RunAborted()
+            self.writer.log("info", "resumed")
+            self._set_state("running")
+
+    # -- resonance ------------------------------------------------------------------------
+    def _find_resonance(self) -> float:
+        spec = self.plan.model.resonance
+        lockin = self._roles_of("lockin")[0]
+        tau = self._retrying(lockin, lockin.read_time_constant_s)
+        wait_s = spec.settle_time_constants * tau
+        center = self._resonance_guess or spec.center_Hz
+
+        def response(f: float) -> tuple[float, float]:
+            self._retrying(lockin, lockin.set_frequency_Hz, f)
+            self._sleep_experiment(wait_s)
+            return self._retrying(lockin, lockin.read_xy_V)
+
+        if spec.method == "scan":
+            f0 = _scan_for_resonance(response, center, spec.span_Hz, spec.scan_points)
+        else:
+            f0 = _pll_for_resonance(response, center, spec)
+        self._retrying(lockin, lockin.set_frequency_Hz, f0)
+        self._sleep_experiment(wait_s)
+        self._resonance_guess = f0
+        return f0
+
+    # -- instrument calls with bounded retries --------------------------------------------
+    def _retrying(self, role: Role, fn, *args):
+        retries = self.plan.model.retries
+        for attempt in range(retries + 1):
+            try:
+                return fn(*args)
+            except TransientInstrumentError as exc:
+                if attempt == retries:
+                    raise InstrumentError(f"{role.name}: gave up after {retries + 1} attempts: {exc}") from exc
+                message = f"{role.name}: {exc} (attempt {attempt + 1} of {retries + 1}, retrying)"
+                log.warning(message)
+                if self.writer is not None:
+                    self.writer.log("warning", message)
+                self._emit("warning", message=message, instrument=role.name)
+                self._sleep_wall(min(0.05 * 2 ** attempt, 2.0))
+                try:
+                    role.reconnect()
+                except Exception as rexc:  # reconnect failing is one more failed attempt
+                    log.warning("%s: reconnect failed: %s", role.name, rexc)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _roles_of(self, kind: str) -> list[Role]:
+        return [r for r in self.detectors.values() if role_kind(r) == kind]
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._emit("state", state=state)
+
+    def _emit(self, event_kind: str, **data) -> None:
+        self.bus.publish(Event(event_kind, time.time(), data))
+
+    def _progress(self, total: int) -> None:
+        now = time.time()
+        if now - self._last_progress < 0.2 and self._points_done != total:
+            return
+        self._last_progress = now
+        elapsed = now - self._t0
+        rate = self._points_done / elapsed if elapsed > 0 else 0.0
+        eta = (total - self._points_done) / rate if rate > 0 else math.inf
+        self._emit("progress", done=self._points_done, total=total, eta_s=eta, rate_per_s=rate)
+
+
+def _limits_of(role: Role) -> dict:
+    out: dict = {}
+    limits = getattr(role, "limits", None)
+    if limits is not None:
+        for key in ("max_field_T", "max_current_A", "max_ramp_rate_T_per_min"):
+            out[key] = getattr(limits, key)
+    if hasattr(role, "coil_constant_T_per_A"):
+        out["coil_constant_T_per_A"] = role.coil_constant_T_per_A
+    out["has_persistent_switch"] = bool(getattr(role, "has_persistent_switch", False))
+    if hasattr(role, "max_temperature_K"):
+        out["max_temperature_K"] = role.max_temperature_K
+    return out
+
+
+def _scan_for_resonance(response, center: float, span: float, n: int) -> float:
+    """Scan the drive frequency; the Lorentzian peak of R^2 gives the resonance.
+
+    For a Lorentzian, 1/R^2 is a parabola in f: fit it near the peak, take its vertex."""
+    freqs = np.linspace(center - span / 2, center + span / 2, n)
+    r2 = np.array([x * x + y * y for x, y in (response(f) for f in freqs)])
+    k = int(np.argmax(r2))
+    lo, hi = max(0, k - 3), min(n, k + 4)
+    if hi - lo < 3 or r2[lo:hi].min() <= 0:
+        return float(freqs[k])
+    a, b, _ = np.polyfit(freqs[lo:hi] - freqs[k], 1.0 / r2[lo:hi], 2)
+    if a <= 0:
+        return float(freqs[k])
+    f0 = freqs[k] - b / (2 * a)
+    return float(np.clip(f0, freqs[0], freqs[-1]))
+
+
+def _pll_for_resonance(response, center: float, spec) -> float:
+    """A software phase-locked loop: move the drive until the phase equals the target (secant)."""
+    def phase_error(f: float) -> float:
+        x, y = response(f)
+        d = math.degrees(math.atan2(y, x)) - spec.target_phase_deg
+        return (d + 180.0) % 360.0 - 180.0
+
+    f_a, f_b = center, center + spec.span_Hz / 20
+    e_a, e_b = phase_error(f_a), phase_error(f_b)
+    for _ in range(spec.max_iterations):
+        if abs(e_b) <= spec.phase_tolerance_deg:
+            return f_b
+        if e_b == e_a:
+            break
+        f_next = f_b - e_b * (f_b - f_a) / (e_b - e_a)
+        # never leave the search window: a phase wrap would send the secant far away
+        f_next = float(np.clip(f_next, center - spec.span_Hz / 2, center + spec.span_Hz / 2))
+        f_a, e_a = f_b, e_b
+        f_b, e_b = f_next, phase_error(f_next)
+    if abs(e_b) <= spec.phase_tolerance_deg:
+        return f_b
+    raise InstrumentError(f"phase-locked loop did not lock within {spec.max_iterations} steps "
+                          f"(phase error {e_b:.2f} deg at {f_b:.4f} Hz)")

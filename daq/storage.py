@@ -1,0 +1,403 @@
+"""The run file: self-describing, crash-safe HDF5 (layout in docs/file_format.md).
+
+A RunWriter creates the whole structure up front (metadata, one resizable dataset per
+quantity), then switches the file to SWMR mode: from then on only dataset contents change,
+so the file is consistent on disk at every instant and another process can read it while
+it grows. Points are buffered in memory and written in blocks by a background flusher at
+least every `max_data_at_risk_s`, so a crash loses at most that much data; the acquisition
+thread only appends a tuple to a list.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+FILE_FORMAT = "loopscope-run"
+FILE_FORMAT_VERSION = "1"
+STATUS_LENGTH = 32
+REASON_LENGTH = 1024
+TIME_LENGTH = 64
+LOG_MESSAGE_LENGTH = 512
+LOG_LEVEL_LENGTH = 16
+
+STATUSES = ("running", "completed", "aborted", "failed", "interrupted")
+
+
+class StorageError(RuntimeError):
+    """The run file cannot be created or written. The message names the file."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One measured quantity: a dataset under /entry/data."""
+
+    name: str
+    units: str
+    long_name: str = ""
+    dtype: str = "f8"
+
+
+# The columns every run has, in this order, before the plan's own quantities.
+BOOK_KEEPING = (
+    Column("point_index", "1", "point index in acquisition order", "i8"),
+    Column("timestamp", "s", "wall-clock time since the Unix epoch"),
+    Column("elapsed_s", "s", "experiment time since the start of the run"),
+)
+
+
+@dataclass
+class RunMetadata:
+    title: str
+    plan_kind: str
+    plan_text: str = ""
+    station_text: str = ""
+    operator: str = ""
+    sample: dict = field(default_factory=dict)
+    snapshot: dict = field(default_factory=dict)
+    software_version: str = ""
+    start_time: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+def check_output_path(path: str | Path, overwrite: bool = False, min_free_bytes: int = 50_000_000) -> Path:
+    """Refuse an output file before anything is touched: exists, unwritable, or a full disk."""
+    path = Path(path)
+    if path.suffix not in {".h5", ".hdf5", ".nxs"}:
+        raise StorageError(f"output file {path}: use a .h5, .hdf5 or .nxs name")
+    if path.exists() and not overwrite:
+        raise StorageError(
+            f"output file {path} already exists; choose another name or pass --overwrite")
+    if path.exists() and path.is_dir():
+        raise StorageError(f"output file {path} is a directory")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.exists():
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the output directory {directory}: {exc.strerror}") from exc
+    if not os.access(directory, os.W_OK):
+        raise StorageError(f"output directory {directory} is not writable")
+    free = shutil.disk_usage(directory).free
+    if free < min_free_bytes:
+        raise StorageError(
+            f"output directory {directory} has only {free / 1e6:.1f} MB free; "
+            f"a run needs at least {min_free_bytes / 1e6:.0f} MB")
+    return path
+
+
+def unique_path(path: str | Path) -> Path:
+    """path, or path with _1, _2 ... before the suffix: the first name not taken."""
+    path = Path(path)
+    if not path.exists():
+        return path
+    for n in range(1, 100000):
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise StorageError(f"no free file name near {path}")
+
+
+def _fixed(text: str, length: int) -> np.bytes_:
+    raw = text.encode("utf-8")[:length]
+    return np.bytes_(raw)
+
+
+def _str_dataset(group: h5py.Group, name: str, text: str) -> None:
+    group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
+
+
+class RunWriter:
+    """Write one run. Create, append points, log, close with a status.
+
+    >>> w = RunWriter(path, [Column("field_T", "T")], signal="field_T", axes=["field_T"],
+    ...               metadata=RunMetadata(title="t", plan_kind="linear"))
+    >>> w.append((0, time.time(), 0.0, 0.1)); w.close("completed")
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        columns: Sequence[Column],
+        *,
+        signal: str,
+        axes: Sequence[str],
+        metadata: RunMetadata,
+        max_data_at_risk_s: float = 1.0,
+        overwrite: bool = False,
+        chunk_rows: int = 8192,
+        background_flush: bool = True,
+    ):
+        self.path = check_output_path(path, overwrite=overwrite)
+        names = [c.name for c in columns]
+        if len(set(names)) != len(names):
+            raise StorageError(f"duplicate quantity names in {names}")
+        self.columns = list(BOOK_KEEPING) + [c for c in columns if c.name not in {b.name for b in BOOK_KEEPING}]
+        self.column_index = {c.name: i for i, c in enumerate(self.columns)}
+        for name in [signal, *axes]:
+            if name not in self.column_index:
+                raise StorageError(f"signal/axis {name!r} is not one of the quantities {names}")
+        if max_data_at_risk_s <= 0:
+            raise StorageError("max_data_at_risk_s must be positive")
+        self.max_data_at_risk_s = float(max_data_at_risk_s)
+        self.rows_written = 0
+        self._rows: list[tuple] = []
+        self._log: list[tuple[float, str, str]] = []
+        self._lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        self._closed = False
+        self._flush_error: BaseException | None = None
+        self._file = self._create(metadata, signal, list(axes), chunk_rows)
+        # HDF5 drops its own file lock in SWMR mode; hold a shared lock for the life of the
+        # writer so that other processes can tell a live run from one whose writer died.
+        self._alive_lock = open(self.path, "rb")
+        fcntl.flock(self._alive_lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        self._stop_flusher = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if background_flush:
+            self._flusher = threading.Thread(target=self._flush_loop, name="run-file-flusher", daemon=True)
+            self._flusher.start()
+
+    # -- creation -------------------------------------------------------------------------
+    def _create(self, md: RunMetadata, signal: str, axes: list[str], chunk_rows: int) -> h5py.File:
+        tmp_ok = False
+        try:
+            f = h5py.File(self.path, "w", libver="latest")
+            tmp_ok = True
+        except OSError as exc:
+            raise StorageError(f"cannot create {self.path}: {exc}") from exc
+        try:
+            f.attrs["default"] = "entry"
+            f.attrs["file_format"] = FILE_FORMAT
+            f.attrs["file_format_version"] = FILE_FORMAT_VERSION
+            f.attrs["creator"] = f"loopscope {md.software_version}".strip()
+            entry = f.create_group("entry")
+            entry.attrs["NX_class"] = "NXentry"
+            entry.attrs["default"] = "data"
+            _str_dataset(entry, "title", md.title)
+            _str_dataset(entry, "start_time", md.start_time or now_iso())
+            entry.create_dataset("end_time", data=_fixed("", TIME_LENGTH), dtype=f"S{TIME_LENGTH}")
+            entry.create_dataset("status", data=_fixed("running", STATUS_LENGTH), dtype=f"S{STATUS_LENGTH}")
+            entry.create_dataset("status_reason", data=_fixed("", REASON_LENGTH), dtype=f"S{REASON_LENGTH}")
+            hb = entry.create_dataset("heartbeat", data=time.time())
+            hb.attrs["units"] = "s"
+            _str_dataset(entry, "plan", md.plan_text)
+            _str_dataset(entry, "plan_kind", md.plan_kind)
+            _str_dataset(entry, "station", md.station_text)
+            _str_dataset(entry, "loopscope_version", md.software_version)
+            _str_dataset(entry, "operator", md.operator)
+            for key, value in md.extra.items():
+                _str_dataset(entry, key, value if isinstance(value, str) else json.dumps(value))
+
+            sample = entry.create_group("sample")
+            sample.attrs["NX_class"] = "NXsample"
+            for key, value in md.sample.items():
+                if value is None:
+                    continue
+                if key == "mass_kg":
+                    ds = sample.create_dataset("mass", data=float(value))
+                    ds.attrs["units"] = "kg"
+                elif isinstance(value, (int, float)):
+                    sample.create_dataset(key, data=value)
+                else:
+                    _str_dataset(sample, key, str(value))
+
+            instrument = entry.create_group("instrument")
+            instrument.attrs["NX_class"] = "NXinstrument"
+            _str_dataset(instrument, "snapshot_json", json.dumps(md.snapshot, default=str, indent=1))
+            for name, snap in md.snapshot.items():
+                g = instrument.create_group(name)
+                g.attrs["NX_class"] = "NXcollection"
+                if isinstance(snap, dict):
+                    for key in ("driver", "resource", "role", "idn"):
+                        if key in snap and snap[key] is not None:
+                            g.attrs[key] = str(snap[key])
+
+            data = entry.create_group("data")
+            data.attrs["NX_class"] = "NXdata"
+            data.attrs["signal"] = signal
+            data.attrs["axes"] = np.array(axes, dtype=h5py.string_dtype())
+            for ax in axes:
+                data.attrs[f"{ax}_indices"] = 0
+            self._datasets = []
+            for col in self.columns:
+                ds = data.create_dataset(col.name, shape=(0,), maxshape=(None,), dtype=col.dtype,
+                                         chunks=(chunk_rows,))
+                ds.attrs["units"] = col.units
+                if col.long_name:
+                    ds.attrs["long_name"] = col.long_name
+                self._datasets.append(ds)
+
+            log = entry.create_group("log")
+            log.attrs["NX_class"] = "NXcollection"
+            self._log_time = log.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
+            self._log_time.attrs["units"] = "s"
+            self._log_level = log.create_dataset("level", shape=(0,), maxshape=(None,),
+                                                 dtype=f"S{LOG_LEVEL_LENGTH}", chunks=(256,))
+            self._log_message = log.create_dataset("message", shape=(0,), maxshape=(None,),
+                                                   dtype=f"S{LOG_MESSAGE_LENGTH}", chunks=(256,))
+            self._status = entry["status"]
+            self._reason = entry["status_reason"]
+            self._end_time = entry["end_time"]
+            self._heartbeat = hb
+            f.swmr_mode = True
+            f.flush()
+        except Exception as exc:
+            if tmp_ok:
+                f.close()
+            raise StorageError(f"cannot write the structure of {self.path}: {exc}") from exc
+        return f
+
+    # -- acquisition side -----------------------------------------------------------------
+    def append(self, row: tuple) -> None:
+        """Queue one point: values in the order of self.columns (book-keeping first)."""
+        if self._flush_error is not None:
+            raise StorageError(f"writing {self.path} failed: {self._flush_error}") from self._flush_error
+        with self._lock:
+            self._rows.append(row)
+
+    def extend(self, rows: Iterable[tuple]) -> None:
+        if self._flush_error is not None:
+            raise StorageError(f"writing {self.path} failed: {self._flush_error}") from self._flush_error
+        with self._lock:
+            self._rows.extend(rows)
+
+    def log(self, level: str, message: str, when: float | None = None) -> None:
+        with self._lock:
+            self._log.append((time.time() if when is None else when, level, message))
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self._rows)
+
+    # -- writing side ---------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write every queued point and log line to disk now."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+            logs, self._log = self._log, []
+        with self._io_lock:
+            if self._closed:
+                return
+            try:
+                self._write_rows(rows)
+                self._write_logs(logs)
+                self._heartbeat[()] = time.time()
+                self._file.flush()
+            except Exception:
+                # Keep what could not be written so that a later flush (after space was
+                # freed, say) can still save it; nothing already on disk is touched.
+                with self._lock:
+                    self._rows[:0] = rows
+                    self._log[:0] = logs
+                raise
+
+    def _write_rows(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        block = np.asarray(rows, dtype=np.float64)
+        if block.ndim != 2 or block.shape[1] != len(self.columns):
+            raise StorageError(
+                f"a point has {block.shape[-1]} values, the file has {len(self.columns)} quantities")
+        n0 = self.rows_written
+        n1 = n0 + block.shape[0]
+        for j, ds in enumerate(self._datasets):
+            ds.resize((n1,))
+            ds[n0:n1] = block[:, j]
+        for ds in self._datasets:
+            ds.flush()
+        self.rows_written = n1
+
+    def _write_logs(self, logs: list[tuple[float, str, str]]) -> None:
+        if not logs:
+            return
+        n0 = self._log_time.shape[0]
+        n1 = n0 + len(logs)
+        for ds in (self._log_time, self._log_level, self._log_message):
+            ds.resize((n1,))
+        self._log_time[n0:n1] = [t for t, _, _ in logs]
+        self._log_level[n0:n1] = [_fixed(lv, LOG_LEVEL_LENGTH) for _, lv, _ in logs]
+        self._log_message[n0:n1] = [_fixed(m, LOG_MESSAGE_LENGTH) for _, _, m in logs]
+        for ds in (self._log_time, self._log_level, self._log_message):
+            ds.flush()
+
+    def _flush_loop(self) -> None:
+        # Flush at half the bound: a block that takes a while to write still lands in time.
+        interval = self.max_data_at_risk_s / 2
+        while not self._stop_flusher.wait(interval):
+            try:
+                self.flush()
+            except Exception as exc:  # reported to the acquisition thread on its next append
+                self._flush_error = exc
+                return
+
+    # -- ending ---------------------------------------------------------------------------
+    def close(self, status: str = "completed", reason: str = "") -> None:
+        """Write what is left, record how the run ended, close the file."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        if self._closed:
+            return
+        self._stop_flusher.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        error = None
+        try:
+            self.flush()
+        except Exception as exc:
+            error = exc
+            status = "failed"
+            reason = f"{reason}; " if reason else ""
+            reason += f"could not write the last block: {exc}"
+        with self._io_lock:
+            try:
+                self._status[()] = _fixed(status, STATUS_LENGTH)
+                self._reason[()] = _fixed(reason, REASON_LENGTH)
+                self._end_time[()] = _fixed(now_iso(), TIME_LENGTH)
+                self._heartbeat[()] = time.time()
+            finally:
+                self._closed = True
+                self._file.close()
+                self._alive_lock.close()
+        if error is not None:
+            raise StorageError(f"{self.path}: {error}") from error
+
+
+def writer_alive(path: str | Path) -> bool:
+    """True while a RunWriter (in any process on this machine) holds the file open."""
+    with open(path, "rb") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def read_status(path: str | Path) -> tuple[str, str]:
+    """(status, reason) of a run file; a 'running' file with no live writer is 'interrupted'."""
+    from daq.recovery import open_run_file
+
+    with open_run_file(path) as f:
+        entry = f["entry"]
+        status = entry["status"][()].decode().strip("\x00 ")
+        reason = entry["status_reason"][()].decode().strip("\x00 ")
+        heartbeat = float(entry["heartbeat"][()])
+    if status == "running" and not writer_alive(path):
+        when = datetime.fromtimestamp(heartbeat, timezone.utc).astimezone().isoformat(timespec="seconds")
+        return "interrupted", f"the writing process stopped; last data flushed at {when}"
+    return status, reason

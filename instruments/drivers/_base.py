@@ -1,0 +1,107 @@
+"""What every loopscope driver adds to a pymeasure Instrument: identity check, snapshot,
+range validators that name the instrument, and a resource name for messages.
+
+Drivers subclass pymeasure's stock classes; this mixin goes first in the bases so its
+``__setattr__`` can put the instrument's name and resource into a LimitError raised by a
+validator inside a pymeasure ``control`` property.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Sequence
+
+from instruments.roles import InstrumentError, LimitError
+
+
+def strict_limit(value: float, limits: Sequence[float]) -> float:
+    """A pymeasure validator that refuses (never clamps) a value outside [lo, hi].
+
+    Raises LimitError (a ValueError); LabInstrument adds instrument, resource and property."""
+    lo, hi = limits
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LimitError(f"value {value!r} is not a number") from None
+    if not lo <= number <= hi:  # NaN fails too
+        raise LimitError(f"value {number:g} is outside the range [{lo:g}, {hi:g}]")
+    return number
+
+
+def strict_choice(value: Any, choices) -> Any:
+    """A pymeasure validator that refuses a value not in choices (no rounding to the next one)."""
+    if value not in choices:
+        raise LimitError(f"value {value!r} is not one of {sorted(choices)!r}")
+    return value
+
+
+def to_float(reply: Any, what: str) -> float:
+    """pymeasure keeps an unparsable reply as a string; a garbled reply must be an error."""
+    if isinstance(reply, (list, tuple)):
+        if len(reply) != 1:
+            raise ValueError(f"{what}: expected one number, got {reply!r}")
+        reply = reply[0]
+    try:
+        return float(reply)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: unparsable reply {reply!r}") from None
+
+
+class LabInstrument:
+    """Mixin for pymeasure Instrument subclasses used by loopscope roles."""
+
+    #: a regular expression the *IDN? reply must match (case-insensitive)
+    IDN_PATTERN: str = ""
+    #: the model in the lab's words, for messages ("Kepco BOP 36-12")
+    MODEL: str = ""
+    #: property names recorded by snapshot(); each is read once
+    SNAPSHOT_PROPERTIES: Sequence[str] = ()
+
+    @property
+    def resource(self) -> str:
+        adapter = self.__dict__.get("adapter")
+        return str(getattr(adapter, "resource_name", None) or "protocol")
+
+    def who(self) -> str:
+        return f"{self.MODEL or type(self).__name__} at {self.resource}"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except LimitError as exc:
+            raise LimitError(f"{self.who()}: {name} = {value!r} refused: {exc}") from None
+
+    # identity ------------------------------------------------------------------------
+    def identify(self) -> str:
+        """Ask *IDN? (every instrument we drive answers it, SCPI or not)."""
+        return self.ask("*IDN?").strip()
+
+    def check_identity(self) -> str:
+        """Ask *IDN? and raise InstrumentError unless it names the model this driver drives.
+
+        Only a query: nothing is written that could change the instrument."""
+        idn = self.identify()
+        if self.IDN_PATTERN and not re.search(self.IDN_PATTERN, idn, re.IGNORECASE):
+            raise InstrumentError(
+                f"wrong instrument at {self.resource}: *IDN? answered {idn!r}, "
+                f"expected a {self.MODEL} (pattern {self.IDN_PATTERN!r})")
+        self._idn = idn
+        return idn
+
+    # snapshot ------------------------------------------------------------------------
+    def settings_snapshot(self) -> dict:
+        out: dict = {}
+        for prop in self.SNAPSHOT_PROPERTIES:
+            value = getattr(self, prop)
+            if isinstance(value, tuple):
+                value = list(value)
+            out[prop] = value
+        return out
+
+    def snapshot(self) -> dict:
+        """Identity and settings, JSON-serialisable."""
+        return {"model": self.MODEL, "resource": self.resource,
+                "idn": self.identify(), "settings": self.settings_snapshot()}
+
+
+def float_reply(what: str) -> Callable[[Any], float]:
+    return lambda v: to_float(v, what)

@@ -1,0 +1,45 @@
+"""Kepco BOP 36-12 bipolar supply: pymeasure's KepcoBOP3612 with refusing setpoint limits.
+
+The stock driver truncates an out-of-range setpoint to ±12 A / ±36 V without a word; in a
+lab a typo then drives the coil at full current. Here the same commands refuse instead.
+"""
+from __future__ import annotations
+
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.kepco import KepcoBOP3612
+
+from instruments.drivers._base import LabInstrument, float_reply, strict_limit
+
+
+class KepcoBOP(LabInstrument, KepcoBOP3612):
+    """Kepco BOP 36-12 with strict ranges; commands are the stock pymeasure ones."""
+
+    IDN_PATTERN = r"KEPCO.*BOP\s*36-12"
+    MODEL = "Kepco BOP 36-12"
+    SNAPSHOT_PROPERTIES = ("operating_mode", "output_enabled", "current_setpoint",
+                           "voltage_setpoint", "current", "voltage")
+
+    current_setpoint = Instrument.control(
+        "CURRent?", "CURRent %g",
+        """Control the output current setpoint in A; refuses values outside ±12 A.""",
+        validator=strict_limit,
+        values=(-KepcoBOP3612._Imax, KepcoBOP3612._Imax),
+        get_process=float_reply("CURRent?"),
+    )
+
+    voltage_setpoint = Instrument.control(
+        "VOLTage?", "VOLTage %g",
+        """Control the output voltage setpoint (compliance in current mode) in V;
+        refuses values outside ±36 V.""",
+        validator=strict_limit,
+        values=(-KepcoBOP3612._Vmax, KepcoBOP3612._Vmax),
+        get_process=float_reply("VOLTage?"),
+    )
+
+    current = Instrument.measurement(
+        "MEASure:CURRent?", """Measure the output current in A.""",
+        get_process=float_reply("MEASure:CURRent?"))
+
+    voltage = Instrument.measurement(
+        "MEASure:VOLTage?", """Measure the output voltage in V.""",
+        get_process=float_reply("MEASure:VOLTage?"))

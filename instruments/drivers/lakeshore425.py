@@ -1,0 +1,73 @@
+"""Lake Shore 425 gaussmeter: pymeasure's LakeShore425 with a strict range and a reading in T.
+
+The stock ``range`` rounds an unknown range up to the next one; here it refuses. The 425
+reports an over-range reading as ``OL`` (what its front panel shows); ``field_T`` turns
+that into an InstrumentError naming the range in use.
+"""
+from __future__ import annotations
+
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.lakeshore import LakeShore425 as StockLakeShore425
+
+from instruments.drivers._base import LabInstrument, strict_choice, to_float
+from instruments.roles import InstrumentError
+
+MU_0 = 1.25663706127e-6
+#: tesla per unit of the instrument's UNIT setting (Oe and A/m as H in vacuum)
+TESLA_PER_UNIT = {"G": 1e-4, "T": 1.0, "Oe": 1e-4, "A/m": MU_0}
+#: full scale of each RANGE index in tesla, for messages (35 G ... 35 kG)
+RANGE_FULL_SCALE_T = {35: 35e-4, 350: 350e-4, 3500: 0.35, 35000: 3.5}
+
+
+class OverloadError(InstrumentError):
+    """The probe reads beyond its range."""
+
+
+class LakeShore425(LabInstrument, StockLakeShore425):
+    """LakeShore 425 gaussmeter returning SI and raising on overload."""
+
+    IDN_PATTERN = r"LSCI.*(MODEL)?\s*425"
+    MODEL = "Lake Shore 425"
+    SNAPSHOT_PROPERTIES = ("unit", "range", "mode")
+
+    range = Instrument.control(
+        "RANGE?", "RANGE %d",
+        """Control the field range in G full scale: 35, 350, 3500 or 35000 (refuses others).""",
+        validator=strict_choice,
+        values={35: 1, 350: 2, 3500: 3, 35000: 4},
+        map_values=True,
+        cast=int,
+    )
+
+    def __init__(self, adapter, name="LakeShore 425 Gaussmeter", **kwargs):
+        kwargs.setdefault("read_termination", "\n")
+        kwargs.setdefault("write_termination", "\n")
+        super().__init__(adapter, name, **kwargs)
+        self._unit_cache: str | None = None
+
+    @property
+    def tesla_per_unit(self) -> float:
+        """Conversion of RDGFIELD? to T, from UNIT? (asked once, then cached)."""
+        if self._unit_cache is None:
+            self._unit_cache = self.unit
+        return TESLA_PER_UNIT[self._unit_cache]
+
+    def forget_unit(self) -> None:
+        self._unit_cache = None
+
+    def overload_message(self) -> str:
+        try:
+            full_scale = self.range
+            span = f"the {full_scale} G range (±{RANGE_FULL_SCALE_T[full_scale]:g} T)"
+        except Exception:  # the overload matters more than the range lookup
+            span = "its present range"
+        return f"{self.who()}: probe overload: the field exceeds {span}"
+
+    @property
+    def field_T(self) -> float:
+        """Get the field in T. Raises OverloadError on an over-range reading."""
+        reply = self.ask("RDGFIELD?").strip()
+        if "OL" in reply.upper():
+            raise OverloadError(self.overload_message())
+        value = to_float(reply, "RDGFIELD?")
+        return value * self.tesla_per_unit

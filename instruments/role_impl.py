@@ -1,0 +1,975 @@
+"""Concrete roles over real VISA: each wraps one loopscope driver and speaks SI.
+
+Every instrument exchange goes through ``VisaRole._io``, which
+
+- serialises access (a role may run a background ramp thread next to the runner's reads),
+- maps failures: pyvisa timeouts, garbled replies (ValueError while parsing), connection
+  resets and closed sockets -> TransientInstrumentError; anything else -> InstrumentError;
+  LimitError, QuenchError and InstrumentError raised on purpose pass through unchanged.
+  Every message names role, station name, instrument model and resource;
+- after a transient error, reopens the VISA session before the next exchange, so a reply
+  that arrives late (a slow or garbled instrument) can never be read as the answer to the
+  next question.
+
+Roles are built from a station entry (instruments.station.InstrumentConfig) by
+``Role.from_config``; ``connect()`` opens the session and checks *IDN? without writing
+anything; settings are written only when a method that changes the instrument is called.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import pyvisa
+
+from instruments.drivers._base import LabInstrument
+from instruments.roles import (FieldLimits, FieldProbe, FieldSource, FluxReadout,
+                               InstrumentError, LimitError, LockIn, QuenchError, Role,
+                               StopCheck, Thermometer, TransientInstrumentError)
+
+
+class InterlockError(InstrumentError):
+    """A safety interlock refused an action (nothing unsafe was sent)."""
+
+
+#: failures worth a bounded retry: the instrument may answer next time
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    pyvisa.errors.VisaIOError, pyvisa.errors.InvalidSession, ValueError, KeyError,
+    IndexError, OSError, EOFError)
+
+
+@dataclass
+class RoleContext:
+    """What a role needs from the station as a whole."""
+
+    time_scale: float = 1.0
+    safe_state: str = "zero"
+
+
+@dataclass
+class Setting:
+    """A key allowed under ``settings:`` or ``limits:`` of a station entry."""
+
+    kind: type | tuple = float          # float, int, bool, str
+    default: Any = None
+    required: bool = False
+    positive: bool = False
+    choices: tuple = ()
+    doc: str = ""
+
+
+def load_target(target: str):
+    """"module:Class" -> the object."""
+    import importlib
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+class VisaRole(Role):
+    """A role that owns one or more loopscope drivers over VISA."""
+
+    #: station role kind: field_source, field_probe, flux_readout, lockin, thermometer
+    KIND = ""
+    #: allowed ``settings:`` keys
+    SETTINGS: dict[str, Setting] = {}
+    #: allowed ``limits:`` keys
+    LIMITS: dict[str, Setting] = {}
+    #: the driver ("module:Class") used when the station names none
+    DRIVER: str = ""
+
+    def __init__(self, name: str, resource: str, *, driver_cls: type | None = None,
+                 settings: dict | None = None, limits: dict | None = None,
+                 context: RoleContext | None = None, timeout_s: float = 2.0,
+                 driver_name: str = "") -> None:
+        self.name = name
+        self.resource = resource
+        self.driver_cls = driver_cls or load_target(self.DRIVER)
+        self.driver_name = driver_name or getattr(self.driver_cls, "__name__", "")
+        self.settings = _with_defaults(self.SETTINGS, settings or {})
+        self.limit_values = _with_defaults(self.LIMITS, limits or {})
+        self.context = context or RoleContext()
+        self.timeout_s = float(timeout_s)
+        self.driver: LabInstrument | None = None
+        self.idn = ""
+        self._lock = threading.RLock()
+        self._stale = False
+
+    @classmethod
+    def from_config(cls, cfg, context: RoleContext, driver_cls: type | None = None):
+        """Build (not connect) from an instruments.station.InstrumentConfig."""
+        return cls(cfg.name, cfg.resource, driver_cls=driver_cls, settings=cfg.settings,
+                   limits=cfg.limits, context=context, timeout_s=cfg.timeout_s,
+                   driver_name=cfg.driver)
+
+    # identity in messages ---------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return getattr(self.driver_cls, "MODEL", "") or self.driver_name
+
+    def who(self, resource: str | None = None) -> str:
+        return f"{self.KIND} {self.name!r} ({self.model} at {resource or self.resource})"
+
+    # connection ------------------------------------------------------------------------
+    def driver_kwargs(self) -> dict:
+        """Constructor keywords for the driver beyond the VISA ones (limits, channels)."""
+        return {}
+
+    def _open_driver(self, driver_cls: type, resource: str, **extra) -> LabInstrument:
+        ms = int(self.timeout_s * 1000)
+        try:
+            driver = driver_cls(resource, timeout=ms, open_timeout=ms, **extra)
+        except InstrumentError:
+            raise
+        except TRANSIENT_ERRORS as exc:
+            raise TransientInstrumentError(
+                f"{self.who(resource)}: cannot reach the instrument: {_describe(exc)}") from exc
+        except Exception as exc:
+            raise InstrumentError(
+                f"{self.who(resource)}: cannot open the VISA session: {_describe(exc)}") from exc
+        try:
+            with self._mapped(f"identity check (*IDN?)", resource):
+                driver.check_identity()
+        except BaseException:
+            _quiet_close(driver)
+            raise
+        return driver
+
+    def connect(self) -> None:
+        """Open the session and check *IDN?; writes nothing."""
+        with self._lock:
+            self.driver = self._open_driver(self.driver_cls, self.resource,
+                                            **self.driver_kwargs())
+            self.idn = getattr(self.driver, "_idn", "")
+            self._stale = False
+
+    def close(self) -> None:
+        with self._lock:
+            for drv in self._drivers():
+                _quiet_close(drv)
+            self.driver = None
+
+    def _drivers(self) -> list:
+        return [d for d in (self.driver,) if d is not None]
+
+    def reconnect(self) -> None:
+        """Close and reopen the VISA session(s), checking *IDN? again."""
+        with self._lock:
+            self.close()
+            self.connect()
+
+    # error mapping -----------------------------------------------------------------------
+    @contextmanager
+    def _mapped(self, action: str, resource: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except (LimitError, QuenchError, InstrumentError):
+            raise
+        except TRANSIENT_ERRORS as exc:
+            self._stale = True
+            raise TransientInstrumentError(
+                f"{self.who(resource)}: {action} failed: {_describe(exc)}") from exc
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            raise InstrumentError(
+                f"{self.who(resource)}: {action} failed: {_describe(exc)}") from exc
+
+    @contextmanager
+    def _io(self, action: str) -> Iterator[LabInstrument]:
+        """Exchange with the instrument under the role lock, with errors mapped."""
+        with self._lock:
+            if self.driver is None or self._stale:
+                with self._mapped(f"reconnect before {action}"):
+                    self.reconnect()
+            with self._mapped(action):
+                yield self.driver
+
+    # snapshot ------------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        with self._io("snapshot") as drv:
+            snap = drv.snapshot()
+        return {"role": self.KIND, "driver": self.driver_name, "model": self.model,
+                "resource": self.resource, "idn": snap["idn"], "settings": snap["settings"],
+                "station_settings": dict(self.settings), "limits": dict(self.limit_values)}
+
+    # waiting in (scaled) time ----------------------------------------------------------------
+    @property
+    def poll_interval_s(self) -> float:
+        return max(0.005, 0.5 / self.context.time_scale)
+
+    def _sleep(self, seconds: float, should_stop: StopCheck | None = None) -> bool:
+        """Sleep wall-clock seconds; returns False early if should_stop() turns true."""
+        end = _now() + seconds
+        while True:
+            if should_stop is not None and should_stop():
+                return False
+            left = end - _now()
+            if left <= 0:
+                return True
+            time.sleep(min(left, self.poll_interval_s))
+
+
+def _with_defaults(spec: dict[str, Setting], given: dict) -> dict:
+    out = {k: s.default for k, s in spec.items() if s.default is not None}
+    out.update(given)
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, pyvisa.errors.VisaIOError):
+        if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+            return f"VISA timeout ({text})"
+        return f"VISA I/O error ({text})"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _quiet_close(driver) -> None:
+    try:
+        driver.adapter.close()
+    except Exception:  # closing a dead session must not hide the real error
+        pass
+
+
+# ======================================================================================
+# Field sources
+# ======================================================================================
+
+FIELD_LIMITS = {
+    "max_field_T": Setting(float, required=True, positive=True),
+    "max_current_A": Setting(float, required=True, positive=True),
+    "max_ramp_rate_T_per_min": Setting(float, required=True, positive=True),
+    "safe_ramp_rate_T_per_min": Setting(float, positive=True),
+}
+
+
+class _FieldSourceBase(VisaRole, FieldSource):
+    KIND = "field_source"
+    LIMITS = FIELD_LIMITS
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        lv = self.limit_values
+        self.limits = FieldLimits(
+            max_field_T=float(lv["max_field_T"]), max_current_A=float(lv["max_current_A"]),
+            max_ramp_rate_T_per_min=float(lv["max_ramp_rate_T_per_min"]),
+            safe_ramp_rate_T_per_min=(None if lv.get("safe_ramp_rate_T_per_min") is None
+                                      else float(lv["safe_ramp_rate_T_per_min"])))
+
+    @property
+    def safe_ramp_rate_T_per_min(self) -> float:
+        rate = self.limits.safe_ramp_rate_T_per_min or self.limits.max_ramp_rate_T_per_min
+        return min(rate, self.limits.max_ramp_rate_T_per_min)
+
+    @property
+    def coil_constant_T_per_A(self) -> float:
+        raise NotImplementedError
+
+    def check_setpoint(self, field_T: float, rate_T_per_min: float) -> None:
+        """All limit checks, before anything is sent."""
+        who = self.who()
+        for label, value in (("field", field_T), ("ramp rate", rate_T_per_min)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                    or not math.isfinite(value):
+                raise LimitError(f"{who}: {label} {value!r} is not a finite number")
+        self.limits.check_field(field_T, who)
+        self.limits.check_current(field_T / self.coil_constant_T_per_A, who)
+        self.limits.check_ramp_rate(rate_T_per_min, who)
+
+    def _ramp_timeout_s(self, delta_T: float, rate_T_per_min: float) -> float:
+        """Wall seconds a ramp may take before we call it stuck (generous)."""
+        sim_s = abs(delta_T) / rate_T_per_min * 60.0
+        return 3.0 * sim_s / self.context.time_scale + 10.0 * self.timeout_s + 5.0
+
+    def wait_settled(self, timeout_s: float, should_stop: StopCheck | None = None) -> bool:
+        """Poll is_settled(); False if stopped, InstrumentError on timeout."""
+        end = _now() + timeout_s
+        while not self.is_settled():
+            if should_stop is not None and should_stop():
+                return False
+            if _now() > end:
+                raise InstrumentError(
+                    f"{self.who()}: not settled after {timeout_s:.1f} s (state {self.state()})")
+            time.sleep(self.poll_interval_s)
+        return True
+
+
+class KepcoFieldSource(_FieldSourceBase):
+    """A resistive (Helmholtz) coil on a Kepco BOP 36-12 in current mode.
+
+    The BOP has no ramp generator: a new setpoint is reached as fast as the coil's L/R and
+    the compliance voltage allow. ``start_ramp`` therefore steps the current setpoint in
+    software from a background thread, at the requested rate in the lab's time (rate x
+    time_scale in wall time), never faster; the thread writes a new setpoint every
+    ``step_interval_s`` (lab seconds, at least 20 ms of wall time). The field the supply
+    "makes" is coil_constant x measured output current.
+    """
+
+    DRIVER = "instruments.drivers.kepco_bop:KepcoBOP"
+
+    SETTINGS = {
+        "coil_constant_T_per_A": Setting(float, required=True, positive=True,
+                                         doc="field at the sample per ampere"),
+        "compliance_voltage_V": Setting(float, required=True, positive=True,
+                                        doc="voltage limit (VOLT) written before a ramp"),
+        "settle_tolerance_A": Setting(float, default=0.002, positive=True),
+        "step_interval_s": Setting(float, default=0.1, positive=True),
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._target_A = 0.0
+        self._thread: threading.Thread | None = None
+        self._stop_ramp = threading.Event()
+        self._ramp_error: BaseException | None = None
+        self._paused = False
+
+    @property
+    def coil_constant_T_per_A(self) -> float:
+        return float(self.settings["coil_constant_T_per_A"])
+
+    # readings -----------------------------------------------------------------------------
+    def read_current_A(self) -> float:
+        with self._io("read output current") as bop:
+            return bop.current
+
+    def read_field_T(self) -> float:
+        return self.coil_constant_T_per_A * self.read_current_A()
+
+    # ramping -------------------------------------------------------------------------------
+    def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
+        self.check_setpoint(field_T, rate_T_per_min)
+        self._stop_thread()
+        target_A = field_T / self.coil_constant_T_per_A
+        with self._io("prepare current mode") as bop:
+            if bop.operating_mode != "CURR":
+                bop.operating_mode = "CURR"
+            compliance = float(self.settings["compliance_voltage_V"])
+            if abs(bop.voltage_setpoint - compliance) > 1e-6:
+                bop.voltage_setpoint = compliance
+            if not bop.output_enabled:
+                bop.current_setpoint = 0.0
+                bop.output_enabled = True
+            start_A = bop.current_setpoint
+        self._target_A = target_A
+        self._paused = False
+        self._ramp_error = None
+        rate_A_per_s = rate_T_per_min / 60.0 / self.coil_constant_T_per_A
+        self._stop_ramp.clear()
+        self._thread = threading.Thread(
+            target=self._ramp_loop, args=(start_A, target_A, rate_A_per_s),
+            name=f"ramp-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _ramp_loop(self, start_A: float, target_A: float, rate_A_per_s: float) -> None:
+        scale = self.context.time_scale
+        interval = max(0.02, float(self.settings["step_interval_s"]) / scale)
+        duration_lab = abs(target_A - start_A) / rate_A_per_s
+        t0 = _now()
+        try:
+            while not self._stop_ramp.is_set():
+                elapsed_lab = (_now() - t0) * scale
+                if elapsed_lab >= duration_lab:
+                    setpoint = target_A
+                else:
+                    setpoint = start_A + math.copysign(rate_A_per_s * elapsed_lab,
+                                                       target_A - start_A)
+                with self._io("write current setpoint") as bop:
+                    if self._stop_ramp.is_set():
+                        return
+                    bop.current_setpoint = setpoint
+                    self._last_setpoint_A = setpoint
+                if setpoint == target_A:
+                    return
+                self._stop_ramp.wait(interval)
+        except BaseException as exc:  # surfaced by the next is_settled()/state()
+            self._ramp_error = exc
+
+    def _stop_thread(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._stop_ramp.set()
+            thread.join(timeout=5 * self.timeout_s + 1)
+        self._thread = None
+
+    def _raise_ramp_error(self) -> None:
+        exc, self._ramp_error = self._ramp_error, None
+        if exc is not None:
+            raise exc
+
+    @property
+    def ramping(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def is_settled(self) -> bool:
+        self._raise_ramp_error()
+        if self.ramping:
+            return False
+        return abs(self.read_current_A() - self._target_A) <= self.settings["settle_tolerance_A"]
+
+    def state(self) -> str:
+        self._raise_ramp_error()
+        if self.ramping:
+            return "RAMPING"
+        with self._io("read output state") as bop:
+            if not bop.output_enabled:
+                return "OUTPUT OFF"
+            current = bop.current
+        if self._paused:
+            return "PAUSED"
+        if abs(current - self._target_A) <= self.settings["settle_tolerance_A"]:
+            return "HOLDING"
+        return "SETTLING"
+
+    def pause_ramp(self) -> None:
+        self._stop_thread()
+        with self._io("read current setpoint") as bop:
+            self._target_A = bop.current_setpoint
+        self._paused = True
+
+    def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
+        """Ramp to 0 A at the safe rate (a resistive coil cannot hold field unpowered, so
+        ``safe_state: hold`` does not apply). The output is left on at 0 A: switching a
+        BOP off into an inductive load would kick the coil."""
+        self._stop_thread()
+        self._ramp_error = None
+        with self._io("read output state") as bop:
+            if not bop.output_enabled:
+                return f"{self.name}: output off, 0 T"
+            start_A = bop.current
+        start_T = start_A * self.coil_constant_T_per_A
+        rate = self.safe_ramp_rate_T_per_min
+        self.start_ramp(0.0, rate)
+        if not self.wait_settled(self._ramp_timeout_s(start_T, rate), should_stop):
+            return f"{self.name}: ramping from {start_T:.4g} T toward 0 T (stopped waiting)"
+        return f"{self.name}: ramped from {start_T:.4g} T to 0 T at {rate:g} T/min"
+
+    def close(self) -> None:
+        self._stop_thread()
+        super().close()
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        snap["coil_constant_T_per_A"] = self.coil_constant_T_per_A
+        return snap
+
+
+class AMI430FieldSource(_FieldSourceBase):
+    """A superconducting magnet on an AMI 430, with its persistent switch and interlocks.
+
+    - limits: target field, implied current and ramp rate are checked before anything is
+      sent (LimitError), and again by the driver;
+    - heater ON is refused while supply and magnet currents differ (the driver checks);
+    - heater waits: after switching the heater the role waits at least the station's
+      ``heater_warmup_s`` / ``heater_cooldown_s`` (divided by time_scale) and until STATE?
+      leaves HEATING / COOLING; nothing else is sent to the supply meanwhile;
+    - with a switch installed and the heater off, ``start_ramp`` refuses (it would only move
+      the leads); ``start_lead_ramp`` moves the leads on purpose;
+    - quench: STATE? 7, QU? 1, or |VOLT:MAG?| above ``quench_voltage_V`` raise QuenchError;
+      after a quench nothing is re-energised;
+    - safe state: ``zero`` ramps to 0 T at the safe rate (first matching the leads and
+      switching the heater on if the magnet is persistent); ``hold`` leaves the magnet
+      persistent at its field (heater off, leads to 0 A) or, without a switch, pauses.
+    """
+
+    DRIVER = "instruments.drivers.ami430:AMI430"
+
+    SETTINGS = {
+        "coil_constant_T_per_A": Setting(float, positive=True,
+                                         doc="checked against COIL? at connect; read from it "
+                                             "when absent"),
+        "persistent_switch": Setting(bool, default=False),
+        "heater_warmup_s": Setting(float, default=20.0),
+        "heater_cooldown_s": Setting(float, default=20.0),
+        "quench_voltage_V": Setting(float, positive=True),
+        "mismatch_tolerance_A": Setting(float, default=0.05, positive=True),
+        "field_tolerance_T": Setting(float, default=1e-4, positive=True),
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.has_persistent_switch = bool(self.settings["persistent_switch"])
+        self._coil_T_per_A: float | None = self.settings.get("coil_constant_T_per_A")
+        self._target_T = 0.0
+
+    def driver_kwargs(self) -> dict:
+        return {"max_field_T": self.limits.max_field_T,
+                "max_current_A": self.limits.max_current_A,
+                "max_ramp_rate_T_per_min": self.limits.max_ramp_rate_T_per_min}
+
+    def connect(self) -> None:
+        super().connect()
+        self.driver.mismatch_tolerance_A = float(self.settings["mismatch_tolerance_A"])
+        with self._mapped("read coil constant (COIL?)"):
+            reported = self.driver.coilconst / 10.0      # kG/A -> T/A
+        configured = self.settings.get("coil_constant_T_per_A")
+        if configured is not None and abs(reported - configured) > 0.01 * configured:
+            self.close()
+            raise InstrumentError(
+                f"{self.who()}: the supply's coil constant {reported:g} T/A (COIL?) differs "
+                f"from the station's coil_constant_T_per_A {configured:g} T/A; fields would be "
+                f"wrong. Fix the station file or the supply")
+        self._coil_T_per_A = reported
+
+    @property
+    def coil_constant_T_per_A(self) -> float:
+        if self._coil_T_per_A is None:
+            with self._io("read coil constant") as ami:
+                self._coil_T_per_A = ami.coilconst / 10.0
+        return self._coil_T_per_A
+
+    # readings ---------------------------------------------------------------------------
+    def read_field_T(self) -> float:
+        with self._io("read field") as ami:
+            return ami.field / 10.0
+
+    def read_current_A(self) -> float:
+        with self._io("read supply current") as ami:
+            return ami.supply_current
+
+    def read_magnet_current_A(self) -> float:
+        with self._io("read magnet current") as ami:
+            return ami.magnet_current
+
+    def _state_code(self) -> int:
+        with self._io("read state") as ami:
+            return ami.state
+
+    def state(self) -> str:
+        from instruments.drivers.ami430 import STATE_WORDS
+        code = self._state_code()
+        return STATE_WORDS.get(code, f"STATE {code}")
+
+    def switch_heater_is_on(self) -> bool:
+        if not self.has_persistent_switch:
+            return False
+        with self._io("read switch heater") as ami:
+            return ami.persistent_switch_heater_on
+
+    # quench --------------------------------------------------------------------------------
+    def quench_reason(self) -> str:
+        """Empty when no quench; else what gave it away."""
+        from instruments.drivers.ami430 import QUENCH
+        with self._io("quench check") as ami:
+            if ami.state == QUENCH:
+                return "STATE? reports QUENCH"
+            if ami.quench_detected:
+                return "QU? reports a quench"
+            threshold = self.settings.get("quench_voltage_V")
+            if threshold is not None:
+                volts = ami.magnet_voltage
+                if abs(volts) > threshold:
+                    return (f"magnet voltage {volts:g} V exceeds the quench threshold "
+                            f"{threshold:g} V")
+        return ""
+
+    def check_quench(self) -> None:
+        reason = self.quench_reason()
+        if reason:
+            raise QuenchError(f"{self.who()}: magnet quench: {reason}; not re-energising")
+
+    # ramps ------------------------------------------------------------------------------------
+    def _send_ramp(self, field_T: float, rate_T_per_min: float, action: str) -> None:
+        from instruments.drivers.ami430 import COOLING, HEATING
+        self.check_quench()
+        with self._io(action) as ami:
+            code = ami.state
+            if code in (HEATING, COOLING):
+                raise InterlockError(f"{self.who()}: refusing to ramp while the persistent "
+                                     f"switch is {'heating' if code == HEATING else 'cooling'}")
+            ami.ramp_rate_field = rate_T_per_min * 10.0 / 60.0
+            ami.target_field = field_T * 10.0
+            ami.ramp()
+        self._target_T = field_T
+
+    def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
+        self.check_setpoint(field_T, rate_T_per_min)
+        if self.has_persistent_switch and not self.switch_heater_is_on():
+            raise InterlockError(
+                f"{self.who()}: refusing to ramp to {field_T:g} T: the persistent-switch "
+                f"heater is off, so the magnet is persistent and only the leads would move. "
+                f"Call enter_driven_mode() (matches the leads, heater on) first, or "
+                f"start_lead_ramp() to move the leads on purpose")
+        self._send_ramp(field_T, rate_T_per_min, f"start ramp to {field_T:g} T")
+
+    def start_lead_ramp(self, field_T: float, rate_T_per_min: float) -> None:
+        """Ramp the supply (the leads) with the heater off: the magnet keeps its current."""
+        self.check_setpoint(field_T, rate_T_per_min)
+        if not self.has_persistent_switch:
+            raise InterlockError(f"{self.who()}: no persistent switch: the leads are the magnet")
+        if self.switch_heater_is_on():
+            raise InterlockError(f"{self.who()}: refusing a lead ramp with the heater on "
+                                 f"(it would ramp the magnet)")
+        self._send_ramp(field_T, rate_T_per_min, f"start lead ramp to {field_T:g} T")
+
+    def is_settled(self) -> bool:
+        from instruments.drivers.ami430 import AT_ZERO, HOLDING, QUENCH
+        code = self._state_code()
+        if code == QUENCH:
+            self.check_quench()
+        return code in (HOLDING, AT_ZERO)
+
+    def pause_ramp(self) -> None:
+        with self._io("pause") as ami:
+            ami.pause()
+
+    # persistent switch ------------------------------------------------------------------------
+    def _wait_switch(self, transitional: int, minimum_s: float, what: str,
+                     should_stop: StopCheck | None = None) -> None:
+        scale = self.context.time_scale
+        self._sleep(minimum_s / scale, should_stop)
+        deadline = _now() + (3.0 * minimum_s + 30.0) / scale + 10 * self.timeout_s
+        while self._state_code() == transitional:
+            if should_stop is not None and should_stop():
+                return
+            if _now() > deadline:
+                raise InstrumentError(f"{self.who()}: persistent switch still {what} after "
+                                      f"{3 * minimum_s + 30:g} s (lab time)")
+            time.sleep(self.poll_interval_s)
+        self.check_quench()
+
+    def switch_heater_on(self, should_stop: StopCheck | None = None) -> None:
+        """Heater on (refused on a current mismatch), then wait for the switch to go normal."""
+        from instruments.drivers.ami430 import HEATING, RAMPING, ZEROING
+        if not self.has_persistent_switch:
+            raise NotImplementedError(f"{self.name} has no persistent switch")
+        self.check_quench()
+        if self.switch_heater_is_on():
+            return
+        with self._io("switch heater on") as ami:
+            if ami.state in (RAMPING, ZEROING):
+                raise InterlockError(f"{self.who()}: refusing heater on while the leads ramp")
+            try:
+                ami.enable_persistent_switch()
+            except InstrumentError as exc:
+                raise InterlockError(str(exc)) from None
+        self._wait_switch(HEATING, float(self.settings["heater_warmup_s"]), "heating",
+                          should_stop)
+
+    def switch_heater_off(self, should_stop: StopCheck | None = None) -> None:
+        """Heater off (only while holding), then wait for the switch to go superconducting."""
+        from instruments.drivers.ami430 import COOLING, RAMPING, ZEROING
+        if not self.has_persistent_switch:
+            raise NotImplementedError(f"{self.name} has no persistent switch")
+        if not self.switch_heater_is_on():
+            return
+        with self._io("switch heater off") as ami:
+            if ami.state in (RAMPING, ZEROING):
+                raise InterlockError(f"{self.who()}: refusing heater off while ramping")
+            ami.disable_persistent_switch()
+        self._wait_switch(COOLING, float(self.settings["heater_cooldown_s"]), "cooling",
+                          should_stop)
+
+    def enter_driven_mode(self, should_stop: StopCheck | None = None) -> str:
+        """From persistent mode: ramp the leads to the magnet current, then heater on."""
+        if not self.has_persistent_switch or self.switch_heater_is_on():
+            return f"{self.name}: already driven"
+        self.check_quench()
+        magnet_A = self.read_magnet_current_A()
+        field_T = magnet_A * self.coil_constant_T_per_A
+        rate = self.safe_ramp_rate_T_per_min
+        if abs(self.read_current_A() - magnet_A) > float(self.settings["mismatch_tolerance_A"]):
+            self.start_lead_ramp(field_T, rate)
+            delta = abs(self.read_current_A() - magnet_A) * self.coil_constant_T_per_A
+            if not self.wait_settled(self._ramp_timeout_s(delta, rate), should_stop):
+                return f"{self.name}: leads ramping toward {field_T:.4g} T (stopped waiting)"
+        self.switch_heater_on(should_stop)
+        return f"{self.name}: driven at {field_T:.4g} T (leads matched, heater on)"
+
+    def enter_persistent_mode(self, should_stop: StopCheck | None = None,
+                              zero_leads: bool = True) -> str:
+        """Heater off (waits for the switch), then ramp the leads to zero."""
+        if not self.has_persistent_switch:
+            raise NotImplementedError(f"{self.name} has no persistent switch")
+        field_T = self.read_field_T()
+        self.switch_heater_off(should_stop)
+        if zero_leads:
+            supply_T = self.read_current_A() * self.coil_constant_T_per_A
+            rate = self.safe_ramp_rate_T_per_min
+            self.start_lead_ramp(0.0, rate)
+            if not self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop):
+                return f"{self.name}: persistent at {field_T:.4g} T, leads ramping to 0 A"
+        return f"{self.name}: held at {field_T:.4g} T in persistent mode, leads at 0 A"
+
+    # safe state ----------------------------------------------------------------------------------
+    def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
+        reason = self.quench_reason()
+        if reason:
+            return (f"{self.name}: magnet quenched ({reason}); left untouched: inspect the "
+                    f"magnet and clear the quench at the supply by hand")
+        if self.context.safe_state == "hold":
+            if self.has_persistent_switch:
+                if self.switch_heater_is_on():
+                    self.pause_ramp()
+                return self.enter_persistent_mode(should_stop)
+            self.pause_ramp()
+            return f"{self.name}: ramp paused at {self.read_field_T():.4g} T (no persistent switch)"
+        # zero
+        tol = float(self.settings["field_tolerance_T"])
+        if self.has_persistent_switch and not self.switch_heater_is_on():
+            magnet_T = self.read_magnet_current_A() * self.coil_constant_T_per_A
+            if abs(magnet_T) <= tol:
+                supply_T = self.read_current_A() * self.coil_constant_T_per_A
+                if abs(supply_T) > tol:
+                    rate = self.safe_ramp_rate_T_per_min
+                    self.start_lead_ramp(0.0, rate)
+                    self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop)
+                return f"{self.name}: at 0 T (persistent switch closed, leads at 0 A)"
+            account = self.enter_driven_mode(should_stop)
+            if not self.switch_heater_is_on():
+                return account
+        start_T = self.read_field_T()
+        rate = self.safe_ramp_rate_T_per_min
+        self._send_ramp(0.0, rate, "ramp to zero (safe state)")
+        if not self.wait_settled(self._ramp_timeout_s(start_T, rate), should_stop):
+            return f"{self.name}: ramping from {start_T:.4g} T toward 0 T (stopped waiting)"
+        return f"{self.name}: ramped from {start_T:.4g} T to 0 T at {rate:g} T/min"
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        snap["coil_constant_T_per_A"] = self.coil_constant_T_per_A
+        snap["has_persistent_switch"] = self.has_persistent_switch
+        return snap
+
+
+# ======================================================================================
+# Field probe, flux readout, lock-ins, thermometer
+# ======================================================================================
+
+class LakeShore425Probe(VisaRole, FieldProbe):
+    """A Hall probe on a Lake Shore 425; reads in T whatever UNIT the front panel shows."""
+
+    DRIVER = "instruments.drivers.lakeshore425:LakeShore425"
+
+    KIND = "field_probe"
+
+    def read_field_T(self) -> float:
+        with self._io("read field") as gm:
+            return gm.field_T
+
+
+class SquidFluxReadout(VisaRole, FluxReadout):
+    """A SQUID behind a flux-locked loop, its output read by a Keithley 2182A.
+
+    flux [Phi0] = V / (V per Phi0), V per Phi0 asked from the controller (VPHI?) at
+    connect and after every change made through this role; ``volts_per_phi0`` in the
+    station settings overrides it (for controllers that cannot report it).
+    """
+
+    DRIVER = "instruments.drivers.squid_fll:SquidFLL"
+
+    KIND = "flux_readout"
+    SETTINGS = {
+        "volts_per_phi0": Setting(float, positive=True),
+        "check_lock_each_read": Setting(bool, default=False),
+    }
+
+    def __init__(self, *args, voltmeter_resource: str = "", voltmeter_cls: type | None = None,
+                 **kwargs) -> None:
+        from instruments.drivers.keithley2182 import Keithley2182
+        super().__init__(*args, **kwargs)
+        self.voltmeter_resource = voltmeter_resource
+        self.voltmeter_cls = voltmeter_cls or Keithley2182
+        self.voltmeter: LabInstrument | None = None
+        self._v_per_phi0: float | None = None
+
+    @classmethod
+    def from_config(cls, cfg, context, driver_cls=None):
+        from instruments.drivers import resolve_driver
+        vm_cls = resolve_driver(cfg.voltmeter_driver).driver_cls
+        return cls(cfg.name, cfg.resource, driver_cls=driver_cls, settings=cfg.settings,
+                   limits=cfg.limits, context=context, timeout_s=cfg.timeout_s,
+                   driver_name=cfg.driver, voltmeter_resource=cfg.voltmeter_resource,
+                   voltmeter_cls=vm_cls)
+
+    def _drivers(self) -> list:
+        return [d for d in (self.driver, self.voltmeter) if d is not None]
+
+    def connect(self) -> None:
+        with self._lock:
+            super().connect()
+            try:
+                self.voltmeter = self._open_driver(self.voltmeter_cls, self.voltmeter_resource)
+                self._v_per_phi0 = None
+                self._refresh_v_per_phi0()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            super().close()
+            self.voltmeter = None
+
+    def _refresh_v_per_phi0(self) -> None:
+        override = self.settings.get("volts_per_phi0")
+        if override is not None:
+            self._v_per_phi0 = float(override)
+            return
+        with self._mapped("read V per Phi0 (VPHI?)"):
+            value = self.driver.volts_per_phi0
+        if not value > 0:
+            raise InstrumentError(f"{self.who()}: controller reports {value!r} V per Phi0")
+        self._v_per_phi0 = value
+
+    @property
+    def volts_per_phi0(self) -> float:
+        if self._v_per_phi0 is None:
+            with self._io("read V per Phi0"):
+                self._refresh_v_per_phi0()
+        return self._v_per_phi0
+
+    def read_voltage_V(self) -> float:
+        with self._io("read FLL output voltage"):
+            if self.settings["check_lock_each_read"] and not self.driver.locked:
+                raise InstrumentError(f"{self.who()}: the flux-locked loop is unlocked")
+            with self._mapped("read voltage (:READ?)", self.voltmeter_resource):
+                volts = self.voltmeter.voltage
+        if abs(volts) >= getattr(self.voltmeter_cls, "OVERFLOW_V", math.inf):
+            raise InstrumentError(
+                f"{self.who(self.voltmeter_resource)}: voltmeter overflow ({volts:g}): the "
+                f"flux-locked-loop output is beyond the 2182A range")
+        return volts
+
+    def read_flux_phi0(self) -> float:
+        volts = self.read_voltage_V()
+        return volts / self.volts_per_phi0
+
+    def is_locked(self) -> bool:
+        with self._io("read lock state") as fll:
+            return bool(fll.locked)
+
+    def reset_lock(self) -> None:
+        with self._io("reset the flux-locked loop") as fll:
+            fll.reset()
+            self._refresh_v_per_phi0()
+
+    def set_gain(self, gain: float) -> None:
+        with self._io("set gain") as fll:
+            fll.gain = gain
+            self._refresh_v_per_phi0()
+
+    def set_feedback_ohm(self, ohm: float) -> None:
+        with self._io("set feedback resistor") as fll:
+            fll.feedback_ohm = ohm
+            self._refresh_v_per_phi0()
+
+    def set_locked(self, locked: bool) -> None:
+        with self._io("lock" if locked else "unlock") as fll:
+            fll.locked = bool(locked)
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        with self._io("voltmeter snapshot"):
+            with self._mapped("voltmeter snapshot", self.voltmeter_resource):
+                vm = self.voltmeter.snapshot()
+        snap["voltmeter"] = {"driver": self.voltmeter_cls.__name__, **vm}
+        snap["volts_per_phi0"] = self._v_per_phi0
+        return snap
+
+
+LOCKIN_LIMITS = {
+    "min_frequency_Hz": Setting(float, positive=True),
+    "max_frequency_Hz": Setting(float, positive=True),
+}
+
+
+class _LockInBase(VisaRole, LockIn):
+    KIND = "lockin"
+    LIMITS = LOCKIN_LIMITS
+
+    def read_xy_V(self) -> tuple[float, float]:
+        with self._io("read X, Y") as li:
+            return li.xy_V
+
+    def set_frequency_Hz(self, frequency_Hz: float) -> None:
+        lo = self.limit_values.get("min_frequency_Hz", 0.0)
+        hi = self.limit_values.get("max_frequency_Hz", math.inf)
+        if not isinstance(frequency_Hz, (int, float)) or not lo <= frequency_Hz <= hi:
+            raise LimitError(f"{self.who()}: frequency {frequency_Hz!r} Hz is outside the "
+                             f"station limits [{lo:g}, {hi:g}] Hz")
+        with self._io(f"set frequency {frequency_Hz:g} Hz") as li:
+            li.frequency = frequency_Hz
+
+    def read_frequency_Hz(self) -> float:
+        with self._io("read frequency") as li:
+            return li.frequency
+
+    def read_time_constant_s(self) -> float:
+        with self._io("read time constant") as li:
+            return float(li.time_constant)
+
+
+class SR830LockIn(_LockInBase):
+    """An SR830 reading the cantilever."""
+
+    DRIVER = "instruments.drivers.sr830:SR830"
+
+
+class SR860LockIn(_LockInBase):
+    """An SR860 reading the cantilever."""
+
+    DRIVER = "instruments.drivers.sr860:SR860"
+
+
+class LakeShore336Thermometer(VisaRole, Thermometer):
+    """A Lake Shore 336 loop: one input read, one heater output regulated on it."""
+
+    DRIVER = "instruments.drivers.lakeshore336:LakeShore336"
+
+    KIND = "thermometer"
+    SETTINGS = {
+        "input": Setting(str, default="A", choices=("A", "B", "C", "D")),
+        "output": Setting(int, default=1, choices=(1, 2, 3, 4)),
+    }
+    LIMITS = {"max_temperature_K": Setting(float, required=True, positive=True)}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_temperature_K = float(self.limit_values["max_temperature_K"])
+
+    def driver_kwargs(self) -> dict:
+        return {"input_channel": self.settings["input"],
+                "output_channel": int(self.settings["output"]),
+                "max_temperature_K": self.max_temperature_K}
+
+    def read_temperature_K(self) -> float:
+        with self._io("read temperature") as tc:
+            return tc.temperature_K
+
+    def set_setpoint_K(self, temperature_K: float) -> None:
+        if not isinstance(temperature_K, (int, float)) or isinstance(temperature_K, bool) \
+                or not 0 <= temperature_K <= self.max_temperature_K:
+            raise LimitError(f"{self.who()}: setpoint {temperature_K!r} K is outside "
+                             f"[0, {self.max_temperature_K:g}] K (max_temperature_K)")
+        with self._io(f"set setpoint {temperature_K:g} K") as tc:
+            tc.set_setpoint_K(temperature_K)
+
+    def read_setpoint_K(self) -> float:
+        with self._io("read setpoint") as tc:
+            return tc.setpoint_K
+
+    def set_heater_range(self, word: str) -> None:
+        from instruments.drivers.lakeshore336 import HEATER_RANGES
+        if word not in HEATER_RANGES:
+            raise LimitError(f"{self.who()}: heater range {word!r} is not one of "
+                             f"{list(HEATER_RANGES)}")
+        with self._io(f"set heater range {word}") as tc:
+            tc.set_heater_range(word)
+
+    def read_heater_range(self) -> str:
+        with self._io("read heater range") as tc:
+            return tc.heater_range
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        snap["max_temperature_K"] = self.max_temperature_K
+        return snap

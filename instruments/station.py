@@ -1,0 +1,387 @@
+"""The station file: which instruments a lab has, at which VISA resources, with which limits.
+
+    from instruments.station import load_station, validate_station
+    config = validate_station("examples/station_sim.yaml")          # touches nothing
+    with load_station("examples/station_sim.yaml") as station:     # connects, checks *IDN?
+        magnet = station.get(station.default_field_source)
+
+Loading is in three passes so that a mistake never half-drives a lab:
+
+1. validate the whole file (keys, roles, drivers, resource strings, settings, limits);
+2. open every instrument and check its *IDN? (queries only, nothing written);
+3. hand the roles over. Settings are written later, only by role methods that change things.
+
+Any failure in 1 raises StationError; in 2, InstrumentError (TransientInstrumentError when
+the instrument does not answer), after closing whatever was already open.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from instruments.roles import FieldLimits, InstrumentError, Role
+
+ROLE_KINDS = ("field_source", "field_probe", "flux_readout", "lockin", "thermometer")
+SAFE_STATES = ("zero", "hold")
+DEFAULT_TIMEOUT_S = 2.0
+
+TOP_KEYS = {"station", "time_scale", "safe_state", "timeout_s", "description", "instruments"}
+INSTRUMENT_KEYS = {"role", "driver", "resource", "settings", "limits", "timeout_s",
+                   "description", "voltmeter_resource", "voltmeter_driver"}
+FLUX_ONLY_KEYS = {"voltmeter_resource", "voltmeter_driver"}
+#: the simulated lab's name for the voltmeter of a flux readout (see resources= below)
+SIM_VOLTMETER_NAME = "nanovoltmeter"
+
+
+class StationError(ValueError):
+    """A station file that cannot be used. The message names the instrument, key and value."""
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    name: str
+    role: str
+    driver: str
+    resource: str
+    settings: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    voltmeter_resource: str | None = None
+    voltmeter_driver: str = "keithley2182"
+    description: str = ""
+
+    @property
+    def resources(self) -> list[str]:
+        return [r for r in (self.resource, self.voltmeter_resource) if r]
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    name: str
+    time_scale: float
+    safe_state: str
+    instruments: dict[str, InstrumentConfig]
+    source_text: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    description: str = ""
+    path: str | None = None
+
+    def of_kind(self, kind: str) -> dict[str, InstrumentConfig]:
+        return {n: c for n, c in self.instruments.items() if c.role == kind}
+
+
+# ======================================================================================
+# validation
+# ======================================================================================
+
+def _read_source(source) -> tuple[dict, str, str | None]:
+    if isinstance(source, Mapping):
+        return dict(source), yaml.safe_dump(dict(source), sort_keys=False), None
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and (
+            source.endswith((".yaml", ".yml")) or Path(source).is_file())):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise StationError(f"station file {str(path)!r} cannot be read: {exc}") from None
+        where = str(path)
+    elif isinstance(source, str):
+        text, where = source, None
+    else:
+        raise StationError(f"station source must be a path, YAML text or a dict, got "
+                           f"{type(source).__name__}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise StationError(f"station file {where or '<text>'} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise StationError(f"station file {where or '<text>'} must be a mapping with keys "
+                           f"{sorted(TOP_KEYS)}, got {type(data).__name__}")
+    return data, text, where
+
+
+def _number(value, where: str, *, positive=False, allow_zero=True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StationError(f"{where} = {value!r} must be a finite number")
+    if positive and (value < 0 or (value == 0 and not allow_zero)):
+        raise StationError(f"{where} = {value!r} must be > 0")
+    return float(value)
+
+
+def check_resource_string(resource, where: str) -> str:
+    """A VISA resource string pyvisa can parse, e.g. TCPIP0::host::port::SOCKET."""
+    from pyvisa import rname
+    if not isinstance(resource, str) or not resource.strip():
+        raise StationError(f"{where} = {resource!r} must be a VISA resource string such as "
+                           f"'TCPIP0::192.168.1.20::7180::SOCKET'")
+    try:
+        rname.parse_resource_name(resource)
+    except Exception as exc:  # InvalidResourceName and friends
+        raise StationError(f"{where} = {resource!r} is not a valid VISA resource string: "
+                           f"{exc}") from None
+    return resource
+
+
+def _check_block(block, spec: dict, where: str) -> dict:
+    """Check a settings/limits mapping against a role's Setting spec."""
+    if block is None:
+        block = {}
+    if not isinstance(block, dict):
+        raise StationError(f"{where} must be a mapping, got {block!r}")
+    out = {}
+    for key, value in block.items():
+        if key not in spec:
+            allowed = ", ".join(sorted(spec)) or "none"
+            raise StationError(f"{where}: unknown key {key!r} (value {value!r}); allowed: "
+                               f"{allowed}")
+        s = spec[key]
+        here = f"{where}.{key}"
+        if s.kind is bool:
+            if not isinstance(value, bool):
+                raise StationError(f"{here} = {value!r} must be true or false")
+        elif s.kind is str:
+            if not isinstance(value, str):
+                raise StationError(f"{here} = {value!r} must be a string")
+        elif s.kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise StationError(f"{here} = {value!r} must be an integer")
+        else:
+            value = _number(value, here, positive=s.positive, allow_zero=not s.positive)
+        if s.choices and value not in s.choices:
+            raise StationError(f"{here} = {value!r} must be one of {list(s.choices)}")
+        out[key] = value
+    for key, s in spec.items():
+        if s.required and key not in out:
+            raise StationError(f"{where}: missing required key {key!r}")
+    return out
+
+
+def _check_instrument(name, entry, defaults_timeout: float,
+                      resources: Mapping[str, str]) -> InstrumentConfig:
+    from instruments.drivers import UnknownDriverError, resolve_driver
+    where = f"instrument {name!r}"
+    if not isinstance(entry, dict):
+        raise StationError(f"{where} must be a mapping with keys role, driver, resource, ..., "
+                           f"got {entry!r}")
+    for key in entry:
+        if key not in INSTRUMENT_KEYS:
+            raise StationError(f"{where}: unknown key {key!r} (value {entry[key]!r}); "
+                               f"allowed: {', '.join(sorted(INSTRUMENT_KEYS))}")
+    role = entry.get("role")
+    if role is None:
+        raise StationError(f"{where}: missing key 'role' (one of {', '.join(ROLE_KINDS)})")
+    if role not in ROLE_KINDS:
+        raise StationError(f"{where}: unknown role {role!r}; known roles: "
+                           f"{', '.join(ROLE_KINDS)}")
+    driver = entry.get("driver")
+    if driver is None:
+        raise StationError(f"{where}: missing key 'driver'")
+    try:
+        resolved = resolve_driver(driver)
+    except UnknownDriverError as exc:
+        raise StationError(f"{where}: {exc}") from None
+    if resolved.role_cls is None or resolved.kind != role:
+        raise StationError(f"{where}: driver {driver!r} serves the role "
+                           f"{resolved.kind or 'none (a helper)'!r}, not {role!r}")
+    if "resource" not in entry:
+        raise StationError(f"{where}: missing key 'resource'")
+    resource = resources.get(name, entry["resource"])
+    check_resource_string(resource, f"{where}.resource")
+    role_cls = resolved.role_cls
+    settings = _check_block(entry.get("settings"), role_cls.SETTINGS, f"{where}.settings")
+    limits = _check_block(entry.get("limits"), role_cls.LIMITS, f"{where}.limits")
+    timeout = _number(entry.get("timeout_s", defaults_timeout), f"{where}.timeout_s",
+                      positive=True, allow_zero=False)
+    extra: dict[str, Any] = {}
+    if role == "flux_readout":
+        if "voltmeter_resource" not in entry:
+            raise StationError(f"{where}: missing key 'voltmeter_resource' (the Keithley 2182A "
+                               f"reading the flux-locked-loop output)")
+        vm = resources.get(f"{name}.voltmeter",
+                           resources.get(SIM_VOLTMETER_NAME, entry["voltmeter_resource"]))
+        extra["voltmeter_resource"] = check_resource_string(vm, f"{where}.voltmeter_resource")
+        vm_driver = entry.get("voltmeter_driver", "keithley2182")
+        try:
+            resolve_driver(vm_driver)
+        except UnknownDriverError as exc:
+            raise StationError(f"{where}.voltmeter_driver: {exc}") from None
+        extra["voltmeter_driver"] = vm_driver
+    else:
+        for key in FLUX_ONLY_KEYS & set(entry):
+            raise StationError(f"{where}: key {key!r} only applies to a flux_readout")
+    _check_role_consistency(name, role, driver, settings, limits)
+    description = entry.get("description", "")
+    return InstrumentConfig(name=name, role=role, driver=driver, resource=resource,
+                            settings=settings, limits=limits, timeout_s=timeout,
+                            description=str(description), **extra)
+
+
+def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
+                            limits: dict) -> None:
+    where = f"instrument {name!r}"
+    if role == "field_source":
+        safe = limits.get("safe_ramp_rate_T_per_min")
+        if safe is not None and safe > limits["max_ramp_rate_T_per_min"]:
+            raise StationError(f"{where}.limits.safe_ramp_rate_T_per_min = {safe:g} exceeds "
+                               f"max_ramp_rate_T_per_min = {limits['max_ramp_rate_T_per_min']:g}")
+        if driver == "kepco_bop" and limits["max_current_A"] > 12:
+            raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: "
+                               f"a Kepco BOP 36-12 cannot source more than 12 A")
+
+
+def validate_station(source, resources: Mapping[str, str] | None = None) -> StationConfig:
+    """Check a station file (path, YAML text or dict) completely; touches no instrument.
+
+    ``resources`` overrides resource strings by instrument name (tests on free ports):
+    ``{name: resource}``; the voltmeter of a flux readout by ``"<name>.voltmeter"`` or,
+    as the simulated lab calls it, ``"nanovoltmeter"``. Names the station does not use are
+    ignored, so ``SimulatedLab.resources`` can be passed as it is."""
+    data, text, where = _read_source(source)
+    resources = dict(resources or {})
+    for key in data:
+        if key not in TOP_KEYS:
+            raise StationError(f"station: unknown key {key!r} (value {data[key]!r}); allowed: "
+                               f"{', '.join(sorted(TOP_KEYS))}")
+    name = data.get("station")
+    if not isinstance(name, str) or not name.strip():
+        raise StationError(f"station: key 'station' must name the station, got {name!r}")
+    time_scale = _number(data.get("time_scale", 1.0), "station.time_scale", positive=True,
+                         allow_zero=False)
+    safe_state = data.get("safe_state", "zero")
+    if safe_state not in SAFE_STATES:
+        raise StationError(f"station.safe_state = {safe_state!r} must be one of "
+                           f"{list(SAFE_STATES)}")
+    timeout = _number(data.get("timeout_s", DEFAULT_TIMEOUT_S), "station.timeout_s",
+                      positive=True, allow_zero=False)
+    instruments = data.get("instruments")
+    if not isinstance(instruments, dict) or not instruments:
+        raise StationError(f"station: key 'instruments' must be a non-empty mapping, got "
+                           f"{instruments!r}")
+    configs: dict[str, InstrumentConfig] = {}
+    for inst_name, entry in instruments.items():
+        if not isinstance(inst_name, str) or not inst_name:
+            raise StationError(f"station: instrument name {inst_name!r} must be a string")
+        configs[inst_name] = _check_instrument(inst_name, entry, timeout, resources)
+    seen: dict[str, str] = {}
+    for inst_name, cfg in configs.items():
+        for res in cfg.resources:
+            if res in seen:
+                raise StationError(f"instrument {inst_name!r}: resource {res!r} is already used "
+                                   f"by {seen[res]!r}; one session per instrument")
+            seen[res] = inst_name
+    return StationConfig(name=name, time_scale=time_scale, safe_state=safe_state,
+                         instruments=configs, source_text=text, timeout_s=timeout,
+                         description=str(data.get("description", "")), path=where)
+
+
+# ======================================================================================
+# the connected station
+# ======================================================================================
+
+class Station:
+    """Connected roles by station name. Close it (or use ``with``) to release the sessions."""
+
+    def __init__(self, config: StationConfig, roles: dict[str, Role]):
+        self.config = config
+        self.roles = roles
+
+    name = property(lambda self: self.config.name)
+    time_scale = property(lambda self: self.config.time_scale)
+    safe_state = property(lambda self: self.config.safe_state)
+    source_text = property(lambda self: self.config.source_text)
+
+    def get(self, name: str) -> Role:
+        try:
+            return self.roles[name]
+        except KeyError:
+            raise StationError(f"station {self.name!r} has no instrument {name!r}; it has "
+                               f"{', '.join(self.roles) or 'none'}") from None
+
+    def __getitem__(self, name: str) -> Role:
+        return self.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.roles
+
+    def of_kind(self, kind: str) -> dict[str, Role]:
+        if kind not in ROLE_KINDS:
+            raise StationError(f"unknown role kind {kind!r}; known: {', '.join(ROLE_KINDS)}")
+        return {n: r for n, r in self.roles.items() if self.config.instruments[n].role == kind}
+
+    @property
+    def default_field_source(self) -> str | None:
+        """The name of the first field_source in the file (None without one)."""
+        return next(iter(self.of_kind("field_source")), None)
+
+    def limits_for(self, name: str):
+        """FieldLimits for a field source; the limits mapping (maybe empty) for the others."""
+        role = self.get(name)
+        limits = getattr(role, "limits", None)
+        if isinstance(limits, FieldLimits):
+            return limits
+        return dict(self.config.instruments[name].limits)
+
+    def snapshot(self) -> dict:
+        """Every instrument's identity and settings; a failing one records its error."""
+        instruments: dict[str, Any] = {}
+        for name, role in self.roles.items():
+            try:
+                instruments[name] = role.snapshot()
+            except InstrumentError as exc:
+                instruments[name] = {"role": self.config.instruments[name].role,
+                                     "resource": role.resource, "error": str(exc)}
+        return {"station": self.name, "time_scale": self.time_scale,
+                "safe_state": self.safe_state, "instruments": instruments}
+
+    def close(self) -> None:
+        for role in self.roles.values():
+            try:
+                role.close()
+            except Exception:  # closing must reach every instrument
+                pass
+
+    def __enter__(self) -> "Station":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Station {self.name!r}: {', '.join(self.roles)}>"
+
+
+def build_roles(config: StationConfig) -> dict[str, Role]:
+    """Role objects for every instrument, not connected."""
+    from instruments.drivers import resolve_driver
+    from instruments.role_impl import RoleContext
+    context = RoleContext(time_scale=config.time_scale, safe_state=config.safe_state)
+    roles: dict[str, Role] = {}
+    for name, cfg in config.instruments.items():
+        resolved = resolve_driver(cfg.driver)
+        roles[name] = resolved.role_cls.from_config(cfg, context, driver_cls=resolved.driver_cls)
+    return roles
+
+
+def load_station(source, resources: Mapping[str, str] | None = None,
+                 connect: bool = True) -> Station:
+    """Validate, then (connect=True) open every instrument and check its *IDN?.
+
+    Nothing is written to any instrument here. On any failure the sessions already opened
+    are closed and the error (StationError, InstrumentError) is raised."""
+    config = validate_station(source, resources)
+    roles = build_roles(config)
+    if connect:
+        opened: list[Role] = []
+        try:
+            for role in roles.values():
+                role.connect()
+                opened.append(role)
+        except BaseException:
+            for role in opened:
+                role.close()
+            raise
+    return Station(config, roles)

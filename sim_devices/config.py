@@ -1,0 +1,147 @@
+"""Simulated-lab configuration: defaults, loading (YAML or dict) and strict validation.
+
+Unknown keys are an error naming the key, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter", "lockin",
+                    "lockin_sr860", "temperature_controller", "squid_controller")
+
+FAULT_KINDS = ("timeout", "garbage", "drop", "slow", "quench")
+
+
+def _ring_defaults(**over):
+    d = {
+        "radius_m": 3.0e-7,             # A = 2.83e-13 m^2, h/e period 14.6 mT at 90 deg
+        "n_rings": 100,
+        "diffusion_m2_per_s": 0.01,     # E_c/k_B = 21.5 mK, I_1(0) = 0.70 nA
+        "n_harmonics": 4,
+        "temperature_model": "diffusive",   # diffusive | ballistic | exponential
+        "average_fraction": 0.05,       # h/2e ensemble-average part of even harmonics, x N
+        "theta_deg": 90.0,              # angle between B and the ring plane
+        "T_p_K": None,                  # exponential model scale; default 9.7 E_c/k_B
+        "fermi_velocity_m_per_s": 1.4e6,
+    }
+    d.update(over)
+    return d
+
+
+DEFAULTS: dict = {
+    "coil": {
+        "radius_m": 0.05, "turns": 460,            # k = 8.27 mT/A, 0.099 T at 12 A
+        "inductance_H": 0.06, "resistance_ohm": 2.0,
+        "loop_time_constant_s": 1e-3,
+        "max_current_A": 12.0, "max_voltage_V": 36.0,
+    },
+    "magnet": {
+        "coil_constant_T_per_A": 0.1, "inductance_H": 50.0, "max_current_A": 90.0,
+        "max_ramp_rate_A_per_s": 0.1, "persistent_decay_tau_years": 30.0,
+        "switch_installed": True, "heater_warm_s": 20.0, "heater_cool_s": 30.0,
+        "mismatch_tolerance_A": 0.1, "quench_dump_tau_s": 0.5,
+        "voltage_limit_V": 2.0, "ramp_rate_A_per_s": 0.02, "current_limit_A": 90.0,
+    },
+    "cryostat": {
+        "base_temperature_K": 0.03, "time_constant_s": 120.0,
+        "max_temperature_K": [1.0, 4.0, 20.0],     # heater ranges low, medium, high
+        "initial_temperature_K": None,
+    },
+    "sample": {
+        "kind": "rings",
+        "rings": _ring_defaults(),
+        "uniform_cylinder": {"radius_m": 1e-3, "length_m": 2e-3, "magnetization_A_per_m": 1e5},
+        "graded_cylinder": {"radius_m": 1e-3, "length_m": 2e-3, "k_A_per_m3": 1e11},
+        "paramagnet": {"n_per_m3": 1e27, "g": 2.0, "J": 0.5, "chi_dia": -1e-5, "volume_m3": 1e-9},
+        "soft_core": {"Ms": 1.6e6, "a": 1100.0, "k": 400.0, "c": 0.2, "alpha": 1.6e-3, "volume_m3": 1e-9},
+        "sc_loop": {"radius_m": 1e-3, "trapped_current_A": 1.0, "tau_s": 3.15e9, "creep_rate_S": 0.02,
+                    "t0_s": 1.0},
+    },
+    "squid": {
+        "mutual_inductance_H": 1.0e-12,            # ring -> pickup, per ring (Maxwell ~0.96 pH)
+        "coupling_phi0_per_Am2": 1.0e12,           # other samples: flux per moment
+        "background_curie_phi0_K_per_T": 3.0e-5,   # chi_bg = C/T (defect spins)
+        "applied_field_coupling_phi0_per_T": 0.0,  # gradiometer imbalance
+        "offset_phi0": 0.05,
+        "flux_noise_phi0": 1.0e-7,                 # per reading (averaged)
+    },
+    "fll": {
+        "feedback_resistor_ohm": 23250.0, "feedback_A_per_phi0": 4.3e-5,   # 1.0 V/Phi0
+        "gain": 1.0, "slew_phi0_per_s": 1.0e6, "output_limit_V": 10.0,
+    },
+    "cantilever": {
+        "f0_Hz": 2000.0, "Q": 20000.0, "spring_N_per_m": 1.0e-3, "length_m": 3.0e-4,
+        "background_Hz_per_T2": 1.0e-3, "static_gain_V_per_V": 1.0e-4,
+        "frequency_noise_Hz": 1.0e-5,
+        "rings": _ring_defaults(n_rings=1000, theta_deg=45.0),
+    },
+    "gaussmeter": {"noise_fraction_of_range": 1e-4, "probe_offset_G": 0.2},
+    "nanovoltmeter": {"noise_V_10mV_range": 3e-9},
+    "lockin": {"input_noise_V_per_rtHz": 1e-8},
+    "world": {"max_substep_s": 0.01, "max_substeps": 200},
+    "faults": [],
+}
+
+_FAULT_KEYS = {"instrument", "kind", "after_s", "count", "probability", "duration_s", "delay_s",
+               "field_T"}
+
+
+class ConfigError(ValueError):
+    """A bad simulated-lab configuration; the message names the key."""
+
+
+def _merge(base: dict, over: dict, path: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, val in over.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in base:
+            raise ConfigError(f"unknown configuration key '{where}' (known: {', '.join(sorted(base))})")
+        if isinstance(base[key], dict):
+            if not isinstance(val, dict):
+                raise ConfigError(f"configuration key '{where}' must be a mapping, got {val!r}")
+            out[key] = _merge(base[key], val, where)
+        else:
+            out[key] = val
+    return out
+
+
+def validate_fault(f: dict, where: str = "faults") -> dict:
+    if not isinstance(f, dict):
+        raise ConfigError(f"{where}: each fault must be a mapping, got {f!r}")
+    for key in f:
+        if key not in _FAULT_KEYS:
+            raise ConfigError(f"unknown configuration key '{where}.{key}' (known: {', '.join(sorted(_FAULT_KEYS))})")
+    if f.get("kind") not in FAULT_KINDS:
+        raise ConfigError(f"{where}.kind: {f.get('kind')!r} is not one of {', '.join(FAULT_KINDS)}")
+    if f.get("instrument") not in INSTRUMENT_NAMES:
+        raise ConfigError(f"{where}.instrument: {f.get('instrument')!r} is not one of {', '.join(INSTRUMENT_NAMES)}")
+    if f["kind"] == "quench" and "field_T" not in f:
+        raise ConfigError(f"{where}.field_T is required for a quench fault")
+    return dict(f)
+
+
+def load_config(config=None) -> dict:
+    """Defaults merged with a dict, a YAML file path or None; raises ConfigError."""
+    if config is None:
+        user = {}
+    elif isinstance(config, dict):
+        user = config
+    else:
+        p = Path(config)
+        try:
+            user = yaml.safe_load(p.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read simulated-lab configuration {p}: {exc}") from exc
+        if not isinstance(user, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping")
+    cfg = _merge(DEFAULTS, user, "")
+    kinds = [k for k in DEFAULTS["sample"] if k != "kind"]
+    if cfg["sample"]["kind"] not in kinds:
+        raise ConfigError(f"sample.kind: {cfg['sample']['kind']!r} is not one of {', '.join(kinds)}")
+    if not isinstance(cfg["faults"], list):
+        raise ConfigError("faults must be a list")
+    cfg["faults"] = [validate_fault(f, f"faults[{i}]") for i, f in enumerate(cfg["faults"])]
+    return cfg

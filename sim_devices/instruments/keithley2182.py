@@ -1,0 +1,197 @@
+"""Keithley 2182A nanovoltmeter. Channel 1 reads the SQUID flux-locked-loop output voltage,
+channel 2 a shorted input (noise only), channel 0 the internal temperature.
+
+Noise per reading scales with the range and 1/sqrt(NPLC). Overrange answers +9.9E37 like the
+real meter. The reply terminator is CR, matching the stock pymeasure driver's default.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import CommandError, SimInstrument
+
+RANGES = (0.01, 0.1, 1.0, 10.0, 100.0)
+OVERFLOW = "+9.9E37"
+
+
+class Keithley2182A(SimInstrument):
+    name = "nanovoltmeter"
+    model = "Keithley 2182A"
+    idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2182A,4017523,C02  /A02"
+    reply_termination = "\r"
+
+    def setup(self):
+        self.noise10 = float(self.params.get("noise_V_10mV_range", 3e-9))
+        self._defaults()
+        r = self.register
+        r("READ?", lambda a: self._read_fmt())
+        r("FETC?", lambda a: self._fmt(self.last) if self.last is not None else self._read_fmt())
+        r("MEAS:VOLT?", lambda a: self._read_fmt())
+        r("MEAS:VOLT:DC?", lambda a: self._read_fmt())
+        r("SENS:FUNC", self._func)
+        r("SENS:FUNC?", lambda a: '"VOLT:DC"' if self.func == "VOLT" else '"TEMP"')
+        r("SENS:CHAN", lambda a: self._chan(a))
+        r("SENS:CHAN?", lambda a: str(self.channel))
+        for ch in (1, 2):
+            r(f"SENS:VOLT:CHAN{ch}:RANG", lambda a, ch=ch: self._set_range(ch, a))
+            r(f"SENS:VOLT:CHAN{ch}:RANG?", lambda a, ch=ch: f"{self.range[ch]:g}")
+            r(f"SENS:VOLT:CHAN{ch}:RANG:AUTO", lambda a, ch=ch: self.auto.__setitem__(ch, self._bool(a)))
+            r(f"SENS:VOLT:CHAN{ch}:RANG:AUTO?", lambda a, ch=ch: str(int(self.auto[ch])))
+            r(f"SENS:VOLT:CHAN{ch}:REF", lambda a, ch=ch: self.ref.__setitem__(ch, self.one_float(a)))
+            r(f"SENS:VOLT:CHAN{ch}:REF?", lambda a, ch=ch: f"{self.ref[ch]:g}")
+            r(f"SENS:VOLT:CHAN{ch}:REF:STAT", lambda a, ch=ch: self.ref_on.__setitem__(ch, self._bool(a)))
+            r(f"SENS:VOLT:CHAN{ch}:REF:STAT?", lambda a, ch=ch: str(int(self.ref_on[ch])))
+            r(f"SENS:VOLT:CHAN{ch}:REF:ACQ", lambda a, ch=ch: self.ref.__setitem__(ch, self._raw(ch)))
+            r(f"SENS:TEMP:CHAN{ch}:REF", lambda a: None)
+            r(f"SENS:TEMP:CHAN{ch}:REF?", lambda a: "0")
+            r(f"SENS:TEMP:CHAN{ch}:REF:STAT", lambda a: None)
+            r(f"SENS:TEMP:CHAN{ch}:REF:STAT?", lambda a: "0")
+            r(f"SENS:TEMP:CHAN{ch}:REF:ACQ", lambda a: None)
+        r("SENS:VOLT:RANG:AUTO", lambda a: self.auto.__setitem__(self.channel or 1, self._bool(a)))
+        r("SENS:VOLT:RANG", lambda a: self._set_range(self.channel or 1, a))
+        r("SENS:VOLT:NPLC", self._nplc)
+        r("SENS:VOLT:NPLC?", lambda a: f"{self.nplc:g}")
+        r("SENS:TEMP:NPLC", lambda a: None)
+        r("SENS:TEMP:NPLC?", lambda a: "5")
+        r("SENS:TEMP:TC", lambda a: setattr(self, "tc", a.strip().upper()))
+        r("SENS:TEMP:TC?", lambda a: self.tc)
+        r("SENS:TEMP:RJUN:RSEL", lambda a: setattr(self, "rsel", a.strip().upper()))
+        r("SENS:TEMP:RJUN:RSEL?", lambda a: self.rsel)
+        r("SENS:TEMP:RJUN:SIM", lambda a: setattr(self, "rjsim", self.one_float(a)))
+        r("SENS:TEMP:RJUN:SIM?", lambda a: f"{self.rjsim:g}")
+        r("SENS:TEMP:RTEM?", lambda a: f"{24.6 + self.noise(0.05):.2f}")
+        r("SYST:AZER:STAT", lambda a: setattr(self, "azero", self._bool(a)))
+        r("SYST:AZER:STAT?", lambda a: str(int(self.azero)))
+        r("SYST:LFR?", lambda a: "60")
+        r("SYST:PRES", lambda a: self.reset())
+        r("DISP:ENAB", lambda a: setattr(self, "display", self._bool(a)))
+        r("DISP:ENAB?", lambda a: str(int(self.display)))
+        r("TRIG:COUN", lambda a: setattr(self, "trig_count", int(self.one_float(a))))
+        r("TRIG:COUN?", lambda a: str(self.trig_count))
+        r("TRIG:DEL", lambda a: setattr(self, "trig_delay", self.one_float(a)))
+        r("TRIG:DEL?", lambda a: f"{self.trig_delay:g}")
+        r("TRIG:SOUR", lambda a: setattr(self, "trig_source", a.strip().upper()))
+        r("TRIG:SOUR?", lambda a: self.trig_source)
+        r("*TRG", lambda a: self._store())
+        r("INIT", lambda a: self._init())
+        r("ABOR", lambda a: None)
+        r("CALC2:FORM", lambda a: setattr(self, "calc2", a.strip().upper()))
+        r("CALC2:STAT", lambda a: None)
+        r("CALC2:IMM?", lambda a: self._calc2())
+        r("STAT:PRES", lambda a: None)
+        r("STAT:QUE:CLE", lambda a: self.errors.clear())
+        r("STAT:MEAS:ENAB", lambda a: None)
+        r("*STB?", lambda a: "1" if len(self.buffer) >= self.buffer_points else "0")
+        r("TRAC:POIN", lambda a: setattr(self, "buffer_points", int(self.one_float(a))))
+        r("TRAC:POIN?", lambda a: str(self.buffer_points))
+        r("TRAC:CLE", lambda a: self.buffer.clear())
+        r("TRAC:FEED", lambda a: None)
+        r("TRAC:FEED:CONT", lambda a: None)
+        r("TRAC:DATA?", lambda a: ",".join(self._fmt(v) for v in self.buffer))
+        r("FORM:DATA", lambda a: None)
+
+    def _defaults(self):
+        self.func = "VOLT"
+        self.channel = 1
+        self.range = {1: 10.0, 2: 10.0}
+        self.auto = {1: True, 2: True}
+        self.ref = {1: 0.0, 2: 0.0}
+        self.ref_on = {1: False, 2: False}
+        self.nplc = 5.0
+        self.tc, self.rsel, self.rjsim = "K", "INT", 23.0
+        self.azero, self.display = True, True
+        self.trig_count, self.trig_delay, self.trig_source = 1, 0.0, "IMM"
+        self.calc2 = "MEAN"
+        self.buffer: list[float] = []
+        self.buffer_points = 2
+        self.last = None
+
+    def reset(self):
+        self._defaults()
+
+    @staticmethod
+    def _bool(a):
+        v = a.strip().upper()
+        if v in ("1", "ON"):
+            return True
+        if v in ("0", "OFF"):
+            return False
+        raise CommandError(-224, f"Illegal parameter value: {a!r}")
+
+    def _func(self, a):
+        v = a.strip().strip("'\"").upper()
+        if v.startswith("VOLT"):
+            self.func = "VOLT"
+        elif v.startswith("TEMP"):
+            self.func = "TEMP"
+        else:
+            raise CommandError(-224, f"Illegal parameter value: {a!r}")
+
+    def _chan(self, a):
+        v = int(self.one_float(a))
+        if v not in (0, 1, 2):
+            raise CommandError(-222, f"channel {v} not in 0..2")
+        self.channel = v
+
+    def _set_range(self, ch, a):
+        v = abs(self.one_float(a))
+        if v > 120:
+            raise CommandError(-222, f"range {v} V above 100 V")
+        self.range[ch] = next(r for r in RANGES if v <= r * 1.0001)
+        self.auto[ch] = False
+
+    def _nplc(self, a):
+        v = self.one_float(a)
+        if not 0.01 <= v <= 60:
+            raise CommandError(-222, f"NPLC {v} outside 0.01..60")
+        self.nplc = v
+
+    def _raw(self, ch):
+        """The true input voltage of a channel (no meter noise)."""
+        if ch == 1:
+            fll = self.world.fll
+            v = fll.output_V()
+            if fll.locked:
+                # the SQUID's own flux noise comes through the loop (drawn by the FLL's generator)
+                v += self.world.fll_noise_source() * fll.volts_per_phi0
+            return v
+        return 0.0
+
+    def _read(self):
+        if self.func == "TEMP" or self.channel == 0:
+            return 24.6 + self.noise(0.05)
+        ch = self.channel
+        v = self._raw(ch)
+        if self.auto[ch]:
+            self.range[ch] = next((r for r in RANGES if abs(v) <= r * 1.2), 100.0)
+        rg = self.range[ch]
+        if abs(v) > rg * 1.2:
+            return math.inf
+        sigma = self.noise10 * max(1.0, rg / 0.01) ** 0.5 * math.sqrt(5.0 / self.nplc)
+        v += self.noise(sigma)
+        if self.ref_on[ch]:
+            v -= self.ref[ch]
+        return v
+
+    def _fmt(self, v):
+        return OVERFLOW if not math.isfinite(v) else f"{v:+.9E}"
+
+    def _read_fmt(self):
+        vals = [self._read() for _ in range(max(1, self.trig_count))]
+        self.last = vals[-1]
+        return ",".join(self._fmt(v) for v in vals)
+
+    def _store(self):
+        if len(self.buffer) < self.buffer_points:
+            self.buffer.append(self._read())
+
+    def _init(self):
+        while len(self.buffer) < self.buffer_points:
+            self.buffer.append(self._read())
+
+    def _calc2(self):
+        data = np.array(self.buffer if self.buffer else [self._read()])
+        f = {"MEAN": np.mean, "MAX": np.max, "MIN": np.min, "SDEV": np.std}.get(self.calc2, np.mean)
+        return self._fmt(float(f(data)))

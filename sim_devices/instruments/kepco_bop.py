@@ -1,0 +1,65 @@
+"""Kepco BOP 36-12 bipolar supply (BIT 4886 interface) driving the Helmholtz coil pair."""
+from __future__ import annotations
+
+from .base import CommandError, SimInstrument
+
+
+class KepcoBOP(SimInstrument):
+    name = "coil_supply"
+    model = "Kepco BOP 36-12"
+    idn = "KEPCO,BOP 36-12 DM,E174512,4.04-1.80"
+    reply_termination = "\n"
+
+    def setup(self):
+        coil = self.world.coil
+        r = self.register
+        r("OUTP?", lambda a: str(int(coil.output_on)))
+        r("OUTP", self._output)
+        r("OUTP:STAT?", lambda a: str(int(coil.output_on)))
+        r("OUTP:STAT", self._output)
+        r("FUNC:MODE?", lambda a: "1" if coil.mode == "CURR" else "0")
+        r("FUNC:MODE", self._mode)
+        r("CURR?", lambda a: f"{coil.current_setpoint_A:.5E}")
+        r("CURR", self._curr)
+        r("CURR:LEV:IMM:AMPL", self._curr)
+        r("CURR:LEV", self._curr)
+        r("VOLT?", lambda a: f"{coil.voltage_setpoint_V:.5E}")
+        r("VOLT", self._volt)
+        r("VOLT:LEV", self._volt)
+        r("MEAS:CURR?", lambda a: f"{coil.current_A + self.noise(2e-5 * coil.max_current_A):.5E}")
+        r("MEAS:VOLT?", lambda a: f"{coil.voltage_V + self.noise(2e-5 * coil.max_voltage_V):.5E}")
+        r("SYST:BEEP", lambda a: None)
+        r("DIAG:TST?", lambda a: "0")
+        r("SYST:REM", lambda a: None)
+        r("SYST:VERS?", lambda a: "1997.0")
+
+    def reset(self):
+        c = self.world.coil
+        c.output_on, c.mode, c.current_setpoint_A, c.voltage_setpoint_V = False, "CURR", 0.0, 0.0
+
+    def _output(self, a):
+        v = a.strip().upper()
+        if v not in ("0", "1", "ON", "OFF"):
+            raise CommandError(-224, f"Illegal parameter value: {a!r}")
+        self.world.coil.output_on = v in ("1", "ON")
+
+    def _mode(self, a):
+        v = a.strip().upper()
+        if v.startswith("CURR"):
+            self.world.coil.mode = "CURR"
+        elif v.startswith("VOLT"):
+            self.world.coil.mode = "VOLT"
+        else:
+            raise CommandError(-224, f"Illegal parameter value: {a!r}")
+
+    def _curr(self, a):
+        v = self.one_float(a)
+        if abs(v) > self.world.coil.max_current_A * 1.0001:
+            raise CommandError(-222, f"Data out of range: {v} A")
+        self.world.coil.current_setpoint_A = v
+
+    def _volt(self, a):
+        v = self.one_float(a)
+        if abs(v) > self.world.coil.max_voltage_V * 1.0001:
+            raise CommandError(-222, f"Data out of range: {v} V")
+        self.world.coil.voltage_setpoint_V = v

@@ -1,0 +1,84 @@
+"""Lake Shore Model 425 gaussmeter (Hall probe) at the sample position.
+
+RANGE 1..4 = 35 G, 350 G, 3.5 kG, 35 kG. Above the selected range RDGFIELD? answers "OL"
+(what the front panel shows; RDGSTATUS? sets bit 5, 32 = overload), so a float cast fails
+loudly instead of returning a wrong number. Noise: a fixed fraction of the range, rms.
+"""
+from __future__ import annotations
+
+from ..constants import MU_0
+from .base import CommandError, SimInstrument
+
+RANGES_G = (35.0, 350.0, 3500.0, 35000.0)
+UNIT_NAMES = {1: "G", 2: "T", 3: "Oe", 4: "A/m"}
+
+
+class LakeShore425(SimInstrument):
+    name = "gaussmeter"
+    model = "Lake Shore 425"
+    idn = "LSCI,MODEL425,4250123,1.6"
+    reply_termination = "\r\n"
+    scpi = False
+
+    def setup(self):
+        self.unit = 1
+        self.range = 4
+        self.auto = False
+        self.rdgmode = (1, 0, 1)
+        self.offset_G = float(self.params.get("probe_offset_G", 0.0))
+        self.noise_frac = float(self.params.get("noise_fraction_of_range", 1e-4))
+        r = self.register
+        r("RDGFIELD?", self._read)
+        r("UNIT?", lambda a: str(self.unit))
+        r("UNIT", self._unit)
+        r("RANGE?", lambda a: str(self.range))
+        r("RANGE", self._range)
+        r("AUTO", lambda a: setattr(self, "auto", True))
+        r("AUTO?", lambda a: str(int(self.auto)))
+        r("RDGMODE?", lambda a: ",".join(str(x) for x in self.rdgmode))
+        r("RDGMODE", self._mode)
+        r("ZPROBE", lambda a: setattr(self, "offset_G", 0.0))
+        r("RDGSTATUS?", lambda a: "32" if self._overload() else "0")
+        r("TYPE?", lambda a: "40")
+        r("PROBE?", lambda a: "HMNT-4E04-VR")
+
+    def reset(self):
+        self.unit, self.range, self.auto, self.rdgmode = 1, 4, False, (1, 0, 1)
+
+    def _true_G(self):
+        return self.world.field_T * 1e4 + self.offset_G
+
+    def _overload(self):
+        return abs(self._true_G()) > RANGES_G[self.range - 1]
+
+    def _read(self, a):
+        b = self._true_G()
+        if self.auto:
+            self.range = next((i + 1 for i, rg in enumerate(RANGES_G) if abs(b) <= rg * 0.95), 4)
+        rg = RANGES_G[self.range - 1]
+        if abs(b) > rg:
+            return "OL"
+        g = b + self.noise(self.noise_frac * rg)
+        if self.rdgmode[0] == 2:       # AC mode: a DC field reads as (noise) rms
+            g = abs(self.noise(self.noise_frac * rg))
+        t = g * 1e-4
+        val = {1: g, 2: t, 3: g, 4: t / MU_0}[self.unit]
+        return f"{val:+.5E}"
+
+    def _unit(self, a):
+        v = int(self.one_float(a))
+        if v not in UNIT_NAMES:
+            raise CommandError(-222, f"unit {v} not in 1..4")
+        self.unit = v
+
+    def _range(self, a):
+        v = int(self.one_float(a))
+        if v not in (1, 2, 3, 4):
+            raise CommandError(-222, f"range {v} not in 1..4")
+        self.range, self.auto = v, False
+
+    def _mode(self, a):
+        v = [int(x) for x in self.floats(a)]
+        if len(v) != 3:
+            raise CommandError(-109, "RDGMODE needs mode,filter,band")
+        self.rdgmode = tuple(v)

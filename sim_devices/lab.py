@@ -1,0 +1,115 @@
+"""The simulated lab: one World, eight instrument servers, fault injection."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .clock import SimClock
+from .config import INSTRUMENT_NAMES
+from .faults import FaultManager
+from .instruments.ami430 import AMI430
+from .instruments.keithley2182 import Keithley2182A
+from .instruments.kepco_bop import KepcoBOP
+from .instruments.lakeshore336 import LakeShore336
+from .instruments.lakeshore425 import LakeShore425
+from .instruments.squid_fll import SquidFLL
+from .instruments.sr830 import SR830
+from .instruments.sr860 import SR860
+from .server import InstrumentServer
+from .world import World
+
+DEFAULT_BASE_PORT = 50401
+
+INSTRUMENT_CLASSES = {
+    "coil_supply": KepcoBOP,
+    "magnet_supply": AMI430,
+    "gaussmeter": LakeShore425,
+    "nanovoltmeter": Keithley2182A,
+    "lockin": SR830,
+    "lockin_sr860": SR860,
+    "temperature_controller": LakeShore336,
+    "squid_controller": SquidFLL,
+}
+_PARAMS = {"gaussmeter": "gaussmeter", "nanovoltmeter": "nanovoltmeter", "lockin": "lockin",
+           "lockin_sr860": "lockin"}
+
+
+class SimulatedLab:
+    """A physics-true simulated lab on loopback TCP ports.
+
+    ``base_port=0`` (or None) picks free ports; otherwise ports base_port+0..+7 in the order of
+    INSTRUMENT_NAMES. Use as a context manager or call start()/stop().
+    """
+
+    def __init__(self, config: dict | str | Path | None = None, seed: int = 0, speed: float = 1.0,
+                 host: str = "127.0.0.1", base_port: int | None = 0):
+        self.seed = seed
+        self.host = host
+        self.base_port = base_port or 0
+        self.clock = SimClock(speed)
+        self.world = World(config, seed=seed, clock=self.clock)
+        self.faults = FaultManager(self.world, seed)
+        children = np.random.SeedSequence([seed, 1]).spawn(len(INSTRUMENT_NAMES))
+        self.instruments = {}
+        for name, ss in zip(INSTRUMENT_NAMES, children):
+            cls = INSTRUMENT_CLASSES[name]
+            params = self.world.config.get(_PARAMS.get(name, ""), {})
+            self.instruments[name] = cls(self.world, np.random.default_rng(ss), params)
+        fll_ctrl = self.instruments["squid_controller"]
+        self.world.fll_noise_source = lambda: fll_ctrl.noise(self.world.fll.flux_noise_phi0)
+        for spec in self.world.config["faults"]:
+            self.faults.add(spec, relative_to_now=False)
+        self.servers: dict[str, InstrumentServer] = {}
+        self._running = False
+
+    # ----------------------------------------------------------------- life cycle
+    def start(self) -> "SimulatedLab":
+        if self._running:
+            return self
+        try:
+            for i, name in enumerate(INSTRUMENT_NAMES):
+                port = self.base_port + i if self.base_port else 0
+                srv = InstrumentServer(self.instruments[name], self.host, port, self.faults)
+                srv.start()
+                self.servers[name] = srv
+        except OSError:
+            self.stop()
+            raise
+        self._running = True
+        return self
+
+    def stop(self) -> None:
+        for srv in self.servers.values():
+            srv.stop()
+        self.servers.clear()
+        self._running = False
+
+    def __enter__(self) -> "SimulatedLab":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- information
+    @property
+    def resources(self) -> dict[str, str]:
+        """Instrument name -> VISA resource string (only while running)."""
+        return {name: srv.resource for name, srv in self.servers.items()}
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: srv.port for name, srv in self.servers.items()}
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(name, model, resource) for each instrument."""
+        return [(n, self.instruments[n].model, self.servers[n].resource if n in self.servers else "")
+                for n in INSTRUMENT_NAMES]
+
+    # ----------------------------------------------------------------- faults
+    def inject_fault(self, instrument: str, kind: str, **params):
+        """Add a fault now (after_s counts from now, in simulated seconds)."""
+        return self.faults.add({"instrument": instrument, "kind": kind, **params})
+
+    def clear_faults(self) -> None:
+        self.faults.clear()

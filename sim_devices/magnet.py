@@ -1,0 +1,198 @@
+"""Superconducting magnet with persistent switch, driven by an AMI 430-like supply.
+
+Supply current I_s and magnet current I_m are distinct: with the switch heater ON the switch
+is normal and I_m follows I_s; with it OFF (persistent mode) I_m stays (decaying with
+tau = L/R_joint) while the leads may ramp on their own. Quench: |I_m| > I_max, a ramp faster
+than the magnet tolerates, heater ON with |I_s - I_m| above a tolerance, an optional
+quench field (fault injection), or an explicit QU 1. A quench dumps I_m with a short time
+constant and the magnet voltage spikes (L dI/dt).
+"""
+from __future__ import annotations
+
+import math
+
+# AMI 430 state codes
+RAMPING, HOLDING, PAUSED, MANUAL_UP, MANUAL_DOWN, ZEROING, QUENCH, AT_ZERO, HEATING, COOLING = range(1, 11)
+
+
+class SuperconductingMagnet:
+    def __init__(self, coil_constant_T_per_A: float, inductance_H: float, max_current_A: float,
+                 max_ramp_rate_A_per_s: float, persistent_decay_tau_s: float,
+                 switch_installed: bool, heater_warm_s: float, heater_cool_s: float,
+                 mismatch_tolerance_A: float, quench_dump_tau_s: float,
+                 voltage_limit_V: float, ramp_rate_A_per_s: float, current_limit_A: float):
+        self.coil_constant = coil_constant_T_per_A
+        self.L = inductance_H
+        self.max_current_A = max_current_A
+        self.max_ramp_rate = max_ramp_rate_A_per_s
+        self.tau_persistent = persistent_decay_tau_s
+        self.switch_installed = switch_installed
+        self.heater_warm_s = heater_warm_s
+        self.heater_cool_s = heater_cool_s
+        self.mismatch_tol = mismatch_tolerance_A
+        self.dump_tau = quench_dump_tau_s
+        # supply settings
+        self.voltage_limit_V = voltage_limit_V
+        self.ramp_rate = ramp_rate_A_per_s        # segment 1 rate, A/s
+        self.ramp_upper_A = current_limit_A
+        self.current_limit_A = current_limit_A
+        self.target_A = 0.0
+        # state
+        self.I_s = 0.0
+        self.I_m = 0.0
+        self.dIm_dt = 0.0
+        self.state = PAUSED
+        self.heater_on = not switch_installed   # no switch: magnet always follows the supply
+        self._heater_timer = 0.0
+        self.quenched = False
+        self.quench_reason = ""
+        self.quench_field_T: float | None = None   # fault injection: quench when |B| passes this
+        self.quench_field_after_s = 0.0             # ... but only from this simulated time on
+        self.t = 0.0
+        self._zeroing = False
+
+    # ----------------------------------------------------------------- derived quantities
+    @property
+    def field_T(self) -> float:
+        return self.coil_constant * self.I_m
+
+    @property
+    def magnet_voltage_V(self) -> float:
+        return self.L * self.dIm_dt
+
+    @property
+    def supply_voltage_V(self) -> float:
+        return self.magnet_voltage_V if self.heater_on else 0.0
+
+    def effective_ramp_rate(self) -> float:
+        if self.heater_on or not self.switch_installed:
+            return min(self.ramp_rate, self.voltage_limit_V / self.L)
+        return self.ramp_rate   # leads only: no inductive load
+
+    # ----------------------------------------------------------------- commands
+    def quench(self, reason: str) -> None:
+        if self.state != QUENCH:
+            self.state = QUENCH
+            self.quenched = True
+            self.quench_reason = reason
+            self.I_s = 0.0
+            self._zeroing = False
+
+    def reset_quench(self) -> None:
+        if self.state == QUENCH:
+            self.quenched = False
+            self.state = PAUSED
+
+    def ramp(self) -> str | None:
+        if self.state in (QUENCH,):
+            return "cannot ramp: magnet quenched"
+        if self.state in (HEATING, COOLING):
+            return "cannot ramp while the persistent switch is heating or cooling"
+        self._zeroing = False
+        self.state = RAMPING
+        return None
+
+    def pause(self) -> None:
+        if self.state not in (QUENCH, HEATING, COOLING):
+            self.state = PAUSED
+            self._zeroing = False
+
+    def zero(self) -> str | None:
+        if self.state == QUENCH:
+            return "cannot zero: magnet quenched"
+        if self.state in (HEATING, COOLING):
+            return "cannot zero while the persistent switch is heating or cooling"
+        self._zeroing = True
+        self.state = ZEROING
+        return None
+
+    def set_heater(self, on: bool) -> str | None:
+        if not self.switch_installed:
+            return "no persistent switch installed"
+        if self.state == QUENCH:
+            return "magnet quenched"
+        if on == self.heater_on and self.state not in (HEATING, COOLING):
+            return None
+        if on:
+            if abs(self.I_s - self.I_m) > self.mismatch_tol:
+                self.heater_on = True
+                self.quench(f"switch heater ON with supply {self.I_s:.4g} A vs magnet {self.I_m:.4g} A")
+                return None
+            self.heater_on = True
+            self.state = HEATING
+            self._heater_timer = self.heater_warm_s
+        else:
+            self.heater_on = False
+            self.state = COOLING
+            self._heater_timer = self.heater_cool_s
+        return None
+
+    # ----------------------------------------------------------------- time evolution
+    def advance(self, dt: float, total_field_T: float | None = None) -> None:
+        if dt <= 0:
+            return
+        self.t += dt
+        if self.state == QUENCH:
+            i0 = self.I_m
+            self.I_m = i0 * math.exp(-dt / self.dump_tau)
+            self.dIm_dt = (self.I_m - i0) / dt
+            return
+        if self.state in (HEATING, COOLING):
+            step = min(dt, self._heater_timer)
+            self._heater_timer -= step
+            self._evolve_persistent(step)
+            if self._heater_timer <= 0:
+                self.state = PAUSED
+            rest = dt - step
+            if rest > 0:
+                self.t -= rest       # the recursive call counts it again
+                self.advance(rest, total_field_T)
+            return
+        if self.state in (RAMPING, ZEROING):
+            target = 0.0 if self._zeroing else self.target_A
+            rate = self.effective_ramp_rate()
+            d = target - self.I_s
+            t_need = abs(d) / rate if rate > 0 else math.inf
+            step = min(dt, t_need)
+            i_s_old = self.I_s
+            self.I_s += math.copysign(rate * step, d) if d else 0.0
+            if step >= t_need:
+                self.I_s = target
+            if self.heater_on:
+                self.I_m = self.I_s
+                self.dIm_dt = (self.I_s - i_s_old) / dt
+                # a ramp faster than the magnet tolerates quenches it
+                if abs(self.I_s - i_s_old) / max(step, 1e-15) > self.max_ramp_rate * (1 + 1e-9) and step > 0:
+                    self.quench(f"ramped at {rate:.4g} A/s, above the magnet's {self.max_ramp_rate:.4g} A/s")
+                    return
+            else:
+                self._evolve_persistent(dt)
+            if step >= t_need:
+                if self._zeroing:
+                    self.state = AT_ZERO
+                    self._zeroing = False
+                else:
+                    self.state = HOLDING
+        else:
+            if self.heater_on:
+                self.I_m = self.I_s
+                self.dIm_dt = 0.0
+            else:
+                self._evolve_persistent(dt)
+        self._check_limits(total_field_T)
+
+    def _evolve_persistent(self, dt: float) -> None:
+        if self.heater_on and self.state != COOLING:
+            self.I_m = self.I_s
+            self.dIm_dt = 0.0
+            return
+        i0 = self.I_m
+        self.I_m = i0 * math.exp(-dt / self.tau_persistent)
+        self.dIm_dt = (self.I_m - i0) / dt if dt > 0 else 0.0
+
+    def _check_limits(self, total_field_T: float | None) -> None:
+        if abs(self.I_m) > self.max_current_A * (1 + 1e-9):
+            self.quench(f"magnet current {self.I_m:.4g} A above its critical {self.max_current_A:.4g} A")
+        elif (self.quench_field_T is not None and total_field_T is not None
+              and self.t >= self.quench_field_after_s and abs(total_field_T) >= self.quench_field_T):
+            self.quench(f"injected quench at |B| = {abs(self.field_T):.4g} T")

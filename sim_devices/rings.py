@@ -1,0 +1,109 @@
+"""Normal-metal rings carrying persistent currents (PHYSICS.md section 4)."""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from scipy.integrate import quad
+
+from .constants import HBAR, K_B, PHI0_NORMAL
+
+
+@functools.lru_cache(maxsize=4096)
+def j_p(p: int, theta: float) -> float:
+    """Diffusive-ring temperature integral j_p(theta); j_p(0) = 12/p^5."""
+    if theta <= 0:
+        return 12.0 / p ** 5
+
+    def f(tau):
+        x = math.pi * theta * tau
+        if x > 350:
+            return 0.0
+        return (math.pi * theta) ** 2 * math.exp(-p * p / (4 * tau)) / (
+            2 * math.sqrt(math.pi) * tau ** 1.5 * math.sinh(x) ** 2)
+
+    peak = p * p / 6.0
+    val = 0.0
+    edges = [0.0, peak / 4, peak, 4 * peak, 20 * peak + 5 / (math.pi * theta), math.inf]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        val += quad(f, lo, hi, limit=200)[0]
+    return val
+
+
+class RingArray:
+    """N rings of radius r; harmonic series I(Phi) = sum_p I_p sin(2 pi p Phi/Phi0 + phi_p).
+
+    Every ring has its own random sign (phi_p in {0, pi}) per harmonic; the ensemble sum of
+    N random signs is drawn exactly (2 Binomial(N, 1/2) - N, seeded), so it grows as sqrt(N).
+    Even harmonics also carry an average (h/2e) part growing as N:
+    ``average_fraction`` x N x I_p with a diamagnetic sign.
+    """
+
+    def __init__(self, radius_m: float, n_rings: int, diffusion_m2_per_s: float, n_harmonics: int,
+                 temperature_model: str, average_fraction: float, theta_deg: float,
+                 T_p_K: float | None, fermi_velocity_m_per_s: float, rng: np.random.Generator):
+        if temperature_model not in ("diffusive", "ballistic", "exponential"):
+            raise ValueError(f"rings.temperature_model: unknown model {temperature_model!r} "
+                             "(diffusive | ballistic | exponential)")
+        self.radius_m = radius_m
+        self.area_m2 = math.pi * radius_m ** 2
+        self.n_rings = int(n_rings)
+        self.D = diffusion_m2_per_s
+        self.n_harmonics = int(n_harmonics)
+        self.temperature_model = temperature_model
+        self.average_fraction = average_fraction
+        self.theta_rad = math.radians(theta_deg)
+        L = 2 * math.pi * radius_m
+        self.E_c_J = HBAR * self.D / L ** 2
+        self.T_p_K = T_p_K if T_p_K is not None else 9.7 * self.E_c_J / K_B
+        self.T_star_K = HBAR * fermi_velocity_m_per_s / (math.pi * L) / K_B
+        p = np.arange(1, self.n_harmonics + 1)
+        self.sign_sum = 2.0 * rng.binomial(self.n_rings, 0.5, size=self.n_harmonics) - self.n_rings
+        self.average = np.where(p % 2 == 0, -self.average_fraction * self.n_rings, 0.0)
+        self._ip_cache: dict = {}
+
+    @property
+    def field_period_T(self) -> float:
+        return PHI0_NORMAL / (self.area_m2 * math.sin(self.theta_rad))
+
+    def typical_current_A(self, p: int, T: float) -> float:
+        """Typical (rms) single-ring current of harmonic p at temperature T."""
+        key = (p, round(T, 9))
+        if key in self._ip_cache:
+            return self._ip_cache[key]
+        ec_over_phi0 = self.E_c_J / PHI0_NORMAL
+        i0 = math.sqrt(8 * p * p * 12.0 / p ** 5) * ec_over_phi0
+        if self.temperature_model == "diffusive":
+            theta = K_B * max(T, 0.0) / self.E_c_J
+            val = math.sqrt(8 * p * p * j_p(p, theta)) * ec_over_phi0
+        elif self.temperature_model == "ballistic":
+            x = p * T / self.T_star_K
+            val = i0 * (x / math.sinh(x) if x > 1e-9 else 1.0)
+        else:
+            val = i0 * math.exp(-p * T / self.T_p_K)
+        if len(self._ip_cache) > 20000:
+            self._ip_cache.clear()
+        self._ip_cache[key] = val
+        return val
+
+    def coefficients_A(self, T: float) -> np.ndarray:
+        """Ensemble amplitude per harmonic (A): (sum of signs + average part) x I_p(T)."""
+        ip = np.array([self.typical_current_A(p, T) for p in range(1, self.n_harmonics + 1)])
+        return (self.sign_sum + self.average) * ip
+
+    def flux_Wb(self, B: float) -> float:
+        return self.area_m2 * B * math.sin(self.theta_rad)
+
+    def current_A(self, B: float, T: float) -> float:
+        """Total ensemble current I(Phi) at field B (T) and temperature T (K)."""
+        c = self.coefficients_A(T)
+        p = np.arange(1, self.n_harmonics + 1)
+        return float(np.sum(c * np.sin(2 * np.pi * p * self.flux_Wb(B) / PHI0_NORMAL)))
+
+    def didphi_weighted_cos(self, B: float, T: float) -> float:
+        """sum_p (2 pi p / Phi0) I_p cos(2 pi p Phi/Phi0 + phi_p), A/Wb (the cantilever term)."""
+        c = self.coefficients_A(T)
+        p = np.arange(1, self.n_harmonics + 1)
+        return float(np.sum(c * 2 * np.pi * p / PHI0_NORMAL
+                            * np.cos(2 * np.pi * p * self.flux_Wb(B) / PHI0_NORMAL)))

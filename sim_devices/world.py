@@ -1,0 +1,141 @@
+"""One shared physical world: every simulated instrument reads and drives this state.
+
+Lazy evolution: nothing runs in the background; each query calls ``advance()``, which moves the
+state to the clock's present in closed form or small steps. Thread-safe through one RLock.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from .cantilever import Cantilever
+from .clock import SimClock
+from .coil import HelmholtzCoil
+from .config import load_config
+from .constants import PHI0_SC
+from .cryostat import Cryostat
+from .magnet import SuperconductingMagnet
+from .rings import RingArray
+from .samples import GradedCylinder, Paramagnet, SoftCore, SuperconductingLoop, UniformCylinder
+from .squid import FluxLockedLoop
+
+YEAR_S = 365.25 * 86400
+
+
+def _rings(cfg: dict, rng) -> RingArray:
+    return RingArray(cfg["radius_m"], cfg["n_rings"], cfg["diffusion_m2_per_s"], cfg["n_harmonics"],
+                     cfg["temperature_model"], cfg["average_fraction"], cfg["theta_deg"],
+                     cfg["T_p_K"], cfg["fermi_velocity_m_per_s"], rng)
+
+
+def build_sample(scfg: dict, rng):
+    kind = scfg["kind"]
+    p = scfg[kind]
+    if kind == "rings":
+        return _rings(p, rng)
+    if kind == "uniform_cylinder":
+        return UniformCylinder(p["radius_m"], p["length_m"], p["magnetization_A_per_m"])
+    if kind == "graded_cylinder":
+        return GradedCylinder(p["radius_m"], p["length_m"], p["k_A_per_m3"])
+    if kind == "paramagnet":
+        return Paramagnet(p["n_per_m3"], p["g"], p["J"], p["chi_dia"], p["volume_m3"])
+    if kind == "soft_core":
+        return SoftCore(p["Ms"], p["a"], p["k"], p["c"], p["alpha"], p["volume_m3"])
+    if kind == "sc_loop":
+        return SuperconductingLoop(p["radius_m"], p["trapped_current_A"], p["tau_s"], p["creep_rate_S"], p["t0_s"])
+    raise ValueError(f"sample.kind: unknown {kind!r}")
+
+
+class World:
+    def __init__(self, config=None, seed: int = 0, clock: SimClock | None = None):
+        self.config = cfg = load_config(config)
+        self.seed = seed
+        self.clock = clock or SimClock(1.0)
+        self.lock = threading.RLock()
+        ss = np.random.SeedSequence(seed)
+        world_rng = np.random.default_rng(ss.spawn(1)[0])
+        c = cfg["coil"]
+        self.coil = HelmholtzCoil(c["radius_m"], c["turns"], c["inductance_H"], c["resistance_ohm"],
+                                  c["loop_time_constant_s"], c["max_current_A"], c["max_voltage_V"])
+        m = cfg["magnet"]
+        self.magnet = SuperconductingMagnet(
+            m["coil_constant_T_per_A"], m["inductance_H"], m["max_current_A"], m["max_ramp_rate_A_per_s"],
+            m["persistent_decay_tau_years"] * YEAR_S, m["switch_installed"], m["heater_warm_s"],
+            m["heater_cool_s"], m["mismatch_tolerance_A"], m["quench_dump_tau_s"], m["voltage_limit_V"],
+            m["ramp_rate_A_per_s"], m["current_limit_A"])
+        cr = cfg["cryostat"]
+        self.cryostat = Cryostat(cr["base_temperature_K"], cr["time_constant_s"], cr["max_temperature_K"],
+                                 cr["initial_temperature_K"])
+        self.sample = build_sample(cfg["sample"], world_rng)
+        self.sample_kind = cfg["sample"]["kind"]
+        cc = cfg["cantilever"]
+        self.cantilever = Cantilever(cc["f0_Hz"], cc["Q"], cc["spring_N_per_m"], cc["length_m"],
+                                     cc["background_Hz_per_T2"], cc["static_gain_V_per_V"],
+                                     cc["frequency_noise_Hz"], _rings(cc["rings"], world_rng))
+        self.squid_cfg = cfg["squid"]
+        f = cfg["fll"]
+        self.fll = FluxLockedLoop(f["feedback_resistor_ohm"], f["feedback_A_per_phi0"], f["gain"],
+                                  f["slew_phi0_per_s"], f["output_limit_V"], cfg["squid"]["flux_noise_phi0"])
+        self.max_substep = cfg["world"]["max_substep_s"]
+        self.max_substeps = cfg["world"]["max_substeps"]
+        self.t = 0.0
+        #: the SQUID's flux noise per reading (Phi0), drawn by the FLL controller's generator
+        self.fll_noise_source = lambda: 0.0
+        self.fll.track(self.squid_flux_phi0(), 0.0)
+
+    # ----------------------------------------------------------------- state queries (no advance)
+    @property
+    def field_T(self) -> float:
+        """Field at the sample: coil + magnet (coaxial, along z)."""
+        return self.coil.field_T + self.magnet.field_T
+
+    @property
+    def temperature_K(self) -> float:
+        return self.cryostat.temperature_K
+
+    def sample_moment_Am2(self) -> float:
+        if self.sample_kind == "rings":
+            r = self.sample
+            return r.current_A(self.field_T, self.temperature_K) * r.area_m2
+        return self.sample.moment_Am2(self.field_T, self.temperature_K, self.t)
+
+    def squid_flux_phi0(self) -> float:
+        """Phi_SQUID in units of h/2e: ring term (M_rp I) or coupling x moment, plus the Curie-like
+        background chi_bg B with chi_bg = C/T, a gradiometer imbalance and an offset c0."""
+        s = self.squid_cfg
+        B, T = self.field_T, max(self.temperature_K, 1e-6)
+        if self.sample_kind == "rings":
+            phi = s["mutual_inductance_H"] * self.sample.current_A(B, T) / PHI0_SC
+        else:
+            phi = s["coupling_phi0_per_Am2"] * self.sample.moment_Am2(B, T, self.t)
+        return (phi + s["background_curie_phi0_K_per_T"] / T * B
+                + s["applied_field_coupling_phi0_per_T"] * B + s["offset_phi0"])
+
+    def cantilever_resonance_Hz(self) -> float:
+        return self.cantilever.resonance_Hz(self.field_T, self.temperature_K)
+
+    # ----------------------------------------------------------------- evolution
+    def advance(self) -> float:
+        """Bring the world to the clock's present; returns the simulated time."""
+        with self.lock:
+            now = self.clock.now()
+            dt = now - self.t
+            if dt <= 0:
+                return self.t
+            n = max(1, min(self.max_substeps, int(math.ceil(dt / self.max_substep))))
+            h = dt / n
+            for _ in range(n):
+                self._step(h)
+            self.t = now
+            return now
+
+    def _step(self, h: float) -> None:
+        self.coil.advance(h)
+        self.magnet.advance(h, self.field_T)
+        self.cryostat.advance(h)
+        self.t += h
+        if self.sample_kind == "soft_core":
+            self.sample.advance_field(self.field_T)
+        self.fll.track(self.squid_flux_phi0(), h)

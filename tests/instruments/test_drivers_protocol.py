@@ -1,0 +1,260 @@
+"""Protocol tests: the exact bytes each driver sends and how it reads the replies.
+
+pymeasure's expected_protocol replays command/reply pairs without any instrument.
+"""
+from __future__ import annotations
+
+import pytest
+from pymeasure.test import expected_protocol
+
+from instruments.drivers.ami430 import AMI430
+from instruments.drivers.keithley2182 import Keithley2182
+from instruments.drivers.kepco_bop import KepcoBOP
+from instruments.drivers.lakeshore336 import LakeShore336
+from instruments.drivers.lakeshore425 import LakeShore425, OverloadError
+from instruments.drivers.squid_fll import SquidFLL
+from instruments.drivers.sr830 import SR830
+from instruments.drivers.sr860 import SR860
+from instruments.roles import InstrumentError, LimitError
+
+WELCOME = [(None, "American Magnetics Model 430 IP Interface"), (None, "Hello.")]
+AMI_LIMITS = dict(max_field_T=9.0, max_current_A=90.0, max_ramp_rate_T_per_min=0.24)
+
+
+# ---------------------------------------------------------------- Kepco BOP
+def test_kepco_readings_and_setpoints():
+    with expected_protocol(KepcoBOP, [
+        ("*IDN?", "KEPCO,BOP 36-12 DM,E174512,4.04-1.80"),
+        ("MEASure:CURRent?", "1.25000E+00"),
+        ("MEASure:VOLTage?", "2.5E+00"),
+        ("CURRent 3.5", None),
+        ("CURRent?", "3.50000E+00"),
+        ("VOLTage 30", None),
+        ("FUNCtion:MODE CURR", None),
+        ("FUNCtion:MODE?", "1"),
+        ("OUTPut 1", None),
+        ("OUTPut?", "1"),
+    ]) as bop:
+        assert bop.check_identity().startswith("KEPCO")
+        assert bop.current == 1.25
+        assert bop.voltage == 2.5
+        bop.current_setpoint = 3.5
+        assert bop.current_setpoint == 3.5
+        bop.voltage_setpoint = 30
+        bop.operating_mode = "CURR"
+        assert bop.operating_mode == "CURR"
+        bop.output_enabled = True
+        assert bop.output_enabled is True
+
+
+@pytest.mark.parametrize("prop,value", [("current_setpoint", 12.5), ("current_setpoint", -13),
+                                        ("voltage_setpoint", 40), ("current_setpoint", "x")])
+def test_kepco_refuses_out_of_range_instead_of_clamping(prop, value):
+    with expected_protocol(KepcoBOP, []) as bop:        # nothing may be sent
+        with pytest.raises(LimitError, match=rf"Kepco BOP 36-12 at protocol: {prop}"):
+            setattr(bop, prop, value)
+
+
+def test_kepco_wrong_identity():
+    with expected_protocol(KepcoBOP, [("*IDN?", "LSCI,MODEL336,1,2")]) as bop:
+        with pytest.raises(InstrumentError, match="wrong instrument.*LSCI,MODEL336.*Kepco"):
+            bop.check_identity()
+
+
+def test_kepco_garbled_reply_is_a_value_error():
+    with expected_protocol(KepcoBOP, [("MEASure:CURRent?", "#@!x")]) as bop:
+        with pytest.raises(ValueError, match="unparsable"):
+            bop.current
+
+
+def test_kepco_snapshot():
+    with expected_protocol(KepcoBOP, [
+        ("*IDN?", "KEPCO,BOP 36-12 DM,1,2"), ("FUNCtion:MODE?", "1"), ("OUTPut?", "0"),
+        ("CURRent?", "0"), ("VOLTage?", "30"), ("MEASure:CURRent?", "0.0"),
+        ("MEASure:VOLTage?", "0.0"),
+    ]) as bop:
+        snap = bop.snapshot()
+    assert snap["idn"].startswith("KEPCO")
+    assert snap["settings"] == {"operating_mode": "CURR", "output_enabled": False,
+                                "current_setpoint": 0.0, "voltage_setpoint": 30.0,
+                                "current": 0.0, "voltage": 0.0}
+
+
+# ---------------------------------------------------------------- AMI 430
+def test_ami_reads_welcome_and_state():
+    with expected_protocol(AMI430, WELCOME + [
+        ("*IDN?", "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65"),
+        ("STATE?", "2"), ("STATE?", "2"), ("FIELD:MAG?", "12.5"), ("CURR:MAG?", "12.5"), ("CURR:SUPP?", "12.4"),
+        ("VOLT:MAG?", "0.001"), ("QU?", "0"), ("COIL?", "1.000000"), ("PSwitch?", "1"),
+    ], **AMI_LIMITS) as ami:
+        ami.check_identity()
+        assert ami.state == 2 and ami.state_word == "HOLDING"
+        assert ami.field == 12.5
+        assert ami.magnet_current == 12.5 and ami.supply_current == 12.4
+        assert ami.magnet_voltage == 0.001
+        assert ami.quench_detected is False
+        assert ami.coilconst == 1.0
+        assert ami.persistent_switch_heater_on is True
+
+
+def test_ami_ramp_commands():
+    with expected_protocol(AMI430, WELCOME + [
+        ("CONF:RAMP:RATE:FIELD 1,0.04,90", None),
+        ("CONF:FIELD:TARG 10", None),
+        ("RAMP", None), ("PAUSE", None), ("ZERO", None),
+        ("RAMP:RATE:FIELD:1?", "0.040000,90.000000"),
+        ("FIELD:TARG?", "10.000000"),
+    ], **AMI_LIMITS) as ami:
+        ami.ramp_rate_field = 0.04
+        ami.target_field = 10
+        ami.ramp()
+        ami.pause()
+        ami.zero()
+        assert ami.ramp_rate_field == 0.04
+        assert ami.target_field == 10.0
+
+
+@pytest.mark.parametrize("prop,value,match", [
+    ("target_field", 95.0, "target_field = 95.0 refused.*outside"),       # 9.5 T > 9 T
+    ("target_current", -91, "target_current = -91 refused"),
+    ("ramp_rate_field", 0.05, "ramp_rate_field = 0.05 refused"),            # 0.3 T/min
+    ("ramp_rate_field", 0.0, "positive"),
+])
+def test_ami_limits_refuse_before_sending(prop, value, match):
+    with expected_protocol(AMI430, WELCOME, **AMI_LIMITS) as ami:
+        with pytest.raises(LimitError, match=match):
+            setattr(ami, prop, value)
+
+
+def test_ami_without_limits_refuses_every_setpoint():
+    with expected_protocol(AMI430, WELCOME) as ami:
+        with pytest.raises(LimitError, match="no limit configured"):
+            ami.target_field = 1.0
+        with pytest.raises(LimitError, match="no limit configured"):
+            ami.ramp_rate_field = 0.01
+
+
+def test_ami_heater_interlock_on_mismatch():
+    with expected_protocol(AMI430, WELCOME + [
+        ("CURR:SUPP?", "0.0"), ("CURR:MAG?", "20.0"),
+        ("CURR:SUPP?", "20.01"), ("CURR:MAG?", "20.0"), ("PSwitch 1", None),
+        ("PSwitch 0", None),
+    ], **AMI_LIMITS) as ami:
+        with pytest.raises(InstrumentError, match="refusing.*heater on.*0 A.*20 A"):
+            ami.enable_persistent_switch()
+        ami.enable_persistent_switch()
+        ami.disable_persistent_switch()
+
+
+def test_ami_garbled_state():
+    with expected_protocol(AMI430, WELCOME + [("STATE?", "HOLDING?!")], **AMI_LIMITS) as ami:
+        with pytest.raises(ValueError):
+            ami.state
+
+
+# ---------------------------------------------------------------- Lake Shore 425
+def test_ls425_field_in_tesla_from_gauss():
+    with expected_protocol(LakeShore425, [
+        ("*IDN?", "LSCI,MODEL425,4250123,1.6"),
+        ("RDGFIELD?", "+1.23450E+02"), ("UNIT?", "1"),
+        ("RDGFIELD?", "+1.00000E+02"),
+    ]) as gm:
+        gm.check_identity()
+        assert gm.field_T == pytest.approx(1.2345e-2)
+        assert gm.field_T == pytest.approx(1e-2)     # unit cached
+
+
+def test_ls425_overload_names_the_range():
+    with expected_protocol(LakeShore425, [("RDGFIELD?", "OL"), ("RANGE?", "1")]) as gm:
+        with pytest.raises(OverloadError, match="overload.*35 G range.*0.0035 T"):
+            gm.field_T
+
+
+def test_ls425_range_is_strict():
+    with expected_protocol(LakeShore425, [("RANGE 3", None)]) as gm:
+        gm.range = 3500
+        with pytest.raises(LimitError):
+            gm.range = 1000
+
+
+# ---------------------------------------------------------------- Keithley 2182A
+def test_2182_voltage():
+    with expected_protocol(Keithley2182, [
+        ("*IDN?", "KEITHLEY INSTRUMENTS INC.,MODEL 2182A,4017523,C02  /A02"),
+        (":READ?", "+1.234567890E-03"), (":READ?", "garbage")]) as vm:
+        vm.check_identity()
+        assert vm.voltage == pytest.approx(1.23456789e-3)
+        with pytest.raises(ValueError):
+            vm.voltage
+
+
+# ---------------------------------------------------------------- SR830 / SR860
+def test_sr830():
+    with expected_protocol(SR830, [
+        ("*IDN?", "Stanford_Research_Systems,SR830,s/n48151,ver1.07"),
+        ("SNAP? 1,2", "1.5e-6,-2.5e-7"), ("FREQ1.50000e+03", None), ("FREQ?", "1500"),
+        ("OFLT?", "8"),
+    ]) as li:
+        li.check_identity()
+        assert li.xy_V == (1.5e-6, -2.5e-7)
+        li.frequency = 1500
+        assert li.frequency == 1500.0
+        assert li.time_constant == 0.1
+        with pytest.raises(LimitError, match="frequency"):
+            li.frequency = 2e5
+
+
+def test_sr860():
+    with expected_protocol(SR860, [
+        ("*IDN?", "Stanford_Research_Systems,SR860,003285,v1.51"),
+        ("SNAP? X, Y", "1.5e-6,-2.5e-7"), ("FREQ 2.000000e+03", None), ("FREQ?", "2000"),
+        ("OFLT?", "10"), ("SNAP? X, Y", "1.5e-6"),
+    ]) as li:
+        li.check_identity()
+        assert li.xy_V == (1.5e-6, -2.5e-7)
+        li.frequency = 2000
+        assert li.frequency == 2000.0
+        assert li.time_constant == 0.1
+        with pytest.raises(ValueError):
+            li.xy_V
+
+
+# ---------------------------------------------------------------- Lake Shore 336
+def test_ls336_temperature_setpoint_range():
+    with expected_protocol(LakeShore336, [
+        ("*IDN?", "LSCI,MODEL336,LSA1B2C,2.9"),
+        ("KRDG? A", "+3.00000E-02"), ("SETP? 1", "+0.0300"), ("SETP 1,0.5", None),
+        ("RANGE? 1", "2"), ("RANGE 1,1", None),
+    ], max_temperature_K=1.0) as tc:
+        tc.check_identity()
+        assert tc.temperature_K == 0.03
+        assert tc.setpoint_K == 0.03
+        tc.set_setpoint_K(0.5)
+        with pytest.raises(LimitError, match="setpoint 2 K refused"):
+            tc.set_setpoint_K(2)
+        assert tc.heater_range == "medium"
+        tc.set_heater_range("low")
+        with pytest.raises(LimitError):
+            tc.set_heater_range("max")
+
+
+# ---------------------------------------------------------------- SQUID FLL
+def test_squid_fll():
+    with expected_protocol(SquidFLL, [
+        ("*IDN?", "LOOPSCOPE,SIMFLL-1,FLL000123,1.0"),
+        ("VPHI?", "1.0"), ("LOCK?", "1"), ("LOCK 0", None), ("RESET", None),
+        ("GAIN 10", None), ("GAIN?", "10"), ("RF 23250", None), ("JUMPS?", "2"),
+        ("OVLD?", "0"),
+    ]) as fll:
+        fll.check_identity()
+        assert fll.volts_per_phi0 == 1.0
+        assert fll.locked is True
+        fll.locked = False
+        fll.reset()
+        fll.gain = 10
+        assert fll.gain == 10.0
+        fll.feedback_ohm = 23250
+        assert fll.flux_jumps == 2
+        assert fll.overloaded is False
+        with pytest.raises(LimitError):
+            fll.gain = 0
