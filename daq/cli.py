@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -11,7 +10,6 @@ import click
 from daq.plans import PlanError, load_plan
 from daq.storage import StorageError, check_output_path, unique_path
 
-DEMO_DIR = Path(__file__).resolve().parent / "demos"
 
 
 class ProgressPrinter:
@@ -120,9 +118,12 @@ def run(plan_file, station_file, out, overwrite, new_name, quiet):
 
 
 def default_station_path() -> Path:
-    from instruments.station import SIMULATED_STATION
+    from daq.paths import SIMULATED_STATION
 
-    return Path(SIMULATED_STATION)
+    if not SIMULATED_STATION.exists():
+        raise click.ClickException("no --station given and the simulated station file is not installed "
+                                   f"({SIMULATED_STATION}); pass --station STATION.yaml")
+    return SIMULATED_STATION
 
 
 @click.command()

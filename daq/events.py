@@ -91,6 +91,10 @@ class EventBus:
             d.put(event)
 
     @property
+    def has_subscribers(self) -> bool:
+        return bool(self._dispatchers)
+
+    @property
     def dropped_points(self) -> int:
         return sum(d.dropped_points for d in self._dispatchers)
 

@@ -68,7 +68,8 @@ def summarize(path: str | Path) -> dict:
             "axes": [str(a) for a in np.atleast_1d(data.attrs.get("axes", []))],
             "quantities": quantities,
             "sample": sample,
-            "instruments": {k: (v.get("idn") if isinstance(v, dict) else v) for k, v in snapshot.items()},
+            "instruments": {k: v.get("idn") for k, v in snapshot.get("instruments", snapshot).items()
+                            if isinstance(v, dict)},
             "plan": _text(entry["plan"]) if "plan" in entry else "",
             "warnings": sum(1 for lv in log_levels if lv in ("warning", "error")),
             "log": list(zip(log_levels, messages)),

@@ -34,6 +34,9 @@ DETECTOR_QUANTITIES = {
                ("frequency_Hz", "Hz", "lock-in reference frequency")],
     "thermometer": [("temperature_K", "K", "sample temperature")],
 }
+# quantity -> the role method that reads it (lock-in X and Y come from one read_xy_V)
+READ_METHOD = {"probe_field_T": "read_field_T", "flux_phi0": "read_flux_phi0", "frequency_Hz": "read_frequency_Hz",
+               "temperature_K": "read_temperature_K"}
 ROLE_KINDS = ("field_source", "field_probe", "flux_readout", "lockin", "thermometer")
 POLL_INTERVAL_S = 0.02  # wall-clock; short enough for a sped-up simulated lab
 
@@ -369,30 +372,32 @@ class Runner:
 
     def _record(self, p: Point, target_T: float | None, resonance: float | None) -> None:
         src = self.source
+        col = self.writer.column_index
         n_avg = self.plan.model.averaging.readings
+        row = [math.nan] * len(col)
         now = time.time()
-        values: dict[str, float] = {
-            "point_index": p.index, "timestamp": now, "elapsed_s": (now - self._t0) * self.time_scale,
-            "field_setpoint_T": math.nan if target_T is None else target_T,
-            "field_T": self._retrying(src, src.read_field_T),
-            "current_A": self._retrying(src, src.read_current_A),
-        }
+        row[0], row[1], row[2] = p.index, now, (now - self._t0) * self.time_scale
+        row[col["field_setpoint_T"]] = math.nan if target_T is None else target_T
+        row[col["field_T"]] = self._retrying(src, src.read_field_T)
+        row[col["current_A"]] = self._retrying(src, src.read_current_A)
         if self.plan.model.axis == "current":
-            values["current_setpoint_A"] = math.nan if p.field is None else p.field
+            row[col["current_setpoint_A"]] = math.nan if p.field is None else p.field
         if src.has_persistent_switch:
-            values["magnet_current_A"] = self._retrying(src, src.read_magnet_current_A)
+            row[col["magnet_current_A"]] = self._retrying(src, src.read_magnet_current_A)
         lockin_cache: dict[int, tuple[float, float]] = {}
-        for col, role, q in self._readers:
-            values[col] = self._read_quantity(role, q, n_avg, lockin_cache)
+        for name, role, q in self._readers:
+            row[col[name]] = self._read_quantity(role, q, n_avg, lockin_cache)
         if resonance is not None:
-            values["resonance_frequency_Hz"] = resonance
-        if "temperature_setpoint_K" in self.writer.column_index:
-            values["temperature_setpoint_K"] = p.temperature_K if p.temperature_K is not None else math.nan
+            row[col["resonance_frequency_Hz"]] = resonance
+        if p.temperature_K is not None and "temperature_setpoint_K" in col:
+            row[col["temperature_setpoint_K"]] = p.temperature_K
         for label, v in p.labels.items():
-            values[label] = v
-        row = tuple(values.get(c.name, math.nan) for c in self.writer.columns)
+            row[col[label]] = v
+        row = tuple(row)
         self.writer.append(row)
-        self._emit("point", index=p.index, values=values)
+        if self.bus.has_subscribers:
+            # subscribers map the row to names with the columns of the "started" event
+            self._emit("point", index=p.index, row=row)
 
     def _read_quantity(self, role: Role, q: str, n_avg: int, lockin_cache: dict) -> float:
         if q in ("lockin_x_V", "lockin_y_V"):
@@ -401,9 +406,7 @@ class Runner:
                 xs = [self._retrying(role, role.read_xy_V) for _ in range(n_avg)]
                 lockin_cache[key] = (float(np.mean([x for x, _ in xs])), float(np.mean([y for _, y in xs])))
             return lockin_cache[key][0 if q == "lockin_x_V" else 1]
-        fn = {"probe_field_T": "read_field_T", "flux_phi0": "read_flux_phi0", "frequency_Hz": "read_frequency_Hz",
-              "temperature_K": "read_temperature_K"}[q]
-        reader = getattr(role, fn)
+        reader = getattr(role, READ_METHOD[q])
         if n_avg == 1 or q == "frequency_Hz":
             return self._retrying(role, reader)
         return float(np.mean([self._retrying(role, reader) for _ in range(n_avg)]))
@@ -509,23 +512,29 @@ class Runner:
 
     # -- instrument calls with bounded retries --------------------------------------------
     def _retrying(self, role: Role, fn, *args):
+        try:
+            return fn(*args)  # the fast path: one call, no loop
+        except TransientInstrumentError as exc:
+            first_error = exc
         retries = self.plan.model.retries
+        exc = first_error
         for attempt in range(retries + 1):
+            if attempt == retries:
+                raise InstrumentError(f"{role.name}: gave up after {retries + 1} attempts: {exc}") from exc
+            message = f"{role.name}: {exc} (attempt {attempt + 1} of {retries + 1}, retrying)"
+            log.warning(message)
+            if self.writer is not None:
+                self.writer.log("warning", message)
+            self._emit("warning", message=message, instrument=role.name)
+            self._sleep_wall(min(0.05 * 2 ** attempt, 2.0))
+            try:
+                role.reconnect()
+            except Exception as rexc:  # reconnect failing is one more failed attempt
+                log.warning("%s: reconnect failed: %s", role.name, rexc)
             try:
                 return fn(*args)
-            except TransientInstrumentError as exc:
-                if attempt == retries:
-                    raise InstrumentError(f"{role.name}: gave up after {retries + 1} attempts: {exc}") from exc
-                message = f"{role.name}: {exc} (attempt {attempt + 1} of {retries + 1}, retrying)"
-                log.warning(message)
-                if self.writer is not None:
-                    self.writer.log("warning", message)
-                self._emit("warning", message=message, instrument=role.name)
-                self._sleep_wall(min(0.05 * 2 ** attempt, 2.0))
-                try:
-                    role.reconnect()
-                except Exception as rexc:  # reconnect failing is one more failed attempt
-                    log.warning("%s: reconnect failed: %s", role.name, rexc)
+            except TransientInstrumentError as again:
+                exc = again
 
     # -- helpers --------------------------------------------------------------------------
     def _roles_of(self, kind: str) -> list[Role]:

@@ -70,6 +70,42 @@ class RunMetadata:
     extra: dict = field(default_factory=dict)
 
 
+class _RowBuffer:
+    """Points waiting for the disk, kept as float64 blocks so that a flush converts nothing."""
+
+    def __init__(self, width: int, block_rows: int = 4096):
+        self.width, self.block_rows = width, block_rows
+        self.blocks: list[np.ndarray] = []
+        self.current = np.empty((block_rows, width))
+        self.fill = 0
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.blocks) + self.fill
+
+    def append(self, row: tuple) -> None:
+        if len(row) != self.width:
+            raise StorageError(f"a point has {len(row)} values, the file has {self.width} quantities")
+        self.current[self.fill] = row
+        self.fill += 1
+        if self.fill == self.block_rows:
+            self.blocks.append(self.current)
+            self.current = np.empty((self.block_rows, self.width))
+            self.fill = 0
+
+    def take(self) -> np.ndarray:
+        parts = self.blocks + ([self.current[:self.fill].copy()] if self.fill else [])
+        self.blocks, self.fill = [], 0
+        if not parts:
+            return np.empty((0, self.width))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def put_back(self, block: np.ndarray) -> None:
+        """Return rows that could not be written, ahead of any newer ones."""
+        if len(block):
+            newer = self.take()
+            self.blocks = [block] + ([newer] if len(newer) else [])
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
@@ -155,12 +191,16 @@ class RunWriter:
             raise StorageError("max_data_at_risk_s must be positive")
         self.max_data_at_risk_s = float(max_data_at_risk_s)
         self.rows_written = 0
-        self._rows: list[tuple] = []
+        # the longest time any point waited in memory before reaching the disk (seconds)
+        self.max_data_at_risk_seen_s = 0.0
+        self._oldest_pending: float | None = None
+        self._rows = _RowBuffer(0)
         self._log: list[tuple[float, str, str]] = []
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._closed = False
         self._flush_error: BaseException | None = None
+        self._rows = _RowBuffer(len(self.columns))
         self._file = self._create(metadata, signal, list(axes), chunk_rows)
         # HDF5 drops its own file lock in SWMR mode; hold a shared lock for the life of the
         # writer so that other processes can tell a live run from one whose writer died.
@@ -219,7 +259,11 @@ class RunWriter:
             instrument = entry.create_group("instrument")
             instrument.attrs["NX_class"] = "NXinstrument"
             _str_dataset(instrument, "snapshot_json", json.dumps(md.snapshot, default=str, indent=1))
-            for name, snap in md.snapshot.items():
+            # a Station snapshot nests its instruments under "instruments"; a bare dict is per instrument
+            per_instrument = md.snapshot.get("instruments", md.snapshot)
+            for name, snap in per_instrument.items():
+                if not isinstance(snap, dict):
+                    continue
                 g = instrument.create_group(name)
                 g.attrs["NX_class"] = "NXcollection"
                 if isinstance(snap, dict):
@@ -268,13 +312,22 @@ class RunWriter:
         if self._flush_error is not None:
             raise StorageError(f"writing {self.path} failed: {self._flush_error}") from self._flush_error
         with self._lock:
+            if self._oldest_pending is None:
+                self._oldest_pending = time.monotonic()
             self._rows.append(row)
+            oldest = self._oldest_pending
+        if time.monotonic() - oldest > 0.8 * self.max_data_at_risk_s:
+            # the background flusher fell behind (a busy CPU): keep the promise ourselves
+            self.flush()
 
     def extend(self, rows: Iterable[tuple]) -> None:
         if self._flush_error is not None:
             raise StorageError(f"writing {self.path} failed: {self._flush_error}") from self._flush_error
         with self._lock:
-            self._rows.extend(rows)
+            if self._oldest_pending is None:
+                self._oldest_pending = time.monotonic()
+            for row in rows:
+                self._rows.append(row)
 
     def log(self, level: str, message: str, when: float | None = None) -> None:
         with self._lock:
@@ -288,8 +341,9 @@ class RunWriter:
     def flush(self) -> None:
         """Write every queued point and log line to disk now."""
         with self._lock:
-            rows, self._rows = self._rows, []
+            rows = self._rows.take()
             logs, self._log = self._log, []
+            oldest, self._oldest_pending = self._oldest_pending, None
         with self._io_lock:
             if self._closed:
                 return
@@ -298,21 +352,21 @@ class RunWriter:
                 self._write_logs(logs)
                 self._heartbeat[()] = time.time()
                 self._file.flush()
+                if oldest is not None:
+                    self.max_data_at_risk_seen_s = max(self.max_data_at_risk_seen_s, time.monotonic() - oldest)
             except Exception:
                 # Keep what could not be written so that a later flush (after space was
                 # freed, say) can still save it; nothing already on disk is touched.
                 with self._lock:
-                    self._rows[:0] = rows
+                    self._rows.put_back(rows)
                     self._log[:0] = logs
+                    if oldest is not None:
+                        self._oldest_pending = oldest
                 raise
 
-    def _write_rows(self, rows: list[tuple]) -> None:
-        if not rows:
+    def _write_rows(self, block: np.ndarray) -> None:
+        if not len(block):
             return
-        block = np.asarray(rows, dtype=np.float64)
-        if block.ndim != 2 or block.shape[1] != len(self.columns):
-            raise StorageError(
-                f"a point has {block.shape[-1]} values, the file has {len(self.columns)} quantities")
         n0 = self.rows_written
         n1 = n0 + block.shape[0]
         for j, ds in enumerate(self._datasets):
@@ -336,14 +390,19 @@ class RunWriter:
             ds.flush()
 
     def _flush_loop(self) -> None:
-        # Flush at half the bound: a block that takes a while to write still lands in time.
-        interval = self.max_data_at_risk_s / 2
-        while not self._stop_flusher.wait(interval):
+        # Flush on a fixed cadence (not "interval after the last flush ended") at a quarter
+        # of the bound: a block that takes long to write, on a CPU the acquisition keeps
+        # busy, still lands within the bound.
+        interval = self.max_data_at_risk_s / 4
+        next_flush = time.monotonic() + interval
+        while not self._stop_flusher.wait(max(0.0, next_flush - time.monotonic())):
+            next_flush += interval
             try:
                 self.flush()
             except Exception as exc:  # reported to the acquisition thread on its next append
                 self._flush_error = exc
                 return
+            next_flush = max(next_flush, time.monotonic())
 
     # -- ending ---------------------------------------------------------------------------
     def close(self, status: str = "completed", reason: str = "") -> None:

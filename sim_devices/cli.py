@@ -26,23 +26,22 @@ def sim(config_path, seed, speed, host, base_port):
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     stop = threading.Event()
+    # Ctrl-C and SIGTERM only set the event, so the shutdown below always runs and exits 0
+    prev_int = signal.signal(signal.SIGINT, lambda *a: stop.set())
+    prev_term = signal.signal(signal.SIGTERM, lambda *a: stop.set())
     try:
-        lab.start()
-    except OSError as exc:
-        raise click.ClickException(f"cannot bind the simulated lab's ports: {exc}") from exc
-    try:
+        try:
+            lab.start()
+        except OSError as exc:
+            raise click.ClickException(f"cannot bind the simulated lab's ports: {exc}") from exc
         click.echo(f"loopscope simulated lab (seed {seed}, speed x{speed:g}); Ctrl-C to stop")
         for name, model, res in lab.describe():
             click.echo(f"  {name:<24} {model:<22} {res}")
-        prev = signal.signal(signal.SIGTERM, lambda *a: stop.set())
-        try:
-            while not stop.wait(0.2):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.2):
             pass
-        finally:
-            signal.signal(signal.SIGTERM, prev)
     finally:
+        signal.signal(signal.SIGINT, prev_int)
+        signal.signal(signal.SIGTERM, prev_term)
         lab.stop()
         click.echo("simulated lab stopped")
 

@@ -22,7 +22,8 @@ class HelmholtzCoil:
         self.mode = "CURR"          # CURR or VOLT
         self.output_on = False
         self.current_setpoint_A = 0.0
-        self.voltage_setpoint_V = 0.0
+        # power-up compliance at full scale, so a current setpoint works without a VOLT command
+        self.voltage_setpoint_V = max_voltage_V
         self.current_A = 0.0
         self.didt = 0.0
 
@@ -85,6 +86,12 @@ class HelmholtzCoil:
                 didt = (v_end - self.R * i) / self.L
                 t = dt
                 break
-            i = i_sw
+            # from the switch point on, the loop's exponential approach
             t += t_sw
+            rem = dt - t
+            err = target_eff - i_sw
+            i = target_eff - err * math.exp(-rem / self.tau_loop)
+            didt = (target_eff - i) / self.tau_loop
+            t = dt
+            break
         self.current_A, self.didt = i, didt

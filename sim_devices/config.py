@@ -62,7 +62,8 @@ DEFAULTS: dict = {
     },
     "squid": {
         "mutual_inductance_H": 1.0e-12,            # ring -> pickup, per ring (Maxwell ~0.96 pH)
-        "coupling_phi0_per_Am2": 1.0e12,           # other samples: flux per moment
+        "coupling_phi0_per_Am2": 3.0e3,            # other samples: flux per moment (flux-transformer
+                                                   # magnetometer: a 1 mm^3 ferromagnet gives a few Phi0)
         "background_curie_phi0_K_per_T": 3.0e-5,   # chi_bg = C/T (defect spins)
         "applied_field_coupling_phi0_per_T": 0.0,  # gradiometer imbalance
         "offset_phi0": 0.05,

@@ -35,7 +35,7 @@ class KepcoBOP(SimInstrument):
 
     def reset(self):
         c = self.world.coil
-        c.output_on, c.mode, c.current_setpoint_A, c.voltage_setpoint_V = False, "CURR", 0.0, 0.0
+        c.output_on, c.mode, c.current_setpoint_A, c.voltage_setpoint_V = False, "CURR", 0.0, c.max_voltage_V
 
     def _output(self, a):
         v = a.strip().upper()

@@ -33,8 +33,7 @@ class SR830(SimInstrument):
 
     def setup(self):
         self.core = LockinCore(self.world, self.rng, float(self.params.get("input_noise_V_per_rtHz", 1e-8)))
-        self.sens = 22 if len(self.sensitivities) == 27 else 5
-        self.sens = self.sensitivities.index(100e-3)
+        self.sens = self.sensitivities.index(1)     # *RST value: 1 V full scale
         self.core.time_constant = 0.1
         self.tc_index = self.time_constants.index(0.1)
         self.slope_index = 0
@@ -93,8 +92,9 @@ class SR830(SimInstrument):
 
     def reset(self):
         c = self.core
-        c.frequency, c.amplitude, c.phase_deg, c.harmonic = 1000.0, 1.0 if self.name == "lockin" else 0.0, 0.0, 1
-        self.sens = len(self.sensitivities) - 1 if self.sensitivities[0] < 1 else 0
+        c.frequency, c.amplitude, c.phase_deg, c.harmonic = 1000.0, 0.1, 0.0, 1
+        self.sens = self.sensitivities.index(1)
+        self.lias = 0
 
     # ------------------------------------------------------------------ helpers
     def _index(self, a, table):

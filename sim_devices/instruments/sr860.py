@@ -45,7 +45,6 @@ class SR860(SR830):
             r(k, lambda a, k=k: self.settings.__setitem__(k, int(self.one_float(a))))
         r("TBSTAT?", lambda a: "0")
         r("REFZ?", lambda a: "0")
-        self.sens = self.sensitivities.index(0.5)
 
     def _overloaded(self):
         d = self.core.snapshot_values()

@@ -147,11 +147,12 @@ def test_reader_sees_file_grow_while_written(tmp_path):
     w.close("completed")
 
 
-def test_wrong_row_length_fails_at_flush_and_keeps_rows(tmp_path):
+def test_wrong_row_length_refused_and_good_rows_kept(tmp_path):
     w = make_writer(tmp_path / "r.h5", background_flush=False)
     w.append((0, time.time(), 0.0, 0.0, 0.0))
-    w.flush()
-    w.append((1, 2.0))
-    with pytest.raises(StorageError, match="values"):
-        w.flush()
+    with pytest.raises(StorageError, match="2 values, the file has 5"):
+        w.append((1, 2.0))
     assert w.pending_rows == 1
+    w.close("completed")
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        assert f["entry/data/point_index"].shape == (1,)

@@ -1,0 +1,64 @@
+"""(b) The sweep engine's own cost per point, with instant in-memory instruments, against QCoDeS do1d.
+
+Both sweep one settable and read one gettable per point, with no delays, and record to their
+own storage (loopscope: the HDF5 run file; QCoDeS: its SQLite dataset). The ratio of the two
+times per point is the figure; both are measured in this one process, side by side.
+"""
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from _machine import machine_line
+from daq.plans import load_plan
+from daq.runner import Runner
+from instruments.memory import MemoryStation
+
+
+def loopscope_per_point(n: int, workdir: Path) -> float:
+    station = MemoryStation()
+    plan = load_plan({"title": "overhead", "kind": "linear", "sweep": {"start": 0, "stop": 0.1, "points": n},
+                      "settle": {"wait_for_holding": False}, "detectors": ["flux_readout"]})
+    runner = Runner(station, plan, workdir / "loopscope.h5", overwrite=True)
+    t0 = time.perf_counter()
+    result = runner.run()
+    dt = time.perf_counter() - t0
+    assert result.status == "completed" and result.points == n
+    return dt / n
+
+
+def qcodes_per_point(n: int, workdir: Path) -> float | None:
+    try:
+        import qcodes as qc
+        from qcodes.dataset import do1d, initialise_or_create_database_at, load_or_create_experiment
+        from qcodes.parameters import Parameter
+    except ImportError:
+        return None
+    initialise_or_create_database_at(str(workdir / "qcodes.db"))
+    load_or_create_experiment("bench", sample_name="memory")
+    state = {"x": 0.0}
+    x = Parameter("field", unit="T", set_cmd=lambda v: state.__setitem__("x", v), get_cmd=lambda: state["x"])
+    y = Parameter("flux", unit="Phi0", get_cmd=lambda: 0.05 * state["x"])
+    t0 = time.perf_counter()
+    do1d(x, 0, 0.1, n, 0.0, y, show_progress=False, do_plot=False)
+    return (time.perf_counter() - t0) / n
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--points", type=int, default=20000)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        loopscope_per_point(500, d)  # warm-up: imports, first file
+        ls = loopscope_per_point(a.points, d)
+        qc = qcodes_per_point(a.points, d)
+    print(f"machine: {machine_line()}")
+    print("| engine | time per point | points per second |")
+    print("|---|---|---|")
+    print(f"| loopscope Runner (HDF5) | {ls * 1e6:.1f} µs | {1 / ls:,.0f} |")
+    if qc is None:
+        print("| QCoDeS do1d | not installed | |")
+    else:
+        print(f"| QCoDeS do1d (SQLite) | {qc * 1e6:.1f} µs | {1 / qc:,.0f} |")
+        print(f"\nloopscope is {qc / ls:.1f} times faster per point")

@@ -1,0 +1,159 @@
+"""Fault injection over TCP, configuration validation and the CLI."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pyvisa
+
+from sim_devices import ConfigError, SimulatedLab, load_config
+from sim_devices.cli import sim
+
+from .conftest import open_inst
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sim_lab.yaml"
+
+
+def test_timeout_fault_with_count(lab_factory, rm):
+    lab = lab_factory()
+    g = open_inst(rm, lab, "gaussmeter", timeout=300)
+    lab.inject_fault("gaussmeter", "timeout", count=1)
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        g.query("RDGFIELD?")
+    assert g.query("*IDN?").startswith("LSCI")       # count exhausted: answers again
+    g.close()
+
+
+def test_garbage_fault(lab_factory, rm):
+    lab = lab_factory()
+    k = open_inst(rm, lab, "coil_supply")
+    lab.inject_fault("coil_supply", "garbage", count=1)
+    bad = k.query("MEAS:CURR?")
+    with pytest.raises(ValueError):
+        float(bad)
+    float(k.query("MEAS:CURR?"))
+    k.close()
+
+
+def test_drop_fault(lab_factory, rm):
+    lab = lab_factory()
+    a = open_inst(rm, lab, "nanovoltmeter", timeout=500)
+    lab.inject_fault("nanovoltmeter", "drop", count=1)
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        a.query(":READ?")
+    a.close()
+    b = open_inst(rm, lab, "nanovoltmeter")        # reconnect works
+    float(b.query(":READ?"))
+    b.close()
+
+
+def test_slow_fault_and_clear(lab_factory, rm):
+    lab = lab_factory()
+    t = open_inst(rm, lab, "temperature_controller", timeout=3000)
+    lab.inject_fault("temperature_controller", "slow", delay_s=0.3)
+    t0 = time.monotonic()
+    t.query("KRDG? A")
+    assert time.monotonic() - t0 >= 0.29
+    lab.clear_faults()
+    t0 = time.monotonic()
+    t.query("KRDG? A")
+    assert time.monotonic() - t0 < 0.2
+    t.close()
+
+
+def test_fault_after_s_and_probability_from_config(rm):
+    cfg = {"faults": [{"instrument": "squid_controller", "kind": "timeout", "after_s": 100.0},
+                      {"instrument": "coil_supply", "kind": "garbage", "probability": 0.5}]}
+    with SimulatedLab(cfg, seed=1, speed=1000) as lab:
+        f = open_inst(rm, lab, "squid_controller", timeout=300)
+        assert f.query("LOCK?").strip() == "1"
+        lab.clock.advance(200)
+        with pytest.raises(pyvisa.errors.VisaIOError):
+            f.query("LOCK?")
+        k = open_inst(rm, lab, "coil_supply")
+        replies = [k.query("CURR?") for _ in range(40)]
+        bad = sum(1 for r in replies if not r.strip().lstrip("+-").replace(".", "").replace("E", "")
+                  .replace("-", "").replace("+", "").isdigit())
+        assert 5 < bad < 35
+        f.close()
+        k.close()
+
+
+def test_quench_fault_at_field(lab_factory, rm):
+    lab = lab_factory(speed=50)
+    lab.inject_fault("magnet_supply", "quench", field_T=0.05)
+    a = open_inst(rm, lab, "magnet_supply")
+    a.query("PSwitch 1;*OPC?")
+    lab.clock.advance(30)
+    a.query("CONF:RAMP:RATE:CURR 1,0.04;CONF:CURR:TARG 1;RAMP;*OPC?")
+    lab.clock.advance(20)          # 0.8 A = 0.08 T > 0.05 T
+    assert a.query("STATE?").strip() == "7"
+    assert a.query("QU?").strip() == "1"
+    assert "injected" in lab.world.magnet.quench_reason
+    a.close()
+
+
+def test_config_unknown_key_is_named():
+    with pytest.raises(ConfigError, match="coil.radius"):
+        load_config({"coil": {"radius": 0.1}})
+    with pytest.raises(ConfigError, match="sample.kind"):
+        load_config({"sample": {"kind": "unobtainium"}})
+    with pytest.raises(ConfigError, match="faults\\[0\\].kind"):
+        load_config({"faults": [{"instrument": "lockin", "kind": "meltdown"}]})
+
+
+def test_example_yaml_loads_and_every_sample_kind_builds():
+    cfg = load_config(EXAMPLE)
+    assert cfg["sample"]["kind"] in cfg["sample"]
+    from sim_devices.world import World
+    for kind in ("rings", "uniform_cylinder", "graded_cylinder", "paramagnet", "soft_core", "sc_loop"):
+        w = World({"sample": {"kind": kind}})
+        w.clock.advance(1.0) if hasattr(w.clock, "advance") else None
+        w.advance()
+        assert isinstance(w.squid_flux_phi0(), float)
+
+
+def test_fixed_base_port_layout():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    base = s.getsockname()[1]
+    s.close()
+    base = max(base, 20000) if base + 8 < 65535 else 40000
+    try:
+        lab = SimulatedLab(base_port=base).start()
+    except OSError:
+        pytest.skip("port range busy")
+    try:
+        assert lab.ports["coil_supply"] == base
+        assert lab.ports["squid_controller"] == base + 7
+        assert lab.resources["magnet_supply"] == f"TCPIP0::127.0.0.1::{base + 1}::SOCKET"
+    finally:
+        lab.stop()
+
+
+def test_cli_runs_until_interrupt_and_exits_zero(tmp_path):
+    code = ("import sys; from sim_devices.cli import sim; "
+            "sys.exit(sim.main(['--base-port', '0', '--speed', '10', '--seed', '3'], standalone_mode=True))")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        lines = []
+        t0 = time.monotonic()
+        while len(lines) < 9 and time.monotonic() - t0 < 20:
+            line = p.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        assert any("squid_controller" in l and "SOCKET" in l for l in lines)
+        assert any("AMI Model 430" in l for l in lines)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+        assert p.returncode == 0, err
+        assert "stopped" in out
+    finally:
+        if p.poll() is None:
+            p.kill()
