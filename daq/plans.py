@@ -133,6 +133,8 @@ class OuterAxis(_Strict):
     range: Range | None = None
     tolerance: float | None = Field(default=None, gt=0)  # K: wait until within this of the setpoint
     settle_s: float = Field(default=0.0, ge=0)
+    # temperature: the controller's heater range to use (a setpoint does nothing with the heater off)
+    heater_range: Literal["off", "low", "medium", "high"] | None = None
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -211,7 +213,7 @@ class Point:
     frequency_Hz: float | None = None
     at_elapsed_s: float | None = None  # time series: read when the run clock reaches this
     labels: dict = dc_field(default_factory=dict)  # branch, cycle, outer_index
-    actions: tuple[str, ...] = ()  # e.g. ("leave_persistent", "ramp", "enter_persistent")
+    actions: tuple[str, ...] = ()  # e.g. ("enter_persistent",) after the ramp of a persistent step
     find_resonance: bool = False
 
 
@@ -299,7 +301,7 @@ class Plan:
                 yield Point(i, field=m.field, at_elapsed_s=i * m.interval_s)
         elif m.kind == "persistent_step":
             for i in range(self.total_points()):
-                actions = ("leave_persistent", "ramp", "enter_persistent") if i == 0 else ()
+                actions = ("enter_persistent",) if i == 0 else ()
                 yield Point(i, field=m.target if i == 0 else None, at_elapsed_s=i * m.interval_s,
                             actions=actions)
 

@@ -181,6 +181,7 @@ class Runner:
         self._t0 = 0.0
         self._last_progress = 0.0
         self._resonance_guess: float | None = None
+        self._driven = False  # persistent-switch sources: heater known to be on
         m = plan.model
         self.ramp_rate = m.ramp_rate_T_per_min or self.source.limits.max_ramp_rate_T_per_min
         if m.limits.max_ramp_rate_T_per_min:
@@ -355,14 +356,18 @@ class Runner:
         target_T = None
         if p.field is not None:
             target_T = p.field if m.axis == "field" else p.field * src.coil_constant_T_per_A
-        if "leave_persistent" in p.actions and src.has_persistent_switch:
-            if not self._retrying(src, src.switch_heater_is_on):
-                self._retrying(src, src.leave_persistent_mode, self._should_stop)
         if target_T is not None:
+            if src.has_persistent_switch and not self._driven:
+                # a magnet found persistent (or at zero with the switch cold) is first made
+                # driven: leads matched to the magnet current, then heater on (the role's interlocks)
+                if not self._retrying(src, src.switch_heater_is_on):
+                    self._retrying(src, src.leave_persistent_mode, self._should_stop)
+                self._driven = True
             self._retrying(src, src.start_ramp, target_T, self.ramp_rate)
             self._settle()
         if "enter_persistent" in p.actions:
             self._retrying(src, src.enter_persistent_mode, self._should_stop)
+            self._driven = False
         if p.at_elapsed_s is not None:
             self._wait_until_elapsed(p.at_elapsed_s)
         resonance = None
@@ -426,12 +431,14 @@ class Runner:
     def _wait_holding(self, timeout_s: float) -> None:
         src = self.source
         deadline = time.monotonic() + timeout_s / self.time_scale
+        poll = POLL_INTERVAL_S / 32  # a small step is often settled at once: look again soon, then less often
         while not self._retrying(src, src.is_settled):
             self._retrying(src, src.check_quench)
             if time.monotonic() > deadline:
                 raise InstrumentError(f"{self.source_name}: not holding at its target after {timeout_s:g} s "
                                       f"(state {self._retrying(src, src.state)})")
-            self._sleep_wall(POLL_INTERVAL_S)
+            self._sleep_wall(poll)
+            poll = min(2 * poll, POLL_INTERVAL_S)
 
     def _wait_stable(self, probe, tolerance: float, n: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s / self.time_scale
@@ -449,6 +456,8 @@ class Runner:
     def _set_temperature(self, temperature_K: float) -> None:
         outer = self.plan.model.outer
         for th in self._roles_of("thermometer"):
+            if outer.heater_range is not None and hasattr(th, "set_heater_range"):
+                self._retrying(th, th.set_heater_range, outer.heater_range)
             self._retrying(th, th.set_setpoint_K, temperature_K)
             if outer.tolerance is not None:
                 deadline = time.monotonic() + self.plan.model.settle.timeout_s / self.time_scale

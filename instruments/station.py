@@ -29,7 +29,8 @@ ROLE_KINDS = ("field_source", "field_probe", "flux_readout", "lockin", "thermome
 SAFE_STATES = ("zero", "hold")
 DEFAULT_TIMEOUT_S = 2.0
 
-TOP_KEYS = {"station", "time_scale", "safe_state", "timeout_s", "description", "instruments"}
+TOP_KEYS = {"station", "time_scale", "safe_state", "timeout_s", "visa_library", "description",
+            "instruments"}
 INSTRUMENT_KEYS = {"role", "driver", "resource", "settings", "limits", "timeout_s",
                    "description", "voltmeter_resource", "voltmeter_driver"}
 FLUX_ONLY_KEYS = {"voltmeter_resource", "voltmeter_driver"}
@@ -69,6 +70,7 @@ class StationConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     description: str = ""
     path: str | None = None
+    visa_library: str = ""
 
     def of_kind(self, kind: str) -> dict[str, InstrumentConfig]:
         return {n: c for n, c in self.instruments.items() if c.role == kind}
@@ -228,6 +230,10 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
         if safe is not None and safe > limits["max_ramp_rate_T_per_min"]:
             raise StationError(f"{where}.limits.safe_ramp_rate_T_per_min = {safe:g} exceeds "
                                f"max_ramp_rate_T_per_min = {limits['max_ramp_rate_T_per_min']:g}")
+        compliance = settings.get("compliance_voltage_V")
+        if driver == "kepco_bop" and compliance is not None and compliance > 36:
+            raise StationError(f"{where}.settings.compliance_voltage_V = {compliance:g}: a Kepco "
+                               f"BOP 36-12 cannot exceed 36 V")
         if driver == "kepco_bop" and limits["max_current_A"] > 12:
             raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: "
                                f"a Kepco BOP 36-12 cannot source more than 12 A")
@@ -257,6 +263,10 @@ def validate_station(source, resources: Mapping[str, str] | None = None) -> Stat
                            f"{list(SAFE_STATES)}")
     timeout = _number(data.get("timeout_s", DEFAULT_TIMEOUT_S), "station.timeout_s",
                       positive=True, allow_zero=False)
+    visa_library = data.get("visa_library", "")
+    if not isinstance(visa_library, str):
+        raise StationError(f"station.visa_library = {visa_library!r} must be a string such as "
+                           f"'@py' (pyvisa-py) or a VISA library path")
     instruments = data.get("instruments")
     if not isinstance(instruments, dict) or not instruments:
         raise StationError(f"station: key 'instruments' must be a non-empty mapping, got "
@@ -275,7 +285,8 @@ def validate_station(source, resources: Mapping[str, str] | None = None) -> Stat
             seen[res] = inst_name
     return StationConfig(name=name, time_scale=time_scale, safe_state=safe_state,
                          instruments=configs, source_text=text, timeout_s=timeout,
-                         description=str(data.get("description", "")), path=where)
+                         description=str(data.get("description", "")), path=where,
+                         visa_library=visa_library)
 
 
 # ======================================================================================
@@ -358,7 +369,8 @@ def build_roles(config: StationConfig) -> dict[str, Role]:
     """Role objects for every instrument, not connected."""
     from instruments.drivers import resolve_driver
     from instruments.role_impl import RoleContext
-    context = RoleContext(time_scale=config.time_scale, safe_state=config.safe_state)
+    context = RoleContext(time_scale=config.time_scale, safe_state=config.safe_state,
+                          visa_library=config.visa_library)
     roles: dict[str, Role] = {}
     for name, cfg in config.instruments.items():
         resolved = resolve_driver(cfg.driver)

@@ -64,6 +64,12 @@ class LabInstrument:
     def who(self) -> str:
         return f"{self.MODEL or type(self).__name__} at {self.resource}"
 
+    # pymeasure's CommonBase.__getattribute__ runs Python code on every attribute read (about
+    # 24 per query) only to hide the bookkeeping names of dynamic properties, which live under
+    # a reserved prefix anyway. Plain attribute lookup keeps a query round trip within a few
+    # percent of bare pyvisa (benchmarks/bench_driver_roundtrip.py).
+    __getattribute__ = object.__getattribute__
+
     def __setattr__(self, name: str, value: Any) -> None:
         try:
             super().__setattr__(name, value)

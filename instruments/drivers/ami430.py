@@ -15,6 +15,7 @@ RAMP:RATE:UNITS 0). The role converts to SI.
 """
 from __future__ import annotations
 
+import pyvisa
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.ami import AMI430 as StockAMI430
 
@@ -50,8 +51,20 @@ class AMI430(LabInstrument, StockAMI430):
     def __init__(self, adapter, name="AMI 430 superconducting magnet supply", *,
                  max_field_T: float | None = None, max_current_A: float | None = None,
                  max_ramp_rate_T_per_min: float | None = None, **kwargs):
-        # the stock __init__ reads the two welcome lines the AMI sends on connect
-        super().__init__(adapter, name, **kwargs)
+        # the stock __init__ reads the two welcome lines the AMI sends on connect; an
+        # instrument that sends none is not an AMI 430 (or not one in remote mode)
+        try:
+            super().__init__(adapter, name, **kwargs)
+        except pyvisa.errors.VisaIOError as exc:
+            if exc.error_code != pyvisa.constants.StatusCode.error_timeout:
+                raise
+            resource = adapter if isinstance(adapter, str) else getattr(adapter, "resource_name", "")
+            adapter_obj = self.__dict__.get("adapter")
+            if adapter_obj is not None:
+                adapter_obj.close()
+            raise InstrumentError(
+                f"wrong instrument at {resource}: no welcome message within the timeout; an "
+                f"AMI 430 greets every new connection (is this an AMI 430?)") from None
         self.set_limits(max_field_T, max_current_A, max_ramp_rate_T_per_min)
 
     def set_limits(self, max_field_T, max_current_A, max_ramp_rate_T_per_min) -> None:

@@ -60,7 +60,7 @@ def test_time_series_schedule_and_resume_from_index():
 def test_persistent_step_actions_first_point_only():
     p = plan(kind="persistent_step", target=1.0, hold_s=4, interval_s=2)
     pts = list(p.points())
-    assert pts[0].actions == ("leave_persistent", "ramp", "enter_persistent")
+    assert pts[0].actions == ("enter_persistent",) and pts[0].field == 1.0
     assert all(pt.actions == () for pt in pts[1:])
 
 

@@ -258,3 +258,14 @@ def test_squid_fll():
         assert fll.overloaded is False
         with pytest.raises(LimitError):
             fll.gain = 0
+
+
+def test_dynamic_limits_stay_private_with_plain_attribute_lookup():
+    # LabInstrument bypasses pymeasure's __getattribute__ hook; the dynamic-property
+    # bookkeeping must still be stored under pymeasure's reserved prefix
+    with expected_protocol(AMI430, WELCOME, **AMI_LIMITS) as ami:
+        with pytest.raises(AttributeError):
+            ami.target_field_values
+        ami.set_limits(1.0, 10.0, 0.1)
+        with pytest.raises(LimitError, match="outside the range \\[-10, 10\\]"):
+            ami.target_field = 10.5
