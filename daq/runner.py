@@ -383,8 +383,7 @@ class Runner:
         now = time.time()
         row[0], row[1], row[2] = p.index, now, (now - self._t0) * self.time_scale
         row[col["field_setpoint_T"]] = math.nan if target_T is None else target_T
-        row[col["field_T"]] = self._retrying(src, src.read_field_T)
-        row[col["current_A"]] = self._retrying(src, src.read_current_A)
+        row[col["field_T"]], row[col["current_A"]] = self._retrying(src, src.read_field_and_current)
         if self.plan.model.axis == "current":
             row[col["current_setpoint_A"]] = math.nan if p.field is None else p.field
         if src.has_persistent_switch:
@@ -540,6 +539,8 @@ class Runner:
                 role.reconnect()
             except Exception as rexc:  # reconnect failing is one more failed attempt
                 log.warning("%s: reconnect failed: %s", role.name, rexc)
+                if self.writer is not None:
+                    self.writer.log("warning", f"{role.name}: reconnect failed: {rexc}")
             try:
                 return fn(*args)
             except TransientInstrumentError as again:

@@ -386,6 +386,8 @@ class KepcoFieldSource(_FieldSourceBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._target_A = 0.0
+        self._last_setpoint_A = 0.0
+        self._prepared_driver = None  # the driver session start_ramp last prepared
         self._thread: threading.Thread | None = None
         self._stop_ramp = threading.Event()
         self._ramp_error: BaseException | None = None
@@ -403,21 +405,29 @@ class KepcoFieldSource(_FieldSourceBase):
     def read_field_T(self) -> float:
         return self.coil_constant_T_per_A * self.read_current_A()
 
+    def read_field_and_current(self) -> tuple[float, float]:
+        current = self.read_current_A()  # the field is the coil constant times it: one query
+        return self.coil_constant_T_per_A * current, current
+
     # ramping -------------------------------------------------------------------------------
     def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
         self.check_setpoint(field_T, rate_T_per_min)
         self._stop_thread()
         target_A = field_T / self.coil_constant_T_per_A
-        with self._io("prepare current mode") as bop:
-            if bop.operating_mode != "CURR":
-                bop.operating_mode = "CURR"
-            compliance = float(self.settings["compliance_voltage_V"])
-            if abs(bop.voltage_setpoint - compliance) > 1e-6:
-                bop.voltage_setpoint = compliance
-            if not bop.output_enabled:
-                bop.current_setpoint = 0.0
-                bop.output_enabled = True
-            start_A = bop.current_setpoint
+        if self._prepared_driver is not self.driver:
+            # once per session (a reconnect opens a new one): current mode, compliance, output on
+            with self._io("prepare current mode") as bop:
+                if bop.operating_mode != "CURR":
+                    bop.operating_mode = "CURR"
+                compliance = float(self.settings["compliance_voltage_V"])
+                if abs(bop.voltage_setpoint - compliance) > 1e-6:
+                    bop.voltage_setpoint = compliance
+                if not bop.output_enabled:
+                    bop.current_setpoint = 0.0
+                    bop.output_enabled = True
+                self._last_setpoint_A = bop.current_setpoint
+                self._prepared_driver = bop
+        start_A = self._last_setpoint_A
         self._target_A = target_A
         self._paused = False
         self._ramp_error = None

@@ -97,6 +97,10 @@ class FieldSource(Role):
     def read_current_A(self) -> float:
         """The supply's output current."""
 
+    def read_field_and_current(self) -> tuple[float, float]:
+        """(field_T, current_A) in as few exchanges as the hardware allows."""
+        return self.read_field_T(), self.read_current_A()
+
     @abstractmethod
     def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
         """Begin ramping toward field_T at rate_T_per_min; returns at once.

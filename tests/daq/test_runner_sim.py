@@ -1,0 +1,121 @@
+"""The runner against the simulated lab over VISA/TCP: abort, faults, quench, pause; the field ends safe."""
+import time
+
+import h5py
+import pytest
+
+from daq.plans import load_plan
+from daq.runner import Runner
+from daq.storage import read_status
+from instruments.station import load_station
+
+
+def sweep(**kw):
+    base = {"title": "sim test", "kind": "linear", "source": "coil_supply",
+            "detectors": ["gaussmeter", "squid_controller"],
+            "sweep": {"start": 0.02, "stop": 0.08, "points": 300}, "settle": {"delay_s": 0.2}}
+    base.update(kw)
+    return load_plan(base)
+
+
+def wait_points(runner, n, timeout=30):
+    deadline = time.monotonic() + timeout
+    while runner.points_done < n:
+        assert time.monotonic() < deadline, f"only {runner.points_done} points after {timeout} s"
+        assert runner.result is None, runner.result
+        time.sleep(0.005)
+
+
+def test_abort_mid_sweep_ramps_field_to_zero_and_keeps_data(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory()
+    with load_station(station_file) as station:
+        runner = Runner(station, sweep(), tmp_path / "abort.h5")
+        runner.start()
+        wait_points(runner, 30)
+        assert lab.world.field_T > 0.019
+        runner.abort("operator abort in test")
+        result = runner.wait(30)
+    assert result.status == "aborted"
+    assert "operator abort in test" in result.reason and "ramped" in result.reason
+    assert abs(lab.world.field_T) < 1e-4  # the coil is back at zero
+    assert read_status(result.path) == ("aborted", result.reason)
+    with h5py.File(result.path, "r") as f:
+        n = f["entry/data/point_index"].shape[0]
+        assert n == result.points and 30 <= n < 300
+        assert f["entry/end_time"][()].strip()
+
+
+def test_transient_timeouts_are_retried_and_recorded(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory()
+    with load_station(station_file) as station:
+        runner = Runner(station, sweep(sweep={"start": 0, "stop": 0.01, "points": 40}, retries=3),
+                        tmp_path / "retry.h5")
+        runner.start()
+        wait_points(runner, 5)
+        lab.inject_fault("gaussmeter", "timeout", count=2)
+        result = runner.wait(60)
+    assert result.status == "completed", result.reason
+    with h5py.File(result.path, "r") as f:
+        messages = [m.decode() for m in f["entry/log/message"][:]]
+        assert f["entry/data/point_index"].shape == (40,)
+    # two timeouts: one on a reading (retried), one on the reconnect's *IDN? (recorded too)
+    assert any("gaussmeter" in m and "retrying" in m for m in messages), messages
+    assert sum("gaussmeter" in m for m in messages) == 2, messages
+
+
+def test_garbled_replies_are_retried(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory()
+    with load_station(station_file) as station:
+        runner = Runner(station, sweep(sweep={"start": 0, "stop": 0.01, "points": 30}), tmp_path / "g.h5")
+        runner.start()
+        wait_points(runner, 3)
+        lab.inject_fault("squid_controller", "garbage", count=1)
+        result = runner.wait(60)
+    assert result.status == "completed", result.reason
+
+
+def test_dead_instrument_fails_to_safe_state_with_data_kept(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory()
+    with load_station(station_file) as station:
+        runner = Runner(station, sweep(retries=2), tmp_path / "dead.h5")
+        runner.start()
+        wait_points(runner, 10)
+        lab.inject_fault("gaussmeter", "timeout")  # from now on, never answers
+        result = runner.wait(60)
+    assert result.status == "failed"
+    assert "gaussmeter" in result.reason and "gave up after 3 attempts" in result.reason
+    assert abs(lab.world.field_T) < 1e-4
+    status, reason = read_status(result.path)
+    assert status == "failed" and "gaussmeter" in reason
+    with h5py.File(result.path, "r") as f:
+        assert f["entry/data/point_index"].shape[0] >= 10
+
+
+def test_quench_on_the_magnet_ends_in_failed_run_and_no_reenergising(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory(speed=1000.0)
+    plan = load_plan({"title": "quench", "kind": "linear", "source": "magnet_supply", "detectors": ["gaussmeter"],
+                      "sweep": {"start": 0.0, "stop": 0.3, "points": 7}, "settle": {"timeout_s": 7200}})
+    lab.inject_fault("magnet_supply", "quench", field_T=0.12)
+    with load_station(station_file) as station:
+        result = Runner(station, plan, tmp_path / "quench.h5").run()
+    assert result.status == "failed" and "quench" in result.reason.lower()
+    assert lab.world.magnet.state == 7  # still QUENCH: nothing re-energised it
+    assert abs(lab.world.magnet.I_m) < 0.5
+
+
+def test_pause_holds_the_field_then_resume_completes(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory()
+    with load_station(station_file) as station:
+        runner = Runner(station, sweep(sweep={"start": 0.0, "stop": 0.02, "points": 60}), tmp_path / "p.h5")
+        runner.start()
+        wait_points(runner, 10)
+        runner.pause()
+        time.sleep(0.3)
+        n = runner.points_done
+        held = lab.world.field_T
+        time.sleep(0.3)
+        assert runner.points_done == n and runner.state == "paused"
+        assert lab.world.field_T == pytest.approx(held, abs=1e-5)
+        runner.resume()
+        result = runner.wait(60)
+    assert result.status == "completed" and result.points == 60
