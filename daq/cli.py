@@ -180,3 +180,60 @@ def export(run_file, csv_out, overwrite):
     except (OSError, KeyError) as exc:
         raise click.ClickException(f"{run_file}: {exc}") from None
     click.echo(f"wrote {n} rows to {csv_out}")
+
+
+@click.group()
+def queue():
+    """Unattended queues of runs: run, status, resume."""
+
+
+def _queue_command(queue_file, station_file, resume, quiet):
+    from daq.queue import QueueError, format_status, run_queue
+    from instruments.station import StationError
+    from loopscope import __version__
+
+    def attach(runner):
+        runner.subscribe(ProgressPrinter(runner.plan.total_points(), runner.plan.title, quiet=quiet))
+
+    try:
+        result = run_queue(queue_file, resume=resume, station=station_file, progress=attach,
+                           software_version=__version__)
+    except (QueueError, StationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("\nqueue interrupted; `loopscope queue resume` goes on from here", err=True)
+        sys.exit(130)
+    click.echo(format_status(result.status))
+    if result.state != "completed":
+        sys.exit(1)
+
+
+@queue.command(name="run")
+@click.argument("queue_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--station", "station_file", type=click.Path(dir_okay=False), default=None,
+              help="Station YAML (default: the queue's own 'station' key).")
+@click.option("--quiet", is_flag=True)
+def queue_run(queue_file, station_file, quiet):
+    """Run every plan of QUEUE_FILE in order, one HDF5 file each, with a status file beside it."""
+    _queue_command(queue_file, station_file, False, quiet)
+
+
+@queue.command(name="resume")
+@click.argument("queue_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--station", "station_file", type=click.Path(dir_okay=False), default=None)
+@click.option("--quiet", is_flag=True)
+def queue_resume(queue_file, station_file, quiet):
+    """Go on after a crash or power cut: the interrupted run continues in its file from its next point."""
+    _queue_command(queue_file, station_file, True, quiet)
+
+
+@queue.command(name="status")
+@click.argument("queue_file", type=click.Path(exists=True, dir_okay=False))
+def queue_status_cmd(queue_file):
+    """What is done, running and left, and why anything failed."""
+    from daq.queue import QueueError, queue_status
+
+    try:
+        click.echo(queue_status(queue_file))
+    except QueueError as exc:
+        raise click.ClickException(str(exc)) from None

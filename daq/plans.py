@@ -92,6 +92,42 @@ class Range(_Strict):
         return vals
 
 
+class TemperatureFirst(_Strict):
+    """Bring the sample to a temperature before the first point (and hold it there)."""
+
+    setpoint_K: float = Field(gt=0)
+    tolerance_K: float = Field(default=0.01, gt=0)
+    heater_range: Literal["off", "low", "medium", "high"] | None = None
+    settle_s: float = Field(default=0.0, ge=0)
+    timeout_s: float = Field(default=7200.0, gt=0)
+
+
+class TemperatureBand(_Strict):
+    """Suspend while the temperature is outside [min_K, max_K]."""
+
+    kind: Literal["temperature_band"]
+    instrument: str | None = None  # a thermometer of the station; default the first one
+    min_K: float = Field(ge=0)
+    max_K: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.min_K >= self.max_K:
+            raise ValueError(f"min_K {self.min_K:g} must be below max_K {self.max_K:g}")
+        return self
+
+
+class FieldAgreement(_Strict):
+    """Suspend while the Hall probe and the supply disagree by more than tolerance_T."""
+
+    kind: Literal["field_agreement"]
+    probe: str | None = None  # a field_probe of the station; default the first one
+    tolerance_T: float = Field(gt=0)
+
+
+Suspender = Annotated[Union[TemperatureBand, FieldAgreement], Field(discriminator="kind")]
+
+
 class _PlanBase(_Strict):
     title: str = Field(min_length=1)
     operator: str = ""
@@ -105,6 +141,12 @@ class _PlanBase(_Strict):
     end: Literal["zero", "hold"] = "zero"  # what the field does when the run completes
     limits: PlanLimits = PlanLimits()
     retries: int = Field(default=3, ge=0, le=100)
+    # an instrument that stops answering: keep reconnecting (with back-off) this long, in
+    # experiment seconds, before giving up to the safe state; 0: give up after `retries`
+    give_up_after_s: float = Field(default=0.0, ge=0)
+    temperature: TemperatureFirst | None = None
+    suspenders: list[Suspender] = []
+    suspend_timeout_s: float = Field(default=3600.0, gt=0)  # fail if a suspension lasts longer
     max_data_at_risk_s: float = Field(default=1.0, gt=0, le=60)
 
 

@@ -45,6 +45,10 @@ class RunAborted(Exception):
     """Raised inside the run loop when an abort was requested."""
 
 
+class _Remeasure(Exception):
+    """A suspender held a point; it has cleared and the point is to be measured again."""
+
+
 @dataclass
 class RunResult:
     path: Path
@@ -144,7 +148,33 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
             raise PlanError(f"{where}: outer: temperature {worst:g} K is above the limit {t_max:g} K")
         if float(np.min(m.outer.all_values())) <= 0:
             raise PlanError(f"{where}: outer: temperatures must be above 0 K")
+    if m.temperature is not None:
+        name = _first_of_kind(instruments, "thermometer", None, f"{where}: temperature")
+        t_max = min(float(instruments[name][1].get("max_temperature_K", math.inf)),
+                    lim.max_temperature_K or math.inf)
+        if m.temperature.setpoint_K > t_max:
+            raise PlanError(f"{where}: temperature.setpoint_K: {m.temperature.setpoint_K:g} K is above the "
+                            f"limit {t_max:g} K of {name}")
+    for i, sus in enumerate(m.suspenders):
+        key = f"{where}: suspenders[{i}]"
+        if sus.kind == "temperature_band":
+            _first_of_kind(instruments, "thermometer", sus.instrument, key)
+        else:
+            _first_of_kind(instruments, "field_probe", sus.probe, key)
     return source, detectors
+
+
+def _first_of_kind(instruments: dict, kind: str, name: str | None, where: str) -> str:
+    if name is not None:
+        if name not in instruments:
+            raise PlanError(f"{where}: no instrument {name!r} in the station")
+        if instruments[name][0] != kind:
+            raise PlanError(f"{where}: {name!r} is a {instruments[name][0]}, not a {kind}")
+        return name
+    for n, (k, _) in instruments.items():
+        if k == kind:
+            return n
+    raise PlanError(f"{where}: needs a {kind} and the station has none")
 
 
 # ---------------------------------------------------------------------------- the runner
@@ -157,8 +187,9 @@ class Runner:
 
     def __init__(self, station, plan: Plan, out_path: str | Path, *, overwrite: bool = False,
                  software_version: str = "", bus: EventBus | None = None,
-                 extra_metadata: dict | None = None):
+                 extra_metadata: dict | None = None, resume: bool = False):
         self.station = station
+        self.resume_file = resume  # go on in the file an interrupted run left behind
         self.plan = plan
         self.out_path = Path(out_path)
         self.overwrite = overwrite
@@ -187,6 +218,7 @@ class Runner:
         if m.limits.max_ramp_rate_T_per_min:
             self.ramp_rate = min(self.ramp_rate, m.limits.max_ramp_rate_T_per_min)
         self._columns, self._readers = self._plan_columns()
+        self._suspenders = [(sus, self._suspender_role(sus)) for sus in m.suspenders]
 
     # -- public control -------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -271,16 +303,30 @@ class Runner:
             sample=m.sample.model_dump(), snapshot=snapshot, software_version=self.software_version,
             start_time=started, extra=self.extra_metadata)
         self.writer = RunWriter(self.out_path, self._columns, signal=signal, axes=axes, metadata=metadata,
-                                max_data_at_risk_s=m.max_data_at_risk_s, overwrite=self.overwrite)
+                                max_data_at_risk_s=m.max_data_at_risk_s, overwrite=self.overwrite,
+                                resume=self.resume_file)
+        start_index = self.writer.rows_written
+        self._points_done = start_index
+        self._t0 = time.time()
+        if self.resume_file:
+            last = self.writer.last_row()
+            if last is not None:
+                # experiment time goes on from the last point on disk
+                self._t0 -= last["elapsed_s"] / self.time_scale
+            message = (f"resumed at point {start_index} of {self.plan.total_points()} after an interruption; "
+                       "points after the last flush before it were not on disk and are measured again")
+            self.writer.log("warning", message)
+            self._emit("warning", message=message)
         self._set_state("running")
         total = self.plan.total_points()
         self._emit("started", path=str(self.writer.path), total=total, title=m.title, plan_kind=self.plan.kind,
                    columns=[c.name for c in self.writer.columns], units=[c.units for c in self.writer.columns],
-                   signal=signal, axes=axes)
+                   signal=signal, axes=axes, start_index=start_index)
         status, reason, safe = "completed", "", ""
-        self._t0 = time.time()
         try:
-            for point in self.plan.points():
+            if m.temperature is not None:
+                self._temperature_first()
+            for point in self.plan.points(start_index):
                 self._check_pause_and_abort()
                 self._do_point(point)
                 self._points_done += 1
@@ -345,6 +391,13 @@ class Runner:
 
     # -- one point ------------------------------------------------------------------------
     def _do_point(self, p: Point) -> None:
+        while True:
+            try:
+                return self._visit(p)
+            except _Remeasure:
+                continue  # a suspender held the point; it cleared: settle and read it again
+
+    def _visit(self, p: Point) -> None:
         m = self.plan.model
         src = self.source
         self._retrying(src, src.check_quench)
@@ -398,6 +451,11 @@ class Runner:
         for label, v in p.labels.items():
             row[col[label]] = v
         row = tuple(row)
+        if self._suspenders:
+            tripped = self._tripped_suspender(row)
+            if tripped:
+                self._suspend(tripped)
+                raise _Remeasure()
         self.writer.append(row)
         if self.bus.has_subscribers:
             # subscribers map the row to names with the columns of the "started" event
@@ -496,6 +554,72 @@ class Runner:
             self.writer.log("info", "resumed")
             self._set_state("running")
 
+    def _temperature_first(self) -> None:
+        t = self.plan.model.temperature
+        th = self.station.roles[_first_of_kind(
+            {n: (role_kind(r), {}) for n, r in self.station.roles.items()}, "thermometer", None, "temperature")]
+        if t.heater_range is not None and hasattr(th, "set_heater_range"):
+            self._retrying(th, th.set_heater_range, t.heater_range)
+        self._retrying(th, th.set_setpoint_K, t.setpoint_K)
+        deadline = time.monotonic() + t.timeout_s / self.time_scale
+        while abs(self._retrying(th, th.read_temperature_K) - t.setpoint_K) > t.tolerance_K:
+            if time.monotonic() > deadline:
+                raise InstrumentError(f"{th.name}: not within {t.tolerance_K:g} K of {t.setpoint_K:g} K "
+                                      f"after {t.timeout_s:g} s")
+            self._sleep_wall(POLL_INTERVAL_S * 5)
+        if t.settle_s:
+            self._sleep_experiment(t.settle_s)
+
+    # -- suspenders -----------------------------------------------------------------------
+    def _suspender_role(self, sus) -> Role:
+        kind = "thermometer" if sus.kind == "temperature_band" else "field_probe"
+        name = sus.instrument if sus.kind == "temperature_band" else sus.probe
+        instruments = {n: (role_kind(r), {}) for n, r in self.station.roles.items()}
+        return self.station.roles[_first_of_kind(instruments, kind, name, "suspenders")]
+
+    def _tripped_suspender(self, row: tuple | None = None) -> str:
+        """Why the point must wait ('' when every condition is fine)."""
+        col = self._columns_index()
+        for sus, role in self._suspenders:
+            if sus.kind == "temperature_band":
+                if row is not None and "temperature_K" in col and self.detectors.get(role.name) is role:
+                    temperature = row[col["temperature_K"]]
+                else:
+                    temperature = self._retrying(role, role.read_temperature_K)
+                if not sus.min_K <= temperature <= sus.max_K:
+                    return (f"temperature {temperature:.4g} K outside [{sus.min_K:g}, {sus.max_K:g}] K "
+                            f"({role.name})")
+            else:
+                if row is not None and "probe_field_T" in col and self.detectors.get(role.name) is role:
+                    probe, source = row[col["probe_field_T"]], row[col["field_T"]]
+                else:
+                    probe = self._retrying(role, role.read_field_T)
+                    source = self._retrying(self.source, self.source.read_field_T)
+                if abs(probe - source) > sus.tolerance_T:
+                    return (f"{role.name} reads {probe:.6g} T but {self.source_name} says {source:.6g} T "
+                            f"(tolerance {sus.tolerance_T:g} T)")
+        return ""
+
+    def _suspend(self, why: str) -> None:
+        m = self.plan.model
+        message = f"suspended: {why}; the point waits and is measured again when it clears"
+        log.warning(message)
+        self.writer.log("warning", message)
+        self._emit("warning", message=message)
+        self._set_state("suspended")
+        deadline = time.monotonic() + m.suspend_timeout_s / self.time_scale
+        while why:
+            if time.monotonic() > deadline:
+                raise InstrumentError(f"suspended for more than {m.suspend_timeout_s:g} s: {why}")
+            self._sleep_wall(POLL_INTERVAL_S * 5)
+            self._check_pause_and_abort()
+            why = self._tripped_suspender()
+        self.writer.log("info", "suspension cleared; re-measuring the point")
+        self._set_state("running")
+
+    def _columns_index(self) -> dict[str, int]:
+        return self.writer.column_index
+
     # -- resonance ------------------------------------------------------------------------
     def _find_resonance(self) -> float:
         spec = self.plan.model.resonance
@@ -525,16 +649,27 @@ class Runner:
         except TransientInstrumentError as exc:
             first_error = exc
         retries = self.plan.model.retries
+        give_up_wall = self.plan.model.give_up_after_s / self.time_scale
+        first_failure = time.monotonic()
         exc = first_error
-        for attempt in range(retries + 1):
-            if attempt == retries:
-                raise InstrumentError(f"{role.name}: gave up after {retries + 1} attempts: {exc}") from exc
-            message = f"{role.name}: {exc} (attempt {attempt + 1} of {retries + 1}, retrying)"
+        attempt = 0
+        while True:
+            waited = time.monotonic() - first_failure
+            if attempt >= retries and waited >= give_up_wall:
+                raise InstrumentError(f"{role.name}: gave up after {attempt + 1} attempts in "
+                                      f"{waited * self.time_scale:.1f} s: {exc}") from exc
+            if attempt == retries and give_up_wall > 0:
+                self._set_state("waiting_for_instrument")
+            limit = f"{retries + 1}" if give_up_wall == 0 else f"{retries + 1}+, for up to {self.plan.model.give_up_after_s:g} s"
+            message = f"{role.name}: {exc} (attempt {attempt + 1} of {limit}, retrying)"
             log.warning(message)
             if self.writer is not None:
                 self.writer.log("warning", message)
             self._emit("warning", message=message, instrument=role.name)
-            self._sleep_wall(min(0.05 * 2 ** attempt, 2.0))
+            # back off: quick retries for a glitch, then at most every 30 s for a dead connection
+            self._sleep_wall(min(0.05 * 2 ** attempt, 30.0 / self.time_scale, max(give_up_wall - waited, 0.0))
+                             if give_up_wall else min(0.05 * 2 ** attempt, 2.0))
+            attempt += 1
             try:
                 role.reconnect()
             except Exception as rexc:  # reconnect failing is one more failed attempt
@@ -542,9 +677,15 @@ class Runner:
                 if self.writer is not None:
                     self.writer.log("warning", f"{role.name}: reconnect failed: {rexc}")
             try:
-                return fn(*args)
+                value = fn(*args)
             except TransientInstrumentError as again:
                 exc = again
+                continue
+            if self.state == "waiting_for_instrument":
+                self._set_state("running")
+                if self.writer is not None:
+                    self.writer.log("info", f"{role.name}: answering again after {attempt + 1} attempts")
+            return value
 
     # -- helpers --------------------------------------------------------------------------
     def _roles_of(self, kind: str) -> list[Role]:

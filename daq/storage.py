@@ -177,8 +177,11 @@ class RunWriter:
         overwrite: bool = False,
         chunk_rows: int = 8192,
         background_flush: bool = True,
+        resume: bool = False,
     ):
-        self.path = check_output_path(path, overwrite=overwrite)
+        """resume=True opens the run file an interrupted run left behind and appends to it
+        (the columns must match); otherwise a new file is created."""
+        self.path = Path(path) if resume else check_output_path(path, overwrite=overwrite)
         names = [c.name for c in columns]
         if len(set(names)) != len(names):
             raise StorageError(f"duplicate quantity names in {names}")
@@ -194,14 +197,16 @@ class RunWriter:
         # the longest time any point waited in memory before reaching the disk (seconds)
         self.max_data_at_risk_seen_s = 0.0
         self._oldest_pending: float | None = None
-        self._rows = _RowBuffer(0)
         self._log: list[tuple[float, str, str]] = []
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._closed = False
         self._flush_error: BaseException | None = None
         self._rows = _RowBuffer(len(self.columns))
-        self._file = self._create(metadata, signal, list(axes), chunk_rows)
+        if resume:
+            self._file = self._open_existing()
+        else:
+            self._file = self._create(metadata, signal, list(axes), chunk_rows)
         # HDF5 drops its own file lock in SWMR mode; hold a shared lock for the life of the
         # writer so that other processes can tell a live run from one whose writer died.
         self._alive_lock = open(self.path, "rb")
@@ -277,27 +282,20 @@ class RunWriter:
             data.attrs["axes"] = np.array(axes, dtype=h5py.string_dtype())
             for ax in axes:
                 data.attrs[f"{ax}_indices"] = 0
-            self._datasets = []
             for col in self.columns:
                 ds = data.create_dataset(col.name, shape=(0,), maxshape=(None,), dtype=col.dtype,
                                          chunks=(chunk_rows,))
                 ds.attrs["units"] = col.units
                 if col.long_name:
                     ds.attrs["long_name"] = col.long_name
-                self._datasets.append(ds)
 
             log = entry.create_group("log")
             log.attrs["NX_class"] = "NXcollection"
-            self._log_time = log.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
-            self._log_time.attrs["units"] = "s"
-            self._log_level = log.create_dataset("level", shape=(0,), maxshape=(None,),
-                                                 dtype=f"S{LOG_LEVEL_LENGTH}", chunks=(256,))
-            self._log_message = log.create_dataset("message", shape=(0,), maxshape=(None,),
-                                                   dtype=f"S{LOG_MESSAGE_LENGTH}", chunks=(256,))
-            self._status = entry["status"]
-            self._reason = entry["status_reason"]
-            self._end_time = entry["end_time"]
-            self._heartbeat = hb
+            log.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,)).attrs["units"] = "s"
+            log.create_dataset("level", shape=(0,), maxshape=(None,), dtype=f"S{LOG_LEVEL_LENGTH}", chunks=(256,))
+            log.create_dataset("message", shape=(0,), maxshape=(None,), dtype=f"S{LOG_MESSAGE_LENGTH}",
+                               chunks=(256,))
+            self._bind(f)
             f.swmr_mode = True
             f.flush()
         except Exception as exc:
@@ -305,6 +303,56 @@ class RunWriter:
                 f.close()
             raise StorageError(f"cannot write the structure of {self.path}: {exc}") from exc
         return f
+
+    def _bind(self, f: h5py.File) -> None:
+        entry = f["entry"]
+        self._datasets = [entry["data"][c.name] for c in self.columns]
+        log = entry["log"]
+        self._log_time, self._log_level, self._log_message = log["time"], log["level"], log["message"]
+        self._status, self._reason = entry["status"], entry["status_reason"]
+        self._end_time, self._heartbeat = entry["end_time"], entry["heartbeat"]
+
+    def _open_existing(self) -> h5py.File:
+        from daq.recovery import clear_write_flags
+
+        if not self.path.exists():
+            raise StorageError(f"cannot resume {self.path}: no such file")
+        if writer_alive(self.path):
+            raise StorageError(f"cannot resume {self.path}: another process is still writing it")
+        clear_write_flags(self.path)
+        try:
+            f = h5py.File(self.path, "r+", libver="latest")
+        except OSError as exc:
+            raise StorageError(f"cannot resume {self.path}: {exc}") from exc
+        try:
+            data = f["entry"]["data"]
+            missing = [c.name for c in self.columns if c.name not in data]
+            if missing:
+                raise StorageError(f"cannot resume {self.path}: it has no {', '.join(missing)}; "
+                                   "the plan or station changed since it was started")
+            self._bind(f)
+            lengths = {ds.shape[0] for ds in self._datasets}
+            # a crash between the resizes of one block leaves columns of unequal length:
+            # keep the rows every column has
+            self.rows_written = min(lengths)
+            for ds in self._datasets:
+                ds.resize((self.rows_written,))
+            self._status[()] = _fixed("running", STATUS_LENGTH)
+            self._reason[()] = _fixed("", REASON_LENGTH)
+            self._end_time[()] = _fixed("", TIME_LENGTH)
+            f.swmr_mode = True
+            f.flush()
+        except Exception:
+            f.close()
+            raise
+        return f
+
+    def last_row(self) -> dict[str, float] | None:
+        """The last point on disk (for a resumed run: where to go on from)."""
+        if self.rows_written == 0:
+            return None
+        with self._io_lock:
+            return {c.name: float(ds[self.rows_written - 1]) for c, ds in zip(self.columns, self._datasets)}
 
     # -- acquisition side -----------------------------------------------------------------
     def append(self, row: tuple) -> None:

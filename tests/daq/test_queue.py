@@ -1,0 +1,250 @@
+"""Overnight queues on the simulated lab: status file, policies, faults, notifications, kill-and-resume."""
+import http.server
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from daq.queue import QueueError, load_queue, queue_status, run_queue
+from loopscope.cli import main
+
+
+def write(path: Path, data) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def sweep_plan(points=21, **kw):
+    plan = {"title": "queued sweep", "kind": "linear", "source": "coil_supply",
+            "detectors": ["gaussmeter", "temperature_controller"],
+            "sweep": {"start": 0.0, "stop": 0.02, "points": points}}
+    plan.update(kw)
+    return plan
+
+
+def make_queue(tmp_path, station, runs, plan=None, **top):
+    write(tmp_path / "plan.yaml", plan or sweep_plan())
+    data = {"queue": "test night", "station": str(station), "output_dir": "runs", "runs": runs}
+    data.update(top)
+    return write(tmp_path / "night.yaml", data)
+
+
+def inject_when(lab, condition, **fault):
+    """Inject a fault from a thread once condition(lab) holds (e.g. the sweep has begun)."""
+    def wait_and_inject():
+        deadline = time.monotonic() + 60
+        while not condition(lab) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        lab.inject_fault(**fault)
+    t = threading.Thread(target=wait_and_inject, daemon=True)
+    t.start()
+    return t
+
+
+def sweeping(lab):
+    return lab.world.coil.current_A > 0.3  # the coil sweep is under way
+
+
+def point_indices(path):
+    with h5py.File(path, "r") as f:
+        return f["entry/data/point_index"][:], f["entry/status"][()].strip().decode()
+
+
+def test_queue_runs_in_order_with_a_status_file(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    q = make_queue(tmp_path, station, [
+        {"plan": "plan.yaml", "out": "base.h5"},
+        {"plan": "plan.yaml", "out": "warm.h5", "vary": {"key": "temperature.setpoint_K", "values": [0.05, 0.08]},
+         "set": {"temperature": {"tolerance_K": 0.003, "heater_range": "low"}}},
+    ])
+    result = run_queue(q)
+    assert result.state == "completed"
+    status = yaml.safe_load((tmp_path / "night.status.yaml").read_text())
+    assert [r["state"] for r in status["runs"]] == ["completed"] * 3
+    assert [Path(r["out"]).name for r in status["runs"]] == ["base.h5", "warm_setpoint_K=0.05.h5",
+                                                             "warm_setpoint_K=0.08.h5"]
+    with h5py.File(tmp_path / "runs" / "warm_setpoint_K=0.08.h5", "r") as f:
+        assert f["entry/data/temperature_K"][:] == pytest.approx(0.08, abs=0.004)
+    shown = CliRunner().invoke(main, ["queue", "status", str(q)])
+    assert shown.exit_code == 0 and "3 completed" in shown.output
+    assert (tmp_path / "night.log").read_text().count("finished completed") == 3
+    with pytest.raises(QueueError, match="queue resume"):
+        run_queue(q)  # a second `run` would overwrite: refused
+
+
+def test_bad_queue_refused_before_anything_runs(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    q = make_queue(tmp_path, station, [{"plan": "plan.yaml"}, {"plan": "plan.yaml", "set": {"sweep.stop": 0.5}}])
+    with pytest.raises(QueueError, match=r"runs\[1\].*0.5 T.*±0.099 T"):
+        load_queue(q)
+    q = make_queue(tmp_path, station, [{"plan": "plan.yaml", "colour": "red"}])
+    with pytest.raises(QueueError, match="colour: unknown key"):
+        run_queue(q)
+    assert not (tmp_path / "runs").exists() and lab.world.coil.output_on is False
+
+
+def test_on_failure_continue_stop_and_retries(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    plan = sweep_plan(points=200, retries=1, settle={"delay_s": 0.5})
+    runs = [{"plan": "plan.yaml", "out": "first.h5"}, {"plan": "plan.yaml", "out": "second.h5"}]
+    q = make_queue(tmp_path, station, runs, plan=plan, on_failure="stop")
+    # the gaussmeter falls silent during the first run (its next 10 replies never come)
+    inject_when(lab, sweeping, instrument="gaussmeter", kind="timeout", count=10)
+    result = run_queue(q)
+    assert result.state == "stopped"
+    status = result.status["runs"]
+    assert status[0]["state"] == "failed" and "gaussmeter" in status[0]["reason"]
+    assert status[1]["state"] == "skipped"
+    # the same with retries: the failed run goes on in its own file and completes
+    lab.clear_faults()
+    (tmp_path / "night.status.yaml").unlink()
+    for f in (tmp_path / "runs").iterdir():
+        f.unlink()
+    lab.world.coil.current_setpoint_A = 0.0
+    while lab.world.coil.current_A > 0.01:
+        time.sleep(0.01)
+    q = make_queue(tmp_path, station, runs, plan=plan, on_failure="continue", retries=1)
+    # three lost replies: a reading, the reconnect's *IDN?, the reading again: the run gives up
+    inject_when(lab, sweeping, instrument="gaussmeter", kind="timeout", count=3)
+    result = run_queue(q)
+    assert result.state == "completed", result.status
+    assert result.status["runs"][0]["attempts"] == 2
+    idx, file_status = point_indices(tmp_path / "runs" / "first.h5")
+    assert file_status == "completed" and list(idx) == list(range(200))
+
+
+def test_instrument_silent_for_a_while_is_waited_for(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    plan = sweep_plan(points=100, give_up_after_s=3600, retries=1, settle={"delay_s": 0.5})
+    q = make_queue(tmp_path, station, [{"plan": "plan.yaml", "out": "wait.h5"}], plan=plan)
+    # silence in the middle of the sweep: more lost replies than `retries` allows, but the
+    # plan waits up to an hour for the instrument to come back (reconnecting with back-off)
+    inject_when(lab, sweeping, instrument="gaussmeter", kind="timeout", count=4)
+    result = run_queue(q)
+    assert result.state == "completed", result.status
+    idx, _ = point_indices(tmp_path / "runs" / "wait.h5")
+    assert list(idx) == list(range(100))
+    with h5py.File(tmp_path / "runs" / "wait.h5", "r") as f:
+        log = b"\n".join(f["entry/log/message"][:])
+    assert b"answering again" in log and b"retrying" in log
+
+
+def test_quench_stops_the_queue_and_notifies(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    told = tmp_path / "told.txt"
+    plan = {"title": "magnet", "kind": "linear", "source": "magnet_supply", "detectors": ["gaussmeter"],
+            "sweep": {"start": 0.0, "stop": 0.3, "points": 4}, "settle": {"timeout_s": 7200}}
+    q = make_queue(tmp_path, station, [{"plan": "plan.yaml", "out": "a.h5"}, {"plan": "plan.yaml", "out": "b.h5"}],
+                   plan=plan, notify={"command": [sys.executable, "-c",
+                                                  f"import sys; open({str(told)!r}, 'a').write(sys.stdin.read())"]})
+    lab.inject_fault("magnet_supply", "quench", field_T=0.15)
+    result = run_queue(q)
+    assert result.state == "stopped" and "quench" in result.status["reason"]
+    assert result.status["runs"][1]["state"] == "skipped"
+    assert lab.world.magnet.state == 7  # left quenched: nothing re-energised it
+    text = told.read_text()
+    assert "QUENCH" in text and "skipped" in text
+
+
+def test_webhook_gets_the_summary(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        q = make_queue(tmp_path, station, [{"plan": "plan.yaml"}],
+                       notify={"webhook": f"http://127.0.0.1:{server.server_port}/hook"})
+        run_queue(q)
+    finally:
+        server.shutdown()
+    assert received and received[-1]["status"]["state"] == "completed"
+    assert "test night" in received[-1]["subject"]
+
+
+def test_suspenders_hold_the_point_and_measure_it_again(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    plan = sweep_plan(points=80, settle={"delay_s": 1.0},
+                      suspenders=[{"kind": "temperature_band", "min_K": 0.0, "max_K": 1.0},
+                                  {"kind": "field_agreement", "probe": "gaussmeter", "tolerance_T": 0.002}])
+    q = make_queue(tmp_path, station, [{"plan": "plan.yaml", "out": "s.h5"}], plan=plan)
+
+    def disturb():
+        time.sleep(0.3)
+        lab.world.cryostat.temperature_K = 3.0  # a helium transfer warms the sample; it relaxes back
+        time.sleep(0.6)
+        lab.instruments["gaussmeter"].offset_G = 50.0  # 5 mT: the probe disagrees with the supply
+        time.sleep(0.3)
+        lab.instruments["gaussmeter"].offset_G = 0.0
+
+    t = threading.Thread(target=disturb)
+    t.start()
+    result = run_queue(q)
+    t.join()
+    assert result.state == "completed"
+    with h5py.File(tmp_path / "runs" / "s.h5", "r") as f:
+        idx = f["entry/data/point_index"][:]
+        temps = f["entry/data/temperature_K"][:]
+        disagreement = np.abs(f["entry/data/probe_field_T"][:] - f["entry/data/field_T"][:])
+        log = [m.decode() for m in f["entry/log/message"][:]]
+    assert list(idx) == list(range(80))  # nothing lost, nothing twice
+    assert temps.max() <= 1.0 and disagreement.max() <= 0.002  # no point recorded while suspended
+    assert any("suspended: temperature" in m for m in log)
+    assert any("suspended: gaussmeter reads" in m for m in log)
+
+
+KILL_PLAN = sweep_plan(points=1500, detectors=["gaussmeter"])
+
+
+def test_kill_at_random_moments_then_resume_loses_and_repeats_nothing(sim_lab_factory, tmp_path):
+    lab, station = sim_lab_factory()
+    q = make_queue(tmp_path, station, [{"plan": "plan.yaml", "out": "a.h5"}, {"plan": "plan.yaml", "out": "b.h5"}],
+                   plan=KILL_PLAN)
+    rng = random.Random(20261122)
+    command = "run"
+    kills = 0
+    for attempt in range(12):
+        proc = subprocess.Popen([sys.executable, "-m", "loopscope", "queue", command, str(q), "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        command = "resume"
+        try:
+            out, err = proc.communicate(timeout=rng.uniform(1.5, 4.0) if kills < 4 else 120)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            kills += 1
+            # between kills, every file already written opens with plain h5py after recovery
+            shown = CliRunner().invoke(main, ["queue", "status", str(q)])
+            assert "interrupted" in shown.output or "pending" in shown.output
+            continue
+        assert proc.returncode == 0, err[-2000:]
+        break
+    assert kills >= 3
+    resumed = 0
+    for name in ("a.h5", "b.h5"):
+        idx, status = point_indices(tmp_path / "runs" / name)
+        assert status == "completed"
+        assert list(idx) == list(range(1500)), f"{name}: points lost or repeated"
+        with h5py.File(tmp_path / "runs" / name, "r") as f:
+            resumed += sum(b"resumed at point" in m for m in f["entry/log/message"][:])
+    assert resumed >= 1
+    assert abs(lab.world.field_T) < 1e-4  # the field ended safe
