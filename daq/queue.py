@@ -5,6 +5,7 @@
     output_dir: runs/                # relative to the queue file
     on_failure: continue             # or stop
     retries: 1                       # a failed run is tried again this often (it goes on in its file)
+    log_max_bytes: 5000000           # the queue log rotates at this size, keeping log_backups old ones
     notify:
       command: [notify-send, loopscope]   # run on a failure and at the end; summary on stdin
       webhook: https://chat.example/hooks/abc   # JSON summary POSTed on a failure and at the end
@@ -46,7 +47,7 @@ from daq.storage import now_iso, read_status
 log = logging.getLogger("loopscope.queue")
 
 QUEUE_KEYS = {"queue", "station", "output_dir", "on_failure", "retries", "notify", "defaults", "runs",
-              "description"}
+              "description", "log_max_bytes", "log_backups"}
 RUN_KEYS = {"plan", "out", "set", "vary", "name"}
 DONE = ("completed",)
 
@@ -73,6 +74,8 @@ class Queue:
     retries: int
     notify: dict
     runs: list[QueuedRun]
+    log_max_bytes: int = 5_000_000
+    log_backups: int = 5
 
     @property
     def status_path(self) -> Path:
@@ -213,8 +216,13 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
     dupes = {o for o in outs if outs.count(o) > 1}
     if dupes:
         raise QueueError(f"{path}: two runs write the same file {sorted(map(str, dupes))[0]}; give them 'out' names")
+    log_max_bytes, log_backups = data.get("log_max_bytes", 5_000_000), data.get("log_backups", 5)
+    for key, value in (("log_max_bytes", log_max_bytes), ("log_backups", log_backups)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise QueueError(f"{path}: {key}: a positive whole number (got {value!r})")
     return Queue(path=path, name=str(data.get("queue", path.stem)), station=station_path, output_dir=output_dir,
-                 on_failure=on_failure, retries=retries, notify=notify, runs=runs)
+                 on_failure=on_failure, retries=retries, notify=notify, runs=runs, log_max_bytes=log_max_bytes,
+                 log_backups=log_backups)
 
 
 # ------------------------------------------------------------------------------ status file
@@ -313,7 +321,8 @@ class QueueResult:
 
 
 def _setup_log(queue: Queue) -> logging.Handler:
-    handler = logging.handlers.RotatingFileHandler(queue.log_path, maxBytes=5_000_000, backupCount=5)
+    handler = logging.handlers.RotatingFileHandler(queue.log_path, maxBytes=queue.log_max_bytes,
+                                                   backupCount=queue.log_backups)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
