@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pyvisa
-import yaml
 from pyvisa.resources import MessageBasedResource
 
 from _machine import machine_line
@@ -34,18 +33,15 @@ def serve(queue, stop):
         stop.wait()
 
 
-def station_for(resources):
-    from daq.paths import SIMULATED_STATION
-    data = yaml.safe_load(SIMULATED_STATION.read_text())
-    data["time_scale"] = SPEED
-    for name, entry in data["instruments"].items():
-        entry["resource"] = resources[name]
-        if "voltmeter_resource" in entry:
-            entry["voltmeter_resource"] = resources["nanovoltmeter"]
-    return data
+class _Ports:
+    """The lab runs in another process: all the station needs of it is its resource strings."""
+
+    def __init__(self, resources):
+        self.resources = resources
 
 
 def run_loopscope(resources, out: Path, record=None):
+    from daq.demo import simulated_station
     from daq.plans import load_plan
     from daq.runner import Runner
     from instruments.station import load_station
@@ -60,7 +56,7 @@ def run_loopscope(resources, out: Path, record=None):
             return originals[1](self, *a, **k)
         MessageBasedResource.write, MessageBasedResource.read = write, read
     try:
-        with load_station(station_for(resources)) as station:
+        with load_station(simulated_station(_Ports(resources), SPEED)) as station:
             runner = Runner(station, load_plan(PLAN), out, overwrite=True)
             if record is not None:
                 record.clear()  # keep only the sweep, not the connection and identity checks

@@ -19,10 +19,12 @@ DEMO_RUNS = (
 )
 
 
-def simulated_station(lab, speed: float) -> dict:
-    """The simulated-lab station file with the lab's ports and clock speed filled in."""
+def simulated_station(lab, speed: float, **top) -> dict:
+    """The simulated-lab station file with the lab's ports and clock speed filled in
+    (and any top-level keys overridden, e.g. timeout_s)."""
     data = yaml.safe_load(SIMULATED_STATION.read_text())
     data["time_scale"] = speed
+    data.update(top)
     for name, entry in data["instruments"].items():
         if name in lab.resources:
             entry["resource"] = lab.resources[name]

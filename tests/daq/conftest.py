@@ -6,22 +6,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daq.paths import SIMULATED_STATION
 
 #: simulated seconds per wall second (the station's time_scale says the same)
 SPEED = 1000.0
 
 
 def write_station(lab, path: Path, speed: float = SPEED, **top) -> Path:
-    data = yaml.safe_load(SIMULATED_STATION.read_text())
-    data["time_scale"] = speed
-    data["timeout_s"] = 1.0
-    data.update(top)
-    for name, entry in data["instruments"].items():
-        entry["resource"] = lab.resources[name]
-        if "voltmeter_resource" in entry:
-            entry["voltmeter_resource"] = lab.resources["nanovoltmeter"]
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    from daq.demo import simulated_station
+
+    path.write_text(yaml.safe_dump(simulated_station(lab, speed, timeout_s=1.0, **top), sort_keys=False))
     return path
 
 

@@ -1,0 +1,116 @@
+"""Acquisition rate of a sweep with and without the operator's window open.
+
+`python benchmarks/bench_gui_acquisition.py` (offscreen Qt). The same plan runs on the same
+station, alternately:
+  * without the window: the Runner alone (as `loopscope run`, with a subscriber that counts
+    points, like its progress bar);
+  * with the window: started from the window's editor, live plot redrawn at 30 Hz, log,
+    progress bar, the station panel (its poller pauses during runs).
+Rates are points per wall-clock second over the whole run; rounds alternate so that machine
+drift hits both alike; medians reported. Target: the window costs < 10 %.
+Stations: the simulated lab over TCP (realistic), and the in-memory station (worst case:
+the runner never waits for an instrument, so every cycle the window takes shows).
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from _machine import machine_line  # noqa: E402
+
+
+def without_window(station, plan_dict, path):
+    from daq.plans import load_plan
+    from daq.runner import Runner
+
+    runner = Runner(station, load_plan(plan_dict), path)
+    seen = []
+    runner.subscribe(lambda ev: seen.append(1) if ev.kind == "point" else None)
+    t0 = time.perf_counter()
+    res = runner.run()
+    dt = time.perf_counter() - t0
+    assert res.status == "completed", res
+    return res.points / dt
+
+
+def with_window(app, window, plan_dict):
+    done = {}
+    window.editor.set_plan_dict(plan_dict)
+    conn = window.controller.run_finished.connect(lambda d: done.update(d))
+    t0 = time.perf_counter()
+    assert window.start_run(), window.editor.errors
+    while not done:
+        app.processEvents()
+        time.sleep(0.001)
+    runner = window.controller.runner
+    runner.wait(10)
+    window.controller.run_finished.disconnect(conn)
+    res = runner.result
+    assert res.status == "completed", res
+    # the runner's own wall time (start of the thread to its result), not the event delivery
+    dt = time.perf_counter() - t0
+    return res.points / dt, window.live.frames
+
+
+def bench(app, session, plan_dict, rounds, workdir: Path, label: str):
+    from gui.main_window import MainWindow
+
+    window = MainWindow(session, out_dir=workdir)
+    window.out_dir.setText(str(workdir))
+    window.resize(1400, 900)
+    window.show()
+    while window.station is None:
+        app.processEvents()
+        time.sleep(0.01)
+    window.live.start_run  # noqa: B018
+    a, b = [], []
+    with_window(app, window, plan_dict)  # warm-up (imports, first file, first plots)
+    for i in range(rounds):
+        a.append(without_window(session.station, plan_dict, workdir / f"{label}_bare_{i}.h5"))
+        rate, _ = with_window(app, window, plan_dict)
+        b.append(rate)
+    window.poller.stop()
+    window.close()
+    return statistics.median(a), statistics.median(b)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--memory-points", type=int, default=20000)
+    ap.add_argument("--sim-points", type=int, default=300)
+    ap.add_argument("--speed", type=float, default=1000.0)
+    a = ap.parse_args()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from gui.session import StationSession
+    from instruments.memory import MemoryStation
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        sim = StationSession.simulated(speed=a.speed, sample="soft_core")
+        sim.connect_blocking()
+        plan = {"title": "bench sim", "kind": "linear", "source": "coil_supply",
+                "detectors": ["gaussmeter", "squid_controller", "temperature_controller"],
+                "sweep": {"start": 0, "stop": 0.05, "points": a.sim_points}, "ramp_rate_T_per_min": 6.0}
+        rows.append((f"simulated lab over TCP (x{a.speed:g}), {a.sim_points} points, 3 detectors",
+                     *bench(app, sim, plan, a.rounds, d, "sim")))
+        sim.close()
+        mem = StationSession(None, description="memory")
+        mem.station = MemoryStation()
+        plan = {"title": "bench memory", "kind": "linear", "detectors": ["flux_readout", "field_probe"],
+                "sweep": {"start": 0, "stop": 0.5, "points": a.memory_points}, "settle": {"wait_for_holding": False}}
+        rows.append((f"in-memory station, {a.memory_points:,} points (worst case)", *bench(app, mem, plan, a.rounds, d, "mem")))
+    print(f"machine: {machine_line()}")
+    print("| station | without window (points/s) | with window (points/s) | window cost |")
+    print("|---|---|---|---|")
+    for name, bare, win in rows:
+        print(f"| {name} | {bare:,.1f} | {win:,.1f} | {100 * (1 - win / bare):+.1f} % |")
