@@ -21,7 +21,7 @@ COMMANDS = {
     "queue": "daq.cli:queue",
     "fit": "analysis.cli:fit",
     "plot": "analysis.cli:plot",
-    "reanalyze": "analysis.cli:reanalyze",
+    "reanalyze": "analysis.reanalyze_cli:reanalyze",
     "gui": "gui.cli:gui",
 }
 
