@@ -42,7 +42,7 @@ from pathlib import Path
 import yaml
 
 from daq.plans import Plan, PlanError, parse_plan
-from daq.storage import now_iso, read_status
+from daq.storage import lock_held, now_iso, read_status
 
 log = logging.getLogger("loopscope.queue")
 
@@ -279,15 +279,7 @@ def queue_status(path: str | Path) -> str:
 
 
 def _queue_locked(queue: Queue) -> bool:
-    if not queue.lock_path.exists():
-        return False
-    with open(queue.lock_path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
+    return queue.lock_path.exists() and lock_held(queue.lock_path)
 
 
 # ------------------------------------------------------------------------------ notifications

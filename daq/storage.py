@@ -484,8 +484,9 @@ class RunWriter:
             raise StorageError(f"{self.path}: {error}") from error
 
 
-def writer_alive(path: str | Path) -> bool:
-    """True while a RunWriter (in any process on this machine) holds the file open."""
+def lock_held(path: str | Path) -> bool:
+    """True while some process holds a flock on the file (it is alive: the kernel drops the
+    locks of a process that dies, SIGKILL included)."""
     with open(path, "rb") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -493,6 +494,11 @@ def writer_alive(path: str | Path) -> bool:
             return True
         fcntl.flock(fh, fcntl.LOCK_UN)
     return False
+
+
+def writer_alive(path: str | Path) -> bool:
+    """True while a RunWriter (in any process on this machine) holds the file open."""
+    return lock_held(path)
 
 
 def read_status(path: str | Path) -> tuple[str, str]:
