@@ -2,8 +2,8 @@
 
 `python benchmarks/bench_gui_acquisition.py` (offscreen Qt). The same plan runs on the same
 station, alternately:
-  * without the window: the Runner alone (as `loopscope run`, with a subscriber that counts
-    points, like its progress bar);
+  * without the window: the Runner alone in its thread (as `loopscope run`, with a subscriber
+    that counts points, like its progress bar);
   * with the window: started from the window's editor, live plot redrawn at 30 Hz, log,
     progress bar, the station panel (its poller pauses during runs).
 Rates are points per wall-clock second over the whole run; rounds alternate so that machine
@@ -34,30 +34,33 @@ def without_window(station, plan_dict, path):
     runner = Runner(station, load_plan(plan_dict), path)
     seen = []
     runner.subscribe(lambda ev: seen.append(1) if ev.kind == "point" else None)
-    t0 = time.perf_counter()
-    res = runner.run()
-    dt = time.perf_counter() - t0
+    runner.start()  # in its own thread, as `loopscope run` does (run_with_ctrl_c)
+    res = runner.wait()
     assert res.status == "completed", res
-    return res.points / dt
+    return res.points / run_seconds(res)
+
+
+def run_seconds(res) -> float:
+    """The runner's own start-to-end time (its result's time stamps), the same in both cases."""
+    from datetime import datetime
+    return (datetime.fromisoformat(res.ended) - datetime.fromisoformat(res.started)).total_seconds()
 
 
 def with_window(app, window, plan_dict):
-    done = {}
+    from PyQt6.QtCore import QEventLoop
+
+    window.poller.set_idle(True)
     window.editor.set_plan_dict(plan_dict)
-    conn = window.controller.run_finished.connect(lambda d: done.update(d))
-    t0 = time.perf_counter()
+    loop = QEventLoop()  # the window's event loop, as in the application (Qt sleeps, not Python)
+    conn = window.controller.run_finished.connect(lambda d: loop.quit())
     assert window.start_run(), window.editor.errors
-    while not done:
-        app.processEvents()
-        time.sleep(0.001)
+    loop.exec()
     runner = window.controller.runner
     runner.wait(10)
     window.controller.run_finished.disconnect(conn)
     res = runner.result
     assert res.status == "completed", res
-    # the runner's own wall time (start of the thread to its result), not the event delivery
-    dt = time.perf_counter() - t0
-    return res.points / dt, window.live.frames
+    return res.points / run_seconds(res), window.live.frames
 
 
 def bench(app, session, plan_dict, rounds, workdir: Path, label: str):
@@ -74,6 +77,7 @@ def bench(app, session, plan_dict, rounds, workdir: Path, label: str):
     a, b = [], []
     with_window(app, window, plan_dict)  # warm-up (imports, first file, first plots)
     for i in range(rounds):
+        window.poller.set_idle(False)  # "without the window": nothing of it polls the instruments
         a.append(without_window(session.station, plan_dict, workdir / f"{label}_bare_{i}.h5"))
         rate, _ = with_window(app, window, plan_dict)
         b.append(rate)

@@ -104,7 +104,7 @@ def run_case(app, loop: bool, n_points: int, seconds: float, workdir: Path, dela
     app.processEvents()
     live.close()
     return {"case": ("loop (x = field, 3 branch curves)" if loop else "time series (x = elapsed_s)")
-            + (f", sweep paced at {1 / delay_s:.0f} points/s" if delay_s else ", sweep unpaced (GIL-bound)"),
+            + (f", sweep with {delay_s * 1e3:g} ms settle delay" if delay_s else ", sweep unpaced (GIL-bound)"),
             "points": on_screen, "capacity": capacity, "achieved": achieved,
             "append_rate": appended / seconds}
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from daq.events import Event, EventBus
 from daq.plans import Plan, PlanError, Point
-from daq.storage import Column, RunMetadata, RunWriter, now_iso
+from daq.storage import Column, RunMetadata, RunWriter, StorageError, now_iso
 from instruments.roles import (FieldSource, InstrumentError, LimitError, QuenchError, Role,
                                TransientInstrumentError)
 
@@ -302,9 +302,19 @@ class Runner:
             station_text=getattr(self.station, "source_text", ""), operator=m.operator,
             sample=m.sample.model_dump(), snapshot=snapshot, software_version=self.software_version,
             start_time=started, extra=self.extra_metadata)
-        self.writer = RunWriter(self.out_path, self._columns, signal=signal, axes=axes, metadata=metadata,
-                                max_data_at_risk_s=m.max_data_at_risk_s, overwrite=self.overwrite,
-                                resume=self.resume_file)
+        try:
+            self.writer = RunWriter(self.out_path, self._columns, signal=signal, axes=axes, metadata=metadata,
+                                    max_data_at_risk_s=m.max_data_at_risk_s, overwrite=self.overwrite,
+                                    resume=self.resume_file)
+        except StorageError as exc:
+            # nothing was driven yet: no safe state to reach, only the account to give
+            reason = str(exc)
+            self._set_state("failed")
+            self._emit("error", message=reason)
+            self.result = RunResult(self.out_path, "failed", reason, 0, started, now_iso())
+            self._emit("finished", status="failed", reason=reason, path=str(self.out_path), points=0, safe_state="")
+            self.bus.drain()
+            return self.result
         start_index = self.writer.rows_written
         self._points_done = start_index
         self._t0 = time.time()

@@ -185,3 +185,15 @@ def test_events_carry_progress_with_eta(tmp_path):
     progress = [e for e in events if e.kind == "progress"]
     assert progress[-1].data["done"] == 50 and progress[-1].data["eta_s"] == 0
     assert sum(k == "point" for k in kinds) == 50
+
+
+def test_output_refused_at_start_ends_with_a_finished_event(tmp_path):
+    (tmp_path / "taken.h5").write_bytes(b"x")
+    events = []
+    r = Runner(MemoryStation(), plan(kind="list", values=[0.0]), tmp_path / "taken.h5")
+    r.subscribe(events.append)
+    r.start()
+    result = r.wait(10)
+    assert result.status == "failed" and "already exists" in result.reason
+    assert events[-1].kind == "finished" and events[-1].data["status"] == "failed"
+    assert r.station.roles["field_source"].history == []

@@ -1,0 +1,432 @@
+"""The operator's window: station, sweep editor with live plots, queue, data browser.
+
+The window presents; the Runner decides. Every instrument action of a run (ramps, settling,
+the safe state) happens in the Runner's thread; the window only calls start, pause, resume
+and abort, and shows the events.
+"""
+from __future__ import annotations
+
+import html
+import time
+from datetime import datetime
+from pathlib import Path
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMessageBox,
+                             QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget,
+                             QVBoxLayout, QWidget)
+
+from daq.plans import PlanError
+from gui.browser import DataBrowser
+from gui.live_plot import LivePlot
+from gui.plan_form import PlanEditor
+from gui.queue_panel import QueuePanel, slug
+from gui.runctl import RunController, format_eta
+from gui.session import StationSession
+from gui.station_panel import ReadoutPoller, StationPanel
+
+LOG_COLOURS = {"info": "#202020", "warning": "#a05a00", "error": "#c00000"}
+CLOSE_TIMEOUT_S = 600.0
+
+
+class MainWindow(QMainWindow):
+    station_ready = pyqtSignal()
+
+    def __init__(self, session: StationSession, out_dir: str | Path = ".", parent=None):
+        super().__init__(parent)
+        from loopscope import __version__
+        self.software_version = __version__
+        self.session = session
+        self.station = None
+        self.controller = RunController(self)
+        self.poller = ReadoutPoller()
+        self.queue_entry = None  # the queue entry being run, if any
+        self._run_columns: list[str] = []
+        self._run_detectors: dict[str, str] = {}
+        self._closing = False
+        self._last_readout = 0.0
+        self._run_source = ""
+        self.setWindowTitle("loopscope")
+        self.resize(1400, 900)
+
+        self.tabs = QTabWidget()
+        self.setCentralWidget(self.tabs)
+        # station
+        self.station_panel = StationPanel()
+        self.tabs.addTab(self.station_panel, "Station")
+        # sweep
+        self.tabs.addTab(self._build_sweep_tab(), "Sweep")
+        # queue
+        self.queue = QueuePanel()
+        self.queue.folder.setText(str(out_dir))
+        self.tabs.addTab(self.queue, "Queue")
+        # data
+        self.browser = DataBrowser()
+        self.tabs.addTab(self.browser, "Data")
+        self.tabs.setCurrentIndex(1)
+
+        self.state_label = QLabel("idle")
+        self.state_label.setMinimumWidth(160)
+        self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.statusBar().addPermanentWidget(self.state_label)
+
+        # wiring
+        session.connected.connect(self._station_connected)
+        session.connect_failed.connect(self._station_failed)
+        session.busy.connect(self.station_panel.set_connecting)
+        self.station_panel.reconnect_requested.connect(self.reconnect)
+        self.poller.readings.connect(self.station_panel.show_readings)
+        self.poller.failed.connect(self.station_panel.show_instrument_error)
+        c = self.controller
+        c.run_started.connect(self._run_started)
+        c.points.connect(self._points)
+        c.progress.connect(self._progress)
+        c.state_changed.connect(self._state)
+        c.message.connect(self.log)
+        c.run_finished.connect(self._run_finished)
+        self.queue.run_requested.connect(self.run_queue)
+        self.queue.add_current_requested.connect(self.add_editor_plan_to_queue)
+        self.editor.validity_changed.connect(lambda ok: self._update_buttons())
+        self._update_buttons()
+        if session.station is not None:
+            self._station_connected(session.station)
+        else:
+            session.connect_async()
+
+    # ------------------------------------------------------------------------------ layout
+    def _build_sweep_tab(self) -> QWidget:
+        tab = QWidget()
+        outer = QHBoxLayout(tab)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(split)
+        # left: the editor
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        files = QHBoxLayout()
+        self.load_button = QPushButton("Load plan ...")
+        self.load_button.clicked.connect(self._choose_plan_file)
+        self.save_button = QPushButton("Save plan ...")
+        self.save_button.clicked.connect(self._choose_save_file)
+        self.queue_button = QPushButton("Add to queue")
+        self.queue_button.clicked.connect(self.add_editor_plan_to_queue)
+        for b in (self.load_button, self.save_button, self.queue_button):
+            files.addWidget(b)
+        lv.addLayout(files)
+        self.editor = PlanEditor(None)
+        scroll = QScrollArea()
+        scroll.setWidget(self.editor)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lv.addWidget(scroll, 1)
+        left.setMinimumWidth(420)
+        split.addWidget(left)
+        # right: controls, progress, plots, log
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        controls = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("start")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setObjectName("pause")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setObjectName("resume")
+        self.abort_button = QPushButton("Abort (to safe state)")
+        self.abort_button.setObjectName("abort")
+        self.abort_button.setStyleSheet("QPushButton:enabled { color: white; background: #b00000; font-weight: bold; }")
+        self.start_button.setStyleSheet("QPushButton:enabled { font-weight: bold; }")
+        self.start_button.clicked.connect(self.start_run)
+        self.pause_button.clicked.connect(self.controller.pause)
+        self.resume_button.clicked.connect(self.controller.resume)
+        self.abort_button.clicked.connect(lambda: self.abort_run("aborted by the operator"))
+        for b in (self.start_button, self.pause_button, self.resume_button, self.abort_button):
+            controls.addWidget(b)
+        controls.addWidget(QLabel("output folder"))
+        self.out_dir = QLineEdit()
+        self.out_dir.setObjectName("out_dir")
+        controls.addWidget(self.out_dir, 1)
+        browse = QPushButton("...")
+        browse.setMaximumWidth(30)
+        browse.clicked.connect(self._choose_out_dir)
+        controls.addWidget(browse)
+        rv.addLayout(controls)
+        prog = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setObjectName("progress")
+        self.progress.setFormat("%v / %m points")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        prog.addWidget(self.progress, 1)
+        self.eta_label = QLabel("ETA --")
+        self.eta_label.setMinimumWidth(230)
+        prog.addWidget(self.eta_label)
+        self.run_state = QLabel("idle")
+        self.run_state.setObjectName("run_state")
+        self.run_state.setMinimumWidth(120)
+        self.run_state.setStyleSheet("font-weight: bold;")
+        prog.addWidget(self.run_state)
+        rv.addLayout(prog)
+        self.file_label = QLabel("")
+        self.file_label.setStyleSheet("color: #444;")
+        rv.addWidget(self.file_label)
+        vsplit = QSplitter(Qt.Orientation.Vertical)
+        self.live = LivePlot()
+        vsplit.addWidget(self.live)
+        self.log_pane = QPlainTextEdit()
+        self.log_pane.setObjectName("log")
+        self.log_pane.setReadOnly(True)
+        self.log_pane.setMaximumBlockCount(5000)
+        vsplit.addWidget(self.log_pane)
+        vsplit.setStretchFactor(0, 4)
+        vsplit.setStretchFactor(1, 1)
+        vsplit.setSizes([640, 160])
+        rv.addWidget(vsplit, 1)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([470, 930])
+        return tab
+
+    # ------------------------------------------------------------------------------ station
+    def _station_connected(self, station) -> None:
+        self.station = station
+        self.station_panel.set_station(station, self.session.description, self.session.identities)
+        self.editor.set_station(station)
+        self.poller.start(station)
+        self.poller.set_idle(not self.controller.active)
+        self.log("info", f"station {station.name!r} connected: {', '.join(station.roles)}")
+        self._update_buttons()
+        self.station_ready.emit()
+
+    def _station_failed(self, message: str) -> None:
+        self.station_panel.set_failed(message)
+        self.log("error", f"station not connected: {message}")
+        self._update_buttons()
+
+    def reconnect(self) -> None:
+        if self.controller.active:
+            QMessageBox.information(self, "Run active", "Reconnect after the run has ended.")
+            return
+        self.poller.set_idle(False)
+        self.station = None
+        self.editor.set_station(None)
+        self._update_buttons()
+        self.session.connect_async()
+
+    # ------------------------------------------------------------------------------ plans
+    def _choose_plan_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load plan", "", "Plans (*.yaml *.yml)")
+        if path:
+            self.load_plan_file(path)
+
+    def load_plan_file(self, path) -> None:
+        try:
+            unknown = self.editor.load_file(path)
+        except (OSError, PlanError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot load the plan", str(exc))
+            return
+        self.log("info", f"plan loaded from {path}" + (f"; keys not in the form: {', '.join(unknown)}"
+                                                        if unknown else ""))
+
+    def _choose_save_file(self) -> None:
+        try:
+            self.editor.yaml_text()
+        except PlanError as exc:
+            QMessageBox.warning(self, "The plan is not valid", str(exc))
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save plan", f"{slug(self.editor.plan_dict().get('title', 'plan'))}.yaml",
+                                              "Plans (*.yaml *.yml)")
+        if path:
+            self.editor.save_file(path)
+            self.log("info", f"plan saved to {path}")
+
+    def add_editor_plan_to_queue(self) -> None:
+        if not self.editor.valid:
+            QMessageBox.warning(self, "The plan is not valid", "\n".join(self.editor.errors) or
+                                "connect a station first")
+            return
+        self.queue.add_plan(self.editor.plan, "editor")
+        self.log("info", f"added {self.editor.plan.title!r} to the queue")
+
+    def _choose_out_dir(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())
+        if d:
+            self.out_dir.setText(d)
+
+    # ------------------------------------------------------------------------------ runs
+    def _update_buttons(self) -> None:
+        active = self.controller.active
+        state = self.controller.runner.state if active else "idle"
+        ready = self.station is not None and not self.session.connecting
+        self.start_button.setEnabled(ready and not active and self.editor.valid)
+        self.pause_button.setEnabled(active and state == "running")
+        self.resume_button.setEnabled(active and state == "paused")
+        self.abort_button.setEnabled(active and state in ("running", "paused"))
+        self.queue.run_button.setEnabled(ready and not active and not self.queue.running)
+        self.station_panel.reconnect_button.setEnabled(not active and not self.session.connecting)
+        self.editor.setEnabled(not active)
+        self.load_button.setEnabled(not active)
+
+    def default_out_path(self, title: str) -> Path:
+        from daq.storage import unique_path
+        folder = Path(self.out_dir.text() or self.queue.folder.text() or ".")
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return unique_path(folder / f"{slug(title)}_{stamp}.h5")
+
+    def start_run(self) -> bool:
+        if not self.editor.validate() or self.editor.plan is None:
+            self.log("error", "the plan is not valid: " + "; ".join(self.editor.errors))
+            return False
+        return self._start(self.editor.plan, self.default_out_path(self.editor.plan.title))
+
+    def _start(self, plan, out_path: Path) -> bool:
+        from daq.runner import role_kind
+        from daq.storage import StorageError, check_output_path
+
+        try:
+            check_output_path(out_path)
+            self.poller.set_idle(False)
+            runner = self.controller.start(self.station, plan, out_path, software_version=self.software_version,
+                                           extra_metadata=self._extra_metadata())
+        except (PlanError, StorageError, RuntimeError, ValueError) as exc:
+            self.poller.set_idle(True)
+            self.log("error", f"cannot start: {exc}")
+            QMessageBox.warning(self, "Cannot start the run", str(exc)) if not self._quiet() else None
+            return False
+        self._run_source = runner.source_name
+        self._run_detectors = {n: role_kind(r) for n, r in runner.detectors.items()}
+        self.progress.setRange(0, max(1, plan.total_points()))
+        self.progress.setValue(0)
+        self.eta_label.setText("ETA --")
+        self.file_label.setText(f"writing {out_path}")
+        self._update_buttons()
+        return True
+
+    def _extra_metadata(self) -> dict:
+        return {"gui": "loopscope gui", "station_description": self.session.description} \
+            if self.session.description else {"gui": "loopscope gui"}
+
+    def _quiet(self) -> bool:
+        from PyQt6.QtGui import QGuiApplication
+        return QGuiApplication.platformName() in ("offscreen", "minimal")
+
+    def abort_run(self, reason: str) -> None:
+        if self.controller.active:
+            self.controller.abort(reason)
+            self.run_state.setText("aborting: to safe state")
+            self.run_state.setStyleSheet("font-weight: bold; color: #c00000;")
+            self.abort_button.setEnabled(False)
+
+    def _run_started(self, d: dict) -> None:
+        self._run_columns = list(d["columns"])
+        self.live.start_run(d["columns"], d["units"], d.get("signal", ""), d.get("axes"))
+        self.progress.setRange(0, max(1, d["total"]))
+
+    def _points(self, block) -> None:
+        self.live.add_rows(block)
+        now = time.monotonic()
+        if now - self._last_readout > 0.25 and self._run_columns:
+            self._last_readout = now
+            self.station_panel.show_run_row(self._run_columns, block[-1], self._run_source, self._run_detectors)
+
+    def _progress(self, d: dict) -> None:
+        self.progress.setMaximum(max(1, d["total"]))
+        self.progress.setValue(d["done"])
+        rate = d.get("rate_per_s", 0.0)
+        self.eta_label.setText(f"{format_eta(d.get('eta_s'))}, {rate:.1f} points/s")
+
+    def _state(self, state: str) -> None:
+        colours = {"running": "#0050a0", "paused": "#a05a00", "safe_state": "#c00000", "completed": "#006000",
+                   "aborted": "#a05a00", "failed": "#c00000"}
+        text = {"safe_state": "going to safe state"}.get(state, state)
+        self.run_state.setText(text)
+        self.run_state.setStyleSheet(f"font-weight: bold; color: {colours.get(state, '#202020')};")
+        self.state_label.setText(text)
+        self._update_buttons()
+
+    def _run_finished(self, d: dict) -> None:
+        self.live.redraw()
+        self.poller.set_idle(True)
+        status = d["status"]
+        text = f"{status}: {d['points']} points in {d['path']}"
+        if d.get("safe_state"):
+            text += f"; safe state: {d['safe_state']}"
+        self.file_label.setText(text)
+        self._state(status)
+        if status == "completed":
+            self.progress.setValue(self.progress.maximum())
+        entry = self.queue_entry
+        self.queue_entry = None
+        if entry is not None:
+            entry.status, entry.path, entry.detail = status, d["path"], d.get("reason", "")
+            self.queue.refresh()
+            if status == "completed" and not self._closing:
+                self._run_next_in_queue()
+            else:
+                if status != "completed":
+                    self.log("warning", f"queue stopped: run {entry.plan.title!r} ended {status}")
+                self.queue.set_running(False)
+        self._update_buttons()
+        if self._closing:
+            self.close()
+
+    # ------------------------------------------------------------------------------ queue
+    def run_queue(self) -> None:
+        if self.controller.active or self.station is None:
+            return
+        self.queue.set_running(True)
+        self._run_next_in_queue()
+
+    def _run_next_in_queue(self) -> None:
+        entry = self.queue.next_entry()
+        if entry is None:
+            self.queue.set_running(False)
+            self.log("info", "queue finished")
+            self._update_buttons()
+            return
+        out = self.queue.out_path_for(entry)
+        self.queue_entry = entry
+        entry.status, entry.path = "running", str(out)
+        self.queue.refresh()
+        if not self._start(entry.plan, out):
+            entry.status = "failed"
+            self.queue_entry = None
+            self.queue.refresh()
+            self.queue.set_running(False)
+
+    # ------------------------------------------------------------------------------ log
+    def log(self, level: str, text: str) -> None:
+        stamp = datetime.now().strftime("%H:%M:%S")
+        colour = LOG_COLOURS.get(level, "#202020")
+        weight = "bold" if level == "error" else "normal"
+        self.log_pane.appendHtml(f'<span style="color:{colour}; font-weight:{weight}">{stamp} {level}: '
+                                 f'{html.escape(text)}</span>')
+        if level in ("warning", "error"):
+            self.statusBar().showMessage(text, 10000)
+
+    # ------------------------------------------------------------------------------ closing
+    def confirm_close_during_run(self) -> bool:
+        answer = QMessageBox.question(
+            self, "A run is active",
+            "A sweep is running. Abort it, bring the field to its safe state and close the window?\n\n"
+            "The window stays open until the field source reports its safe state.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event) -> None:
+        if self.controller.active:
+            if self._closing:
+                event.ignore()  # already aborting; closes itself when the runner has finished
+                return
+            if not self.confirm_close_during_run():
+                event.ignore()
+                return
+            self._closing = True
+            self.queue.stop_after_current = True
+            self.abort_run("window closed by the operator")
+            self.log("warning", "closing: aborting the run and waiting for the safe state ...")
+            event.ignore()
+            return
+        self.poller.stop()
+        event.accept()
+        super().closeEvent(event)

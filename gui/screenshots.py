@@ -1,0 +1,161 @@
+"""Screenshots of the window on the simulated lab, offscreen.
+
+    loopscope gui --screenshot window.png       the Sweep tab after a short hysteresis loop
+    python -m gui.screenshots docs/screenshots  one PNG per tab (the user guide's pictures)
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHORT_LOOP = {
+    "title": "Soft iron core hysteresis loop (screenshot)", "kind": "loop", "operator": "demo",
+    "sample": {"name": "soft core", "material": "Fe-3%Si"},
+    "source": "coil_supply", "detectors": ["gaussmeter", "squid_controller", "temperature_controller"],
+    "amplitude": 0.08, "step": 0.002, "cycles": 1, "virgin": True, "ramp_rate_T_per_min": 3.0,
+    "settle": {"wait_for_holding": True},
+}
+RING_SWEEP = {
+    "title": "Persistent currents in Au rings (screenshot)", "kind": "linear",
+    "source": "coil_supply", "detectors": ["gaussmeter", "squid_controller", "temperature_controller"],
+    "sweep": {"start": -0.05, "stop": 0.05, "points": 201}, "ramp_rate_T_per_min": 6.0,
+    "settle": {"wait_for_holding": True},
+}
+
+
+def _app():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtWidgets import QApplication
+    return QApplication.instance() or QApplication(sys.argv[:1])
+
+
+def wait_until(condition, timeout_s: float = 60.0) -> bool:
+    from PyQt6.QtWidgets import QApplication
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def _window(session, out_dir):
+    from gui.main_window import MainWindow
+    w = MainWindow(session, out_dir=out_dir)
+    w.out_dir.setText(str(out_dir))
+    w.resize(1500, 950)
+    w.show()
+    if not wait_until(lambda: w.station is not None, 60):
+        raise RuntimeError("the station did not connect")
+    return w
+
+
+def _run(w, plan: dict, timeout_s: float = 300.0) -> dict:
+    done = {}
+    w.controller.run_finished.connect(lambda d: done.update(d))
+    w.editor.set_plan_dict(plan)
+    if not w.start_run():
+        raise RuntimeError("could not start: " + "; ".join(w.editor.errors))
+    if not wait_until(lambda: bool(done), timeout_s):
+        raise RuntimeError("the sweep did not finish in time")
+    wait_until(lambda: False, 0.3)  # the last redraw
+    return done
+
+
+def _save(widget, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(path), "PNG")
+    return path
+
+
+def window_screenshot(path: Path, speed: float = 500.0, station_file=None) -> Path:
+    """A short hysteresis loop on the simulated lab, then the window saved as PNG."""
+    app = _app()
+    from gui.session import StationSession
+    session = (StationSession(station_file) if station_file else
+               StationSession.simulated(speed=speed, sample="soft_core"))
+    with tempfile.TemporaryDirectory() as tmp:
+        w = _window(session, tmp)
+        try:
+            _run(w, SHORT_LOOP)
+            w.live.set_y(["flux_phi0", "probe_field_T"])
+            wait_until(lambda: False, 0.3)
+            return _save(w, Path(path))
+        finally:
+            w.poller.stop()
+            w.close()
+            session.close()
+            app.processEvents()
+
+
+def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
+    """One PNG per tab for the user guide."""
+    app = _app()
+    from gui.session import StationSession
+    out_dir = Path(out_dir)
+    saved = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # rings: a ring sweep for the data browser's fit
+        session = StationSession.simulated(speed=speed, sample="rings")
+        w = _window(session, tmp)
+        try:
+            ring = _run(w, RING_SWEEP)
+            w.tabs.setCurrentWidget(w.browser)
+            w.browser.open_file(ring["path"])
+            w.browser.select(model="pc_squid", x="field_T", y="flux_phi0")
+            fitted = []
+            w.browser.fit_finished.connect(fitted.append)
+            w.browser.start_fit()
+            wait_until(lambda: bool(fitted), 120)
+            saved.append(_save(w, out_dir / "data_browser.png"))
+        finally:
+            w.poller.stop()
+            w.close()
+            session.close()
+        # soft core: station, loop with live plots, queue
+        session = StationSession.simulated(speed=speed, sample="soft_core")
+        w = _window(session, tmp)
+        try:
+            wait_until(lambda: "--" not in w.station_panel.readout_labels[("coil_supply", "field_T")].text(), 10)
+            w.tabs.setCurrentWidget(w.station_panel)
+            saved.append(_save(w, out_dir / "station.png"))
+            w.tabs.setCurrentIndex(1)
+            _run(w, SHORT_LOOP)
+            w.live.set_y(["flux_phi0", "probe_field_T"])
+            wait_until(lambda: False, 0.3)
+            saved.append(_save(w, out_dir / "sweep.png"))
+            # an invalid entry, marked
+            bad = dict(SHORT_LOOP, amplitude=0.2)
+            w.editor.set_plan_dict(bad)
+            wait_until(lambda: False, 0.2)
+            saved.append(_save(w, out_dir / "sweep_invalid.png"))
+            # the queue: two plans run, one waiting
+            from daq.plans import load_plan
+            w.queue.folder.setText(tmp)
+            w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep A", sweep={"start": 0, "stop": 0.02, "points": 11})), "editor")
+            w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep B", sweep={"start": 0, "stop": -0.02, "points": 11})), "field_b.yaml")
+            w.queue.add_plan(load_plan(dict(SHORT_LOOP, title="Loop after the sweeps")), "hysteresis_loop.yaml")
+            w.queue.entries[-1].status = "queued"
+            w.tabs.setCurrentWidget(w.queue)
+            w.queue.stop_after_current = False
+            w.run_queue()
+            wait_until(lambda: w.queue.entries[1].status == "completed", 120)
+            w.queue.stop_after_current = True
+            wait_until(lambda: not w.controller.active, 120)
+            w.queue.set_running(False)
+            saved.append(_save(w, out_dir / "queue.png"))
+        finally:
+            w.poller.stop()
+            w.close()
+            session.close()
+    app.processEvents()
+    return saved
+
+
+if __name__ == "__main__":
+    for p in all_tabs(Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")):
+        print(p)

@@ -1,0 +1,100 @@
+"""The station the window drives: a station file, or the simulated lab started in-process.
+
+Connecting (and reconnecting) opens VISA sessions and can wait for timeouts, so it runs in
+a worker thread; the result comes back as a Qt signal.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+
+class StationSession(QObject):
+    connected = pyqtSignal(object)      # the Station
+    connect_failed = pyqtSignal(str)
+    busy = pyqtSignal(str)
+
+    def __init__(self, station_source=None, *, lab=None, description: str = "", parent=None):
+        """station_source: a station file path or dict (None with lab: the simulated station)."""
+        super().__init__(parent)
+        self.source = station_source
+        self.lab = lab
+        self.description = description
+        self.station = None
+        self.identities: dict[str, tuple[str, str]] = {}
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def simulated(cls, speed: float = 50.0, sample: str = "soft_core", seed: int = 1):
+        """Start the simulated lab in-process on free ports (as `loopscope demo` does)."""
+        from daq.demo import simulated_station
+        from sim_devices.lab import SimulatedLab
+
+        lab = SimulatedLab({"sample": {"kind": sample}}, seed=seed, speed=speed).start()
+        return cls(simulated_station(lab, speed), lab=lab,
+                   description=f"simulated lab (sample {sample}, seed {seed}, speed x{speed:g})")
+
+    @property
+    def name(self) -> str:
+        if self.station is not None:
+            return self.station.name
+        if isinstance(self.source, (str, Path)):
+            return str(self.source)
+        return self.description or "station"
+
+    @property
+    def connecting(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def connect_async(self) -> None:
+        """Open (or reopen) every instrument in a worker thread."""
+        if self.connecting:
+            return
+        self.busy.emit("connecting ...")
+        old, self.station = self.station, None
+
+        def work():
+            from instruments.station import load_station
+            try:
+                if old is not None:
+                    old.close()
+                station = load_station(self.source)
+                self.identities = identities(station)
+            except Exception as exc:  # shown to the operator; the window stays usable
+                self.connect_failed.emit(f"{type(exc).__name__}: {exc}")
+                return
+            self.station = station
+            self.connected.emit(station)
+
+        self._thread = threading.Thread(target=work, name="station-connect", daemon=True)
+        self._thread.start()
+
+    def connect_blocking(self, timeout: float = 60.0):
+        from instruments.station import load_station
+        self.station = load_station(self.source)
+        self.identities = identities(self.station)
+        self.connected.emit(self.station)
+        return self.station
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.station is not None:
+            self.station.close()
+            self.station = None
+        if self.lab is not None:
+            self.lab.stop()
+            self.lab = None
+
+
+def identities(station) -> dict[str, tuple[str, str]]:
+    """{name: (connection state, *IDN? reply)} from each role's snapshot (does I/O)."""
+    out = {}
+    for name, role in station.roles.items():
+        try:
+            out[name] = ("connected", str(role.snapshot().get("idn", "")))
+        except Exception as exc:  # one bad instrument must not hide the others
+            out[name] = ("error", str(exc))
+    return out
