@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -72,13 +73,27 @@ def _save(widget, path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _scratch_folder():
+    """A temporary working folder; the window shows the relative name 'runs', so no
+    machine-specific path ends up in a screenshot."""
+    previous = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            yield "runs"
+        finally:
+            os.chdir(previous)
+
+
 def window_screenshot(path: Path, speed: float = 500.0, station_file=None) -> Path:
     """A short hysteresis loop on the simulated lab, then the window saved as PNG."""
     app = _app()
     from gui.session import StationSession
     session = (StationSession(station_file) if station_file else
                StationSession.simulated(speed=speed, sample="soft_core"))
-    with tempfile.TemporaryDirectory() as tmp:
+    path = Path(path).resolve()
+    with _scratch_folder() as tmp:
         w = _window(session, tmp)
         try:
             _run(w, SHORT_LOOP)
@@ -96,9 +111,9 @@ def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
     """One PNG per tab for the user guide."""
     app = _app()
     from gui.session import StationSession
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     saved = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with _scratch_folder() as tmp:
         # rings: a ring sweep for the data browser's fit
         session = StationSession.simulated(speed=speed, sample="rings")
         w = _window(session, tmp)
