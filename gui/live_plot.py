@@ -9,6 +9,8 @@ clipping (a bisection) is valid.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
@@ -18,6 +20,11 @@ from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListW
 from gui.buffers import ColumnBuffer
 
 REDRAW_INTERVAL_MS = 33
+# While a run is active the plot may take at most this share of wall time: drawing holds the
+# Python interpreter lock the runner needs, so a frame that costs 20 ms is drawn at most every
+# 200 ms during a fast sweep, and at the full 30 Hz when frames are cheap.
+RUN_FRAME_BUDGET = 0.10
+MAX_REDRAW_INTERVAL_MS = 1000
 BRANCH_NAMES = {0: "virgin", 1: "down", 2: "up"}
 BRANCH_PENS = {0: (90, 90, 90), 1: (31, 119, 180), 2: (214, 39, 40)}  # grey, blue, red (colour-blind safe pair)
 SERIES_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
@@ -224,9 +231,25 @@ class LivePlot(QWidget):
                 self.curves[(name, key)] = curve
         self._dirty = True
 
+    def set_run_active(self, active: bool) -> None:
+        """During a run the redraw rate follows the frame budget; otherwise 30 Hz."""
+        self._run_active = active
+        if not active:
+            self.timer.setInterval(REDRAW_INTERVAL_MS)
+
     def redraw(self) -> None:
         if not self._dirty or not self.columns:
             return
+        t0 = time.perf_counter()
+        self._draw()
+        if getattr(self, "_run_active", False):
+            # paint now, so the frame's whole cost is measured, then space frames to the budget
+            self.graphics.viewport().repaint()
+            cost_ms = 1000 * (time.perf_counter() - t0)
+            self.last_frame_ms = cost_ms
+            self.timer.setInterval(int(min(MAX_REDRAW_INTERVAL_MS, max(REDRAW_INTERVAL_MS, cost_ms / RUN_FRAME_BUDGET))))
+
+    def _draw(self) -> None:
         self._dirty = False
         x = self.x_box.currentData()
         if x is None:

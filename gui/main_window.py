@@ -320,6 +320,7 @@ class MainWindow(QMainWindow):
     def _run_started(self, d: dict) -> None:
         self._run_columns = list(d["columns"])
         self.live.start_run(d["columns"], d["units"], d.get("signal", ""), d.get("axes"))
+        self.live.set_run_active(True)
         self.progress.setRange(0, max(1, d["total"]))
 
     def _points(self, block) -> None:
@@ -345,6 +346,7 @@ class MainWindow(QMainWindow):
         self._update_buttons()
 
     def _run_finished(self, d: dict) -> None:
+        self.live.set_run_active(False)
         self.live.redraw()
         self.poller.set_idle(True)
         status = d["status"]
