@@ -324,9 +324,13 @@ def _setup_log(queue: Queue) -> logging.Handler:
 
 
 def run_queue(path: str | Path, *, resume: bool = False, station: str | Path | None = None,
-              resources: dict | None = None, progress=None, software_version: str = "") -> QueueResult:
-    """Run (or resume) a queue. `progress(runner)` is called for each run to attach a display."""
-    from daq.runner import Runner
+              resources: dict | None = None, progress=None, software_version: str = "",
+              connected_station=None, stop_requested=None) -> QueueResult:
+    """Run (or resume) a queue. `progress(runner)` is called for each run to attach a display.
+
+    connected_station: use this already connected Station (the window's) instead of
+    connecting the queue's own; stop_requested(): checked between runs ("stop after the
+    current run"), the rest stay pending for a later resume."""
     from instruments.station import load_station
 
     queue = load_queue(path, station)
@@ -360,8 +364,10 @@ def run_queue(path: str | Path, *, resume: bool = False, station: str | Path | N
         status["started"] = status.get("started") or now_iso()
         _write_status(queue, status)
         log.info("queue %s: %s (%d runs)", queue.name, "resumed" if resume else "started", len(queue.runs))
+        if connected_station is not None:
+            return _run_all(queue, connected_station, status, progress, software_version, stop_requested)
         with load_station(queue.station, resources=resources) as st:
-            return _run_all(queue, st, status, progress, software_version)
+            return _run_all(queue, st, status, progress, software_version, stop_requested)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             log.warning("queue interrupted with Ctrl-C")
@@ -373,7 +379,8 @@ def run_queue(path: str | Path, *, resume: bool = False, station: str | Path | N
         lock.close()
 
 
-def _run_all(queue: Queue, station, status: dict, progress, software_version: str) -> QueueResult:
+def _run_all(queue: Queue, station, status: dict, progress, software_version: str,
+             stop_requested=None) -> QueueResult:
     from daq.runner import Runner
 
     results = []
@@ -381,6 +388,10 @@ def _run_all(queue: Queue, station, status: dict, progress, software_version: st
     for run, entry in zip(queue.runs, status["runs"]):
         if entry["state"] in DONE or entry["state"] == "skipped":
             continue
+        if stop_requested is not None and stop_requested():
+            status["state"], status["reason"] = "paused", "stopped by the operator; `resume` goes on"
+            _write_status(queue, status)
+            return QueueResult("paused", status, results)
         if stop_reason:
             entry["state"], entry["reason"] = "skipped", stop_reason
             continue

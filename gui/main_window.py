@@ -31,6 +31,7 @@ CLOSE_TIMEOUT_S = 600.0
 
 class MainWindow(QMainWindow):
     station_ready = pyqtSignal()
+    _queue_file_done = pyqtSignal(str, str)  # state, error (from the queue-file worker thread)
 
     def __init__(self, session: StationSession, out_dir: str | Path = ".", parent=None):
         super().__init__(parent)
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
         c.message.connect(self.log)
         c.run_finished.connect(self._run_finished)
         self.queue.run_requested.connect(self.run_queue)
+        self._queue_file_done.connect(self._queue_file_finished)
+        self.controller.run_finished.connect(lambda d: self.queue.reload_status())
         self.queue.add_current_requested.connect(self.add_editor_plan_to_queue)
         self.editor.validity_changed.connect(lambda ok: self._update_buttons())
         self._update_buttons()
@@ -377,7 +380,48 @@ class MainWindow(QMainWindow):
         if self.controller.active or self.station is None:
             return
         self.queue.set_running(True)
-        self._run_next_in_queue()
+        if self.queue.queue_file is not None:
+            self._run_queue_file(self.queue.queue_file)
+        else:
+            self._run_next_in_queue()
+
+    def _run_queue_file(self, path: Path) -> None:
+        """The same engine as `loopscope queue run/resume`, on the window's station, in a worker thread."""
+        import threading
+
+        from daq.queue import QueueError, load_queue, read_queue_status, run_queue
+        from daq.runner import role_kind
+
+        resume = read_queue_status(load_queue(path)) is not None
+
+        def attach(runner):
+            self._run_source = runner.source_name
+            self._run_detectors = {n: role_kind(r) for n, r in runner.detectors.items()}
+            self.controller.attach(runner)
+
+        def work():
+            try:
+                result = run_queue(path, resume=resume, connected_station=self.station, progress=attach,
+                                   software_version=self.software_version,
+                                   stop_requested=lambda: self.queue.stop_after_current)
+                self._queue_file_done.emit(result.state, "")
+            except (QueueError, OSError, ValueError) as exc:
+                self._queue_file_done.emit("failed", str(exc))
+
+        self.poller.set_idle(False)
+        self.log("info", f"{'resuming' if resume else 'running'} queue file {path.name}")
+        self._queue_thread = threading.Thread(target=work, name="queue-file", daemon=True)
+        self._queue_thread.start()
+
+    def _queue_file_finished(self, state: str, error: str) -> None:
+        if error:
+            self.log("error", f"queue file: {error}")
+        else:
+            self.log("info" if state == "completed" else "warning", f"queue file: {state}")
+        self.queue.reload_status()
+        self.queue.set_running(False)
+        self.poller.set_idle(True)
+        self._update_buttons()
 
     def _run_next_in_queue(self) -> None:
         entry = self.queue.next_entry()

@@ -57,6 +57,12 @@ class QueuePanel(QWidget):
         self.down = QPushButton("Down")
         self.down.clicked.connect(lambda: self._move(1))
         bar.addWidget(self.down)
+        self.open_queue_file = QPushButton("Open queue file ...")
+        self.open_queue_file.setObjectName("queue_open_file")
+        self.open_queue_file.setToolTip("A queue YAML, as `loopscope queue run` takes: its runs, their output "
+                                        "files and its status file are shared with the command line")
+        self.open_queue_file.clicked.connect(self._choose_queue_file)
+        bar.addWidget(self.open_queue_file)
         bar.addStretch(1)
         layout.addLayout(bar)
         out = QHBoxLayout()
@@ -92,8 +98,48 @@ class QueuePanel(QWidget):
         run_bar.addWidget(self.status, 1)
         layout.addLayout(run_bar)
 
+    # -- queue files (shared with `loopscope queue run/status/resume`) -----------------------------
+    queue_file: Path | None = None
+
+    def _choose_queue_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open queue file", "", "Queues (*.yaml *.yml)")
+        if path:
+            self.load_queue_file(path)
+
+    def load_queue_file(self, path) -> None:
+        """Show a queue file's runs with the states its status file records."""
+        from daq.queue import QueueError, load_queue
+        try:
+            queue = load_queue(path)
+        except QueueError as exc:
+            QMessageBox.warning(self, "Invalid queue file", str(exc))
+            return
+        self.queue_file = Path(path)
+        self.entries = [QueueEntry(run.plan, f"{self.queue_file.name}: {run.name}", path=str(run.out))
+                        for run in queue.runs]
+        self.folder.setText(str(queue.output_dir))
+        self.folder.setEnabled(False)
+        self.reload_status()
+
+    def reload_status(self) -> None:
+        """Take the run states from the queue's status file (written by whoever runs it)."""
+        if self.queue_file is None:
+            return
+        from daq.queue import load_queue, read_queue_status
+        status = read_queue_status(load_queue(self.queue_file))
+        if status is not None:
+            for entry, run in zip(self.entries, status["runs"]):
+                entry.status = "queued" if run["state"] == "pending" else run["state"]
+                entry.detail = run.get("reason", "")
+            self.status.setText(f"queue file {self.queue_file.name}: {status['state']}")
+        self.refresh()
+
     # -- editing ------------------------------------------------------------------------------
     def add_plan(self, plan: Plan, origin: str) -> None:
+        if self.queue_file is not None:  # editing leaves the queue file: back to a queue of our own
+            self.queue_file = None
+            self.entries = []
+            self.folder.setEnabled(True)
         self.entries.append(QueueEntry(plan, origin))
         self.refresh()
 

@@ -33,6 +33,7 @@ class RunController(QObject):
     message = pyqtSignal(str, str)      # level (info, warning, error), text
     run_finished = pyqtSignal(dict)     # the "finished" event's data
     _wake = pyqtSignal()
+    _attached = pyqtSignal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -42,6 +43,7 @@ class RunController(QObject):
         self._columns: list[str] = []
         self._finished_seen = True
         self._wake.connect(self._drain)
+        self._attached.connect(lambda: self._timer.start())
         self._timer = QTimer(self)
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._drain)
@@ -69,6 +71,18 @@ class RunController(QObject):
         runner.start()
         self._timer.start()
         return runner
+
+    def attach(self, runner) -> None:
+        """Follow a Runner someone else runs (a queue file's runs, from a worker thread):
+        its events feed the same signals as a run started here. Thread-safe."""
+        with self._lock:
+            self._events.clear()
+        self.runner = runner
+        self._finished_seen = False
+        self._columns = []
+        self.points_received = 0
+        runner.subscribe(self._on_event)
+        self._attached.emit()  # the drain timer starts in the Qt thread
 
     def pause(self) -> None:
         if self.active:

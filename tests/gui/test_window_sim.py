@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
-from tests.gui.conftest import linear_plan
+from tests.gui.conftest import SPEED, linear_plan
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -138,3 +138,32 @@ def test_close_during_run_asks_then_aborts_to_safe_state(window, qtbot, monkeypa
     result = window.controller.runner.result
     assert result.status == "aborted" and "window closed" in result.reason
     assert abs(window.station.roles["coil_supply"].read_field_T()) < 1e-4
+
+
+def test_queue_file_runs_from_the_window_with_the_same_status_file(window, qtbot, tmp_path):
+    """The window runs a queue file with the engine of `loopscope queue run`; the CLI sees its status."""
+    import yaml
+    from click.testing import CliRunner
+
+    from daq.demo import simulated_station
+    from daq.storage import read_status
+    from loopscope.cli import main
+
+    station = tmp_path / "station.yaml"
+    station.write_text(yaml.safe_dump(simulated_station(window.session.lab, SPEED)))
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(linear_plan(points=8)))
+    queue = tmp_path / "night.yaml"
+    queue.write_text(yaml.safe_dump({"queue": "from the window", "station": "station.yaml", "output_dir": "runs",
+                                     "runs": [{"plan": "plan.yaml", "out": "a.h5"},
+                                              {"plan": "plan.yaml", "out": "b.h5",
+                                               "set": {"sweep.stop": -0.01}}]}))
+    window.queue.load_queue_file(queue)
+    assert [e.status for e in window.queue.entries] == ["queued", "queued"]
+    assert window.queue.entries[1].path.endswith("b.h5")
+    qtbot.mouseClick(window.queue.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.queue.running, timeout=60000)
+    assert [e.status for e in window.queue.entries] == ["completed", "completed"]
+    assert all(read_status(tmp_path / "runs" / n)[0] == "completed" for n in ("a.h5", "b.h5"))
+    shown = CliRunner().invoke(main, ["queue", "status", str(queue)])
+    assert "queue from the window: completed" in shown.output and "2 completed" in shown.output
+    assert window.live.total_points > 0  # the runs were plotted live
