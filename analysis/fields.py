@@ -20,6 +20,16 @@ def _as_f8(*arrays):
     return shape, [np.ascontiguousarray(a).ravel() for a in out]
 
 
+def _points(rho, z):
+    """rho, z broadcast to one shape, as contiguous 1-D float64 (no copy when already so)."""
+    r = np.asarray(rho, dtype=np.float64)
+    zz = np.asarray(z, dtype=np.float64)
+    if r.shape != zz.shape:
+        r, zz = np.broadcast_arrays(r, zz)
+    shape = r.shape
+    return shape, np.ascontiguousarray(r).reshape(-1), np.ascontiguousarray(zz).reshape(-1)
+
+
 def _check_positive(name, value):
     v = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(v)) or np.any(v <= 0):
@@ -32,9 +42,15 @@ def loop_field(a, current, rho, z):
 
     Accurate to ~1e-15 relative everywhere except on the wire itself (NaN there).
     """
-    from analysis.kernels.fields import loop_field_bcast
+    from analysis.kernels.fields import loop_field_bcast, loop_field_scalar
 
     _check_positive("a", a)
+    if np.ndim(a) == 0 and np.ndim(current) == 0:
+        shape, r_, z_ = _points(rho, z)
+        br = np.empty_like(r_)
+        bz = np.empty_like(r_)
+        loop_field_scalar(float(a), float(current), r_, z_, br, bz)
+        return br.reshape(shape), bz.reshape(shape)
     shape, (a_, i_, r_, z_) = _as_f8(a, current, rho, z)
     br = np.empty_like(r_)
     bz = np.empty_like(r_)
@@ -125,9 +141,16 @@ def cylinder_field(radius, length, magnetization, rho, z):
     (Derby & Olbert 2010 with Bulirsch's cel). B (not mu0 H) also inside the magnet.
     """
     from analysis.kernels.fields import cylinder_field as _kern
+    from analysis.kernels.fields import cylinder_field_scalar
 
     _check_positive("radius", radius)
     _check_positive("length", length)
+    if np.ndim(radius) == 0 and np.ndim(length) == 0 and np.ndim(magnetization) == 0:
+        shape, r_, z_ = _points(rho, z)
+        br = np.empty_like(r_)
+        bz = np.empty_like(r_)
+        cylinder_field_scalar(float(radius), float(length), float(magnetization), r_, z_, br, bz)
+        return br.reshape(shape), bz.reshape(shape)
     shape, (r_, l_, m_, rho_, z_) = _as_f8(radius, length, magnetization, rho, z)
     br = np.empty_like(rho_)
     bz = np.empty_like(rho_)
@@ -146,16 +169,21 @@ def mutual_inductance(a, b, d):
     return out.reshape(shape) if shape else float(out[0])
 
 
-def magnetization_field(m_rho, m_z, radius, length, rho, z, n_rho=48, n_z=96):
+def magnetization_field(m_rho, m_z, radius, length, rho, z, n_rho=64, n_z=64):
     """Field of an axisymmetric magnetization M(rho, z) filling a cylinder (radius, length), centred.
 
     m_rho, m_z: callables f(rho, z) -> A/m (numpy-vectorized) or None for zero.
     The magnetization is replaced by its bound currents, all azimuthal:
     volume J_b = curl M = (dM_rho/dz - dM_z/drho) phi-hat and surface K_b = M x n
-    (side: +M_z, top face: -M_rho, bottom face: +M_rho), integrated as current rings on a
-    Gauss-Legendre grid (n_rho x n_z nodes in the volume, n_z on the side, n_rho on each face).
-    Derivatives of M by central differences. Returns (B_rho, B_z) in T.
+    (side: +M_z, top face: -M_rho, bottom face: +M_rho). The volume current is integrated as
+    thin cylindrical current sheets at Gauss-Legendre radii, each cut into n_z slabs along z
+    (each slab a short solenoid, exact in z within the slab); the side current as n_z slabs
+    at the radius; the face currents as rings at Gauss-Legendre radii. Derivatives of M by
+    central differences. Outside the body this converges fast; inside it, B_z jumps across
+    every sheet, so expect a relative accuracy of order 1/n_rho there.
+    Returns (B_rho, B_z) in T.
     """
+    from analysis.kernels.fields import cylinder_field as cyl_kernel
     from analysis.kernels.fields import ring_sum_field
 
     zero = lambda r, zz: np.zeros(np.broadcast(r, zz).shape)  # noqa: E731
@@ -163,28 +191,38 @@ def magnetization_field(m_rho, m_z, radius, length, rho, z, n_rho=48, n_z=96):
     m_z = m_z or zero
     R, L = float(radius), float(length)
     xr, wr = np.polynomial.legendre.leggauss(n_rho)
-    xz, wz = np.polynomial.legendre.leggauss(n_z)
     rr = 0.5 * R * (xr + 1.0)
     wr = 0.5 * R * wr
-    zz = 0.5 * L * xz
-    wz = 0.5 * L * wz
-    RR, ZZ = np.meshgrid(rr, zz, indexing="ij")
+    edges = np.linspace(-L / 2, L / 2, n_z + 1)
+    zc = 0.5 * (edges[1:] + edges[:-1])
+    dz = L / n_z
+    RR, ZZ = np.meshgrid(rr, zc, indexing="ij")
     h = 1e-6 * max(R, L)
     dmr_dz = (m_rho(RR, ZZ + h) - m_rho(RR, ZZ - h)) / (2 * h)
     dmz_dr = (m_z(RR + h, ZZ) - m_z(RR - h, ZZ)) / (2 * h)
-    j_phi = dmr_dz - dmz_dr
-    rings_r = [RR.ravel(), np.full(n_z, R), rr, rr]
-    rings_z = [ZZ.ravel(), zz, np.full(n_rho, L / 2), np.full(n_rho, -L / 2)]
-    rings_i = [(j_phi * np.outer(wr, wz)).ravel(),
-               m_z(np.full(n_z, R), zz) * wz,
-               -m_rho(rr, np.full(n_rho, L / 2)) * wr,
-               m_rho(rr, np.full(n_rho, -L / 2)) * wr]
-    ring_rho = np.concatenate(rings_r).astype(np.float64)
-    ring_z = np.concatenate(rings_z).astype(np.float64)
-    ring_i = np.concatenate([np.broadcast_to(np.asarray(v, float), s.shape) for v, s in zip(rings_i, rings_r)])
-    keep = (ring_i != 0.0) & (ring_rho > 0)
+    k_sheet = (dmr_dz - dmz_dr) * wr[:, None]  # sheet current density A/m of each (radius, slab)
+    k_side = np.broadcast_to(m_z(np.full(n_z, R), zc), (n_z,))
+    sheet_r = np.concatenate([RR.ravel(), np.full(n_z, R)])
+    sheet_z = np.concatenate([ZZ.ravel(), zc])
+    sheet_k = np.concatenate([k_sheet.ravel(), k_side]).astype(np.float64)
+    keep = sheet_k != 0.0
+    sheet_r, sheet_z, sheet_k = sheet_r[keep], sheet_z[keep], sheet_k[keep]
     shape, (r_, z_) = _as_f8(rho, z)
-    br = np.empty_like(r_)
-    bz = np.empty_like(r_)
-    ring_sum_field(ring_rho[keep], ring_z[keep], np.ascontiguousarray(ring_i[keep]), r_, z_, br, bz)
+    br = np.zeros_like(r_)
+    bz = np.zeros_like(r_)
+    tr = np.empty_like(r_)
+    tz = np.empty_like(r_)
+    one = np.ones_like(r_)
+    for rs, zs, ks in zip(sheet_r, sheet_z, sheet_k):
+        cyl_kernel(one * rs, one * dz, one * ks, r_, z_ - zs, tr, tz)
+        br += tr
+        bz += tz
+    face_i = np.concatenate([-m_rho(rr, np.full(n_rho, L / 2)) * wr, m_rho(rr, np.full(n_rho, -L / 2)) * wr])
+    face_i = np.broadcast_to(np.asarray(face_i, dtype=np.float64), (2 * n_rho,))
+    if np.any(face_i != 0):
+        ring_r = np.concatenate([rr, rr])
+        ring_z = np.concatenate([np.full(n_rho, L / 2), np.full(n_rho, -L / 2)])
+        ring_sum_field(ring_r, ring_z, np.ascontiguousarray(face_i), r_, z_, tr, tz)
+        br += tr
+        bz += tz
     return br.reshape(shape), bz.reshape(shape)

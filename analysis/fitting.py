@@ -12,11 +12,12 @@ has one, an analytic Jacobian. Everything runs in compiled code (analysis.kernel
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-DEFAULT_FTOL = 1e-12
+DEFAULT_FTOL = 1e-14
 DEFAULT_XTOL = 1e-12
 DEFAULT_GTOL = 1e-12
 
@@ -93,16 +94,78 @@ class FitResult:
         return "\n".join(lines)
 
 
-def _jit(model):
+_WAP_CACHE = {}
+_WARM = set()
+
+
+class _quiet_numba(warnings.catch_warnings):
+    """First-class functions are 'experimental' in numba; we rely on them knowingly."""
+
+    def __enter__(self):
+        out = super().__enter__()
+        from numba.core.errors import NumbaExperimentalFeatureWarning
+
+        warnings.simplefilter("ignore", NumbaExperimentalFeatureWarning)
+        return out
+
+
+_SPEC_CTX = {}
+
+
+def _context(model, jac=None):
+    """(ctx, use_fd) for the compiled fitter: a registry model id, or first-class functions."""
+    if jac is None and isinstance(model, str):
+        hit = _SPEC_CTX.get(model)
+        if hit is not None:
+            return hit
+    from analysis.models import ModelSpec, get_model
+
+    if isinstance(model, str):
+        model = get_model(model)
+    if isinstance(model, ModelSpec):
+        if jac is None:
+            hit = _SPEC_CTX.get(model.name)
+            if hit is None and model.model_id is not None:
+                hit = _SPEC_CTX[model.name] = (np.int64(model.model_id), not model.has_jac)
+            if hit is not None:
+                return hit
+        model = model.kernel
+    return _wrap_user(model, jac), jac is None
+
+
+def _wrap_user(model, jac):
+    from numba import njit, types
     from numba.core.registry import CPUDispatcher
+    from numba.core.types.function_type import CompileResultWAP
 
-    if isinstance(model, CPUDispatcher):
-        return model
-    if callable(model):
-        from numba import njit
-
-        return njit(model)
-    raise FitError(f"model must be a numba-jitted function model(x, params), got {model!r}")
+    key = (id(model), id(jac))
+    hit = _WAP_CACHE.get(key)
+    if hit is not None and hit[0] is model and hit[1] is jac:
+        return hit[2]
+    arr = types.float64[::1]
+    msig = arr(arr, arr)
+    jsig = types.none(arr, arr, arr, types.float64[:, ::1])
+    if not isinstance(model, CPUDispatcher):
+        if not callable(model):
+            raise FitError(f"model must be a function model(x, params), got {model!r}")
+        model = njit(model)
+    try:
+        with _quiet_numba():
+            model.compile(msig)
+        mw = CompileResultWAP(model.overloads[msig.args])
+    except Exception as exc:  # numba typing errors are long; keep the gist
+        raise FitError(f"model {getattr(model, '__name__', model)!r} cannot be compiled as "
+                       f"model(x: float64[:], params: float64[:]) -> float64[:]: {str(exc)[:400]}") from None
+    if jac is None:
+        from analysis.kernels.lm import no_jac as jac_fn
+    else:
+        jac_fn = jac if isinstance(jac, CPUDispatcher) else njit(jac)
+    with _quiet_numba():
+        jac_fn.compile(jsig)
+    jw = CompileResultWAP(jac_fn.overloads[jsig.args])
+    ctx = (mw, jw)
+    _WAP_CACHE[key] = (model, jac, ctx)
+    return ctx
 
 
 def _finite_1d(name, a, n=None):
@@ -149,15 +212,19 @@ def _prepare(x, y, p0, sigma, n_free):
     return x, y, p0, np.ascontiguousarray(w)
 
 
-def _run(model, jac, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, max_nfev, absolute_sigma):
-    from analysis.kernels.lm import covariance, fd_jacobian, lm_core
+def _run(ctx, use_fd, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, max_nfev, absolute_sigma):
+    from analysis.kernels.lm import lm_fit
 
-    use_fd = jac is None
-    jac_ = fd_jacobian if use_fd else jac
     popt = np.empty_like(p0)
-    cost, nfev, njev, status = lm_core(model, jac_, x, y, w, p0, lb, ub, free,
-                                       ftol, xtol, gtol, int(max_nfev), popt)
-    cov, ok = covariance(model, jac_, use_fd, x, popt, w, free)
+    key = (id(ctx) if isinstance(ctx, tuple) else int(ctx), use_fd)
+    if key in _WARM:  # compiled already: skip the warnings filter dance (~20 us)
+        cost, nfev, njev, status, cov, ok = lm_fit(ctx, use_fd, x, y, w, p0, lb, ub, free,
+                                                  ftol, xtol, gtol, int(max_nfev), popt)
+    else:
+        with _quiet_numba():
+            cost, nfev, njev, status, cov, ok = lm_fit(ctx, use_fd, x, y, w, p0, lb, ub, free,
+                                                      ftol, xtol, gtol, int(max_nfev), popt)
+        _WARM.add(key)
     n_free = int(free.sum())
     dof = y.shape[0] - n_free
     chi2 = 2.0 * cost
@@ -172,25 +239,19 @@ def curve_fit(model, x, y, p0, sigma=None, bounds=None, absolute_sigma=False, ja
     """Fit like scipy.optimize.curve_fit; returns (popt, pcov).
 
     model: numba-jitted f(x, params) or a registry model name / ModelSpec.
-    jac: optional numba-jitted jac(model, x, params, f, J) filling J[i, j] = df_i/dp_j.
+    jac: optional jac(x, params, f, JT) filling the transposed Jacobian JT[j, i] = df_i/dp_j
+    (f = model(x, params)); without it, forward differences in compiled code.
     A fit that does not converge raises RuntimeError (like scipy); pass full_output=True
     for (popt, pcov, info) without raising.
     """
-    from analysis.models import ModelSpec, get_model
-
-    if isinstance(model, str):
-        model = get_model(model)
-    if isinstance(model, ModelSpec):
-        jac = model.jac if jac is None else jac
-        model = model.kernel
-    model = _jit(model)
+    ctx, use_fd = _context(model, jac)
     p0 = np.atleast_1d(np.asarray(p0, dtype=np.float64))
     m = p0.shape[0]
     x, y, p0, w = _prepare(x, y, p0, sigma, m)
     lb, ub = _bounds(bounds, m)
     free = np.ones(m, dtype=np.bool_)
     max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
-    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(model, jac, x, y, w, p0, lb, ub, free,
+    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(ctx, use_fd, x, y, w, p0, lb, ub, free,
                                                        ftol, xtol, gtol, max_nfev, absolute_sigma)
     info = {"chi_square": chi2, "dof": dof, "nfev": nfev, "njev": njev, "status": status,
             "message": STATUS_MESSAGES.get(status, str(status)), "covariance_ok": ok}
@@ -239,7 +300,8 @@ def fit(model, x, y, params=None, sigma=None, fixed=None, bounds=None, absolute_
         i = spec.param_names.index(n)
         lo[i], hi[i] = a, b
     max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
-    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(spec.kernel, spec.jac, x, y, w, p0, lo, hi, free,
+    ctx, use_fd = _context(spec)
+    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(ctx, use_fd, x, y, w, p0, lo, hi, free,
                                                        ftol, xtol, gtol, max_nfev, absolute_sigma)
     stderr = np.sqrt(np.abs(np.diag(pcov)))
     stderr[~free] = 0.0
@@ -264,15 +326,9 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     Returns (P, info) with P of shape (K, M) and info = {"chi_square", "nfev", "status",
     "converged"} arrays of length K. Rows that did not converge have converged=False.
     """
-    from analysis.kernels.lm import fd_jacobian, lm_batch
-    from analysis.models import ModelSpec, get_model
+    from analysis.kernels.lm import lm_batch
 
-    if isinstance(model, str):
-        model = get_model(model)
-    if isinstance(model, ModelSpec):
-        jac = model.jac if jac is None else jac
-        model = model.kernel
-    model = _jit(model)
+    ctx, use_fd = _context(model, jac)
     x = np.ascontiguousarray(x, dtype=np.float64)
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[1] != x.shape[0]:
@@ -303,6 +359,7 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     cost = np.empty(K)
     nfev = np.empty(K, dtype=np.int64)
     status = np.empty(K, dtype=np.int64)
-    lm_batch(model, fd_jacobian if jac is None else jac, x, Y, W, P0, lb, ub, free,
-             ftol, xtol, gtol, int(max_nfev), P, cost, nfev, status)
+    with _quiet_numba():
+        lm_batch(ctx, use_fd, x, Y, W, P0, lb, ub, free,
+                 ftol, xtol, gtol, int(max_nfev), P, cost, nfev, status)
     return P, {"chi_square": 2.0 * cost, "nfev": nfev, "status": status, "converged": status > 0}

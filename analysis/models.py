@@ -27,12 +27,23 @@ class ModelSpec:
     y: str
     description: str
     version: str = "1"
-    jac: Callable | None = None
     default_fixed: tuple = ()
     bounds: dict = field(default_factory=dict)
     guess: Callable | None = None  # guess(x, y) -> {name: value}
     derive: Callable | None = None  # derive(result, metadata) -> {name: (value, stderr, units)}
     ordered: bool = False  # history-dependent (hysteresis): evaluate at the data's own x order
+
+    @property
+    def model_id(self):
+        from analysis.kernels.dispatch import MODEL_IDS
+
+        return MODEL_IDS.get(self.name)
+
+    @property
+    def has_jac(self):
+        from analysis.kernels.dispatch import HAS_JAC
+
+        return self.model_id in HAS_JAC
 
     def initial_guess(self, x, y):
         try:
@@ -164,13 +175,12 @@ register(ModelSpec(
     "susceptibility", K.susceptibility, ("chi", "m0"), ("m^3", "A m^2"), (1e-9, 0.0),
     "field_H_A_per_m", "moment_Am2",
     "linear: moment = chi H + m0 (chi = volume susceptibility x volume; mass susceptibility "
-    "chi/mass reported when the file knows the sample mass)",
-    jac=K.susceptibility_jac, guess=_linear_guess, derive=_mass_susceptibility))
+    "chi/mass reported when the file knows the sample mass)", guess=_linear_guess, derive=_mass_susceptibility))
 
 register(ModelSpec(
     "curie_weiss", K.curie_weiss, ("C", "theta", "chi0"), ("m^3 K", "K", "m^3"), (1e-9, 0.0, 0.0),
     "temperature_K", "moment_per_H_m3",
-    "Curie-Weiss: moment/H = C/(T - theta) + chi0", jac=K.curie_weiss_jac, guess=_curie_weiss_guess))
+    "Curie-Weiss: moment/H = C/(T - theta) + chi0", guess=_curie_weiss_guess))
 
 register(ModelSpec(
     "brillouin", K.brillouin_model, ("Ms", "g", "J", "T", "chi0"), ("A m^2", "1", "1", "K", "A m^2/T"),
@@ -197,8 +207,7 @@ register(ModelSpec(
     ("m^2", "A", "rad", "A", "rad", "A/T"), (2.83e-13, 1e-9, 0.0, 1e-10, 0.0, 0.0),
     "field_T", "current_A",
     "ring current, h/e harmonics 1 and 2: I1 sin(2 pi A B/Phi0 + phi1) + I2 sin(4 pi A B/Phi0 + phi2) + b B; "
-    "A = effective area (area x sin of the field angle to the ring plane)",
-    jac=K.persistent_current_jac, guess=_pc_guess, derive=_pc_derive))
+    "A = effective area (area x sin of the field angle to the ring plane)", guess=_pc_guess, derive=_pc_derive))
 
 register(ModelSpec(
     "pc_ensemble", K.pc_ensemble, ("moment_amp", "area", "phase", "background", "offset"),
@@ -239,7 +248,7 @@ register(ModelSpec(
 
 register(ModelSpec(
     "sc_exponential", K.sc_exponential, ("I0", "tau"), ("A", "s"), (1.0, 1e4), "elapsed_s", "magnet_current_A",
-    "resistive decay I0 exp(-t/tau), tau = L/R", jac=K.sc_exponential_jac, guess=_exp_guess))
+    "resistive decay I0 exp(-t/tau), tau = L/R", guess=_exp_guess))
 
 register(ModelSpec(
     "sc_creep", K.sc_creep, ("I0", "S", "t0"), ("A", "1", "s"), (1.0, 0.02, 1.0), "elapsed_s", "magnet_current_A",

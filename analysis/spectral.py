@@ -68,13 +68,14 @@ def dominant_frequency(B, signal, detrend_degree=1):
     return float(_refine(freq, spec, i))
 
 
-def find_harmonics(B, signal, detrend_degree=2, theta=np.pi / 2, n_peaks=4):
-    """Locate the persistent-current harmonics.
+def find_harmonics(B, signal, detrend_degree=2, theta=np.pi / 2, n_peaks=4, area=None):
+    """Locate the persistent-current harmonics in the spectrum against field.
 
-    Returns dict: peaks [(frequency 1/T, amplitude)], f_fundamental (the strongest peak),
-    area_h_e (ring area if that peak is the h/e fundamental), area_h_2e (if it is h/2e),
-    and h2e_dominant: True when the strongest peak sits at twice a weaker fundamental or no
-    h/e line is present at half its frequency (ensemble averages, Levy et al. 1990).
+    Returns dict: peaks [(frequency 1/T, amplitude)] strongest first, f_fundamental (the
+    strongest peak), area_h_e = Phi0 f/sin(theta) (ring area if that peak is the h/e line) and
+    area_h_2e (if it is the h/2e line). A spectrum alone cannot tell h/e of area A from h/2e of
+    area A/2; give the geometric `area` (m^2) to get the amplitudes at the expected lines:
+    amplitude_h_e (p = 1) and amplitude_h_2e (p = 2), and h2e_dominant (ensemble-like).
     """
     freq, spec = field_spectrum(B, signal, detrend_degree=detrend_degree)
     df = freq[1] - freq[0]
@@ -90,10 +91,17 @@ def find_harmonics(B, signal, detrend_degree=2, theta=np.pi / 2, n_peaks=4):
         lo, hi = max(0, i - 24), min(len(work), i + 25)
         work[lo:hi] = 0.0
     f1 = peaks[0][0]
-    half = np.interp(f1 / 2, freq, s)
-    noise = np.median(s[s > 0]) if np.any(s > 0) else 0.0
-    h2e_dominant = bool(half < 5 * noise)
     sin_t = np.sin(theta)
-    return {"peaks": peaks, "f_fundamental": f1,
-            "area_h_e": C.PHI0 * f1 / sin_t, "area_h_2e": C.PHI0_SC * f1 / sin_t,
-            "h2e_dominant": h2e_dominant}
+    out = {"peaks": peaks, "f_fundamental": f1,
+           "area_h_e": C.PHI0 * f1 / sin_t, "area_h_2e": C.PHI0_SC * f1 / sin_t}
+    if area is not None:
+        f_he = area * sin_t / C.PHI0
+
+        def amp_near(f):
+            win = (freq > 0.9 * f) & (freq < 1.1 * f)
+            return float(s[win].max()) if win.any() else 0.0
+
+        out["amplitude_h_e"] = amp_near(f_he)
+        out["amplitude_h_2e"] = amp_near(2 * f_he)
+        out["h2e_dominant"] = out["amplitude_h_2e"] > out["amplitude_h_e"]
+    return out

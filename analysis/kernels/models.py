@@ -1,4 +1,5 @@
-"""Model kernels `model(x, p) -> y` and analytic Jacobians `jac(model, x, p, f, J)` (SI).
+"""Model kernels `model(x, p) -> y` and analytic Jacobians `jac(x, p, f, JT)` (SI),
+JT[j, i] = df_i/dp_j.
 
 Parameter order is the registry's (analysis.models). Pure numba functions, float64.
 """
@@ -8,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from analysis.constants import K_B, MU_B, PHI0, PHI0_SC
+from analysis.kernels.trig import _FM, phase_sincos
 
 _TWO_PI = 2.0 * math.pi
 _SQRT_PI = math.sqrt(math.pi)
@@ -78,7 +80,7 @@ def jp_integral(p, theta):
         u = u_lo + i * h
         tau = math.exp(u)
         ys = x_over_sinh(math.pi * theta * tau)
-        total += math.exp(-c / tau) * ys * ys / (2.0 * _SQRT_PI * tau ** 1.5)
+        total += math.exp(-c / tau) * ys * ys / (2.0 * _SQRT_PI * tau ** 2.5)
     return total * h
 
 
@@ -90,10 +92,10 @@ def susceptibility(x, p):
 
 
 @njit(cache=True)
-def susceptibility_jac(model, x, p, f, J):
+def susceptibility_jac(x, p, f, J):
     for i in range(x.shape[0]):
-        J[i, 0] = x[i]
-        J[i, 1] = 1.0
+        J[0, i] = x[i]
+        J[1, i] = 1.0
 
 
 @njit(cache=True)
@@ -103,12 +105,12 @@ def curie_weiss(x, p):
 
 
 @njit(cache=True)
-def curie_weiss_jac(model, x, p, f, J):
+def curie_weiss_jac(x, p, f, J):
     for i in range(x.shape[0]):
         d = 1.0 / (x[i] - p[1])
-        J[i, 0] = d
-        J[i, 1] = p[0] * d * d
-        J[i, 2] = 1.0
+        J[0, i] = d
+        J[1, i] = p[0] * d * d
+        J[2, i] = 1.0
 
 
 @njit(cache=True)
@@ -173,8 +175,15 @@ def jiles_atherton_m(h, ms, a, k, c, alpha, nsub):
             k2 = _ja_dmirr(hm, mid, mtm, delta, ms, a, k, alpha)
             m_irr += dh * k2
             hh += dh
-            man = ms * langevin((hh + alpha * m_tot) / a)
-            m_tot = (1.0 - c) * m_irr + c * man
+            # M appears on both sides through H_e = H + alpha M: a few fixed-point sweeps
+            # (a contraction while alpha Ms / 3a < 1) keep the reversible part history-free
+            for _ in range(60):
+                man = ms * langevin((hh + alpha * m_tot) / a)
+                m_new = (1.0 - c) * m_irr + c * man
+                done = abs(m_new - m_tot) <= 1e-14 * (abs(m_new) + ms * 1e-12)
+                m_tot = m_new
+                if done:
+                    break
         out[i] = m_tot
     return out
 
@@ -191,28 +200,94 @@ def persistent_current(x, p):
     """I(B) = I1 sin(2 pi A B/Phi0 + phi1) + I2 sin(4 pi A B/Phi0 + phi2) + b B.
 
     p = area (effective: ring area times sin of the field angle to the ring plane), I1, phi1,
-    I2, phi2, background."""
-    out = np.empty_like(x)
-    w = _TWO_PI * p[0] / PHI0
-    for i in range(x.shape[0]):
-        ph = w * x[i]
-        out[i] = p[1] * math.sin(ph + p[2]) + p[3] * math.sin(2.0 * ph + p[4]) + p[5] * x[i]
+    I2, phi2, background. One sin/cos pair per point; the rest by angle addition."""
+    n = x.shape[0]
+    out = np.empty(n)
+    s = np.empty(n)
+    c = np.empty(n)
+    phase_sincos(x, _TWO_PI * p[0] / PHI0, s, c)
+    a1 = p[1] * math.cos(p[2])
+    b1 = p[1] * math.sin(p[2])
+    a2 = p[3] * math.cos(p[4])
+    b2 = p[3] * math.sin(p[4])
+    for i in range(n):
+        s2 = 2.0 * s[i] * c[i]
+        c2 = c[i] * c[i] - s[i] * s[i]
+        out[i] = a1 * s[i] + b1 * c[i] + a2 * s2 + b2 * c2 + p[5] * x[i]
     return out
 
 
 @njit(cache=True)
-def persistent_current_jac(model, x, p, f, J):
-    w = _TWO_PI * p[0] / PHI0
-    for i in range(x.shape[0]):
-        ph = w * x[i]
-        c1 = math.cos(ph + p[2])
-        c2 = math.cos(2.0 * ph + p[4])
-        J[i, 0] = (p[1] * c1 + 2.0 * p[3] * c2) * _TWO_PI * x[i] / PHI0
-        J[i, 1] = math.sin(ph + p[2])
-        J[i, 2] = p[1] * c1
-        J[i, 3] = math.sin(2.0 * ph + p[4])
-        J[i, 4] = p[3] * c2
-        J[i, 5] = x[i]
+def persistent_current_jac(x, p, f, J):
+    n = x.shape[0]
+    s = np.empty(n)
+    c = np.empty(n)
+    phase_sincos(x, _TWO_PI * p[0] / PHI0, s, c)
+    cp1 = math.cos(p[2])
+    sp1 = math.sin(p[2])
+    cp2 = math.cos(p[4])
+    sp2 = math.sin(p[4])
+    k = _TWO_PI / PHI0
+    r0 = J[0]
+    r1 = J[1]
+    r2 = J[2]
+    r3 = J[3]
+    r4 = J[4]
+    r5 = J[5]
+    i1 = p[1]
+    i2 = p[3]
+    # one row per loop: simple loops that LLVM vectorizes
+    for i in range(n):
+        r1[i] = s[i] * cp1 + c[i] * sp1  # sin(ph + phi1)
+        r2[i] = i1 * (c[i] * cp1 - s[i] * sp1)  # I1 cos(ph + phi1)
+    for i in range(n):
+        s2 = 2.0 * s[i] * c[i]
+        c2 = c[i] * c[i] - s[i] * s[i]
+        r3[i] = s2 * cp2 + c2 * sp2
+        r4[i] = i2 * (c2 * cp2 - s2 * sp2)
+    for i in range(n):
+        r0[i] = (r2[i] + 2.0 * r4[i]) * k * x[i]
+        r5[i] = x[i]
+
+
+@njit(cache=True, fastmath=_FM)
+def persistent_current_fj(x, p, f, J):
+    """persistent_current values and Jacobian in one pass over the points (one sincos each)."""
+    n = x.shape[0]
+    s = np.empty(n)
+    c = np.empty(n)
+    phase_sincos(x, _TWO_PI * p[0] / PHI0, s, c)
+    cp1 = math.cos(p[2])
+    sp1 = math.sin(p[2])
+    cp2 = math.cos(p[4])
+    sp2 = math.sin(p[4])
+    k = _TWO_PI / PHI0
+    i1 = p[1]
+    i2 = p[3]
+    bg = p[5]
+    r0 = J[0]
+    r1 = J[1]
+    r2 = J[2]
+    r3 = J[3]
+    r4 = J[4]
+    r5 = J[5]
+    for i in range(n):
+        si = s[i]
+        ci = c[i]
+        s2 = 2.0 * si * ci
+        c2 = ci * ci - si * si
+        sin1 = si * cp1 + ci * sp1
+        cos1 = ci * cp1 - si * sp1
+        sin2 = s2 * cp2 + c2 * sp2
+        cos2 = c2 * cp2 - s2 * sp2
+        xi = x[i]
+        f[i] = i1 * sin1 + i2 * sin2 + bg * xi
+        r0[i] = (i1 * cos1 + 2.0 * i2 * cos2) * k * xi
+        r1[i] = sin1
+        r2[i] = i1 * cos1
+        r3[i] = sin2
+        r4[i] = i2 * cos2
+        r5[i] = xi
 
 
 @njit(cache=True)
@@ -315,11 +390,11 @@ def sc_exponential(x, p):
 
 
 @njit(cache=True)
-def sc_exponential_jac(model, x, p, f, J):
+def sc_exponential_jac(x, p, f, J):
     for i in range(x.shape[0]):
         e = math.exp(-x[i] / p[1])
-        J[i, 0] = e
-        J[i, 1] = p[0] * e * x[i] / (p[1] * p[1])
+        J[0, i] = e
+        J[1, i] = p[0] * e * x[i] / (p[1] * p[1])
 
 
 @njit(cache=True)

@@ -1,0 +1,127 @@
+"""`loopscope reanalyze`: fit one model to many run files (docs/reanalysis.md).
+
+    loopscope reanalyze runs/2025/ --model persistent_current --select sample.name=rings \
+        --summary out/pc2025 --series thouless --series exponential
+    loopscope reanalyze 'runs/**/*.h5' -m susceptibility --scheduler tcp://10.0.0.5:8786 --summary out/chi
+
+Imports stay inside the command so that `loopscope --help` does not load numba or dask.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from analysis.cli import _parse_params
+
+MAX_LISTED = 20
+
+
+def _shown(path):
+    """A path as the user would type it: relative when under the current folder."""
+    import os
+
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+@click.command("reanalyze")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--model", "-m", "model_name", required=True, help="model name (see `loopscope fit --list-models`)")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="starting value of a parameter, for every run (repeatable)")
+@click.option("--fix", multiple=True, metavar="NAME", help="hold a parameter at its starting value (repeatable)")
+@click.option("--free", "free_", multiple=True, metavar="NAME", help="fit a parameter the model fixes by default")
+@click.option("--x", "x_name", metavar="QUANTITY", help="x quantity (default: the model's)")
+@click.option("--y", "y_name", metavar="QUANTITY", help="y quantity (default: the model's)")
+@click.option("--sigma", "sigma_name", metavar="QUANTITY", help="uncertainty quantity to weight with")
+@click.option("--xmin", type=float, help="use points with x >= XMIN")
+@click.option("--xmax", type=float, help="use points with x <= XMAX")
+@click.option("--abs", "use_abs", is_flag=True, help="apply --xmin/--xmax to |x|")
+@click.option("--name", "analysis_name", help="analysis group name (default: the model name)")
+@click.option("--select", "select", multiple=True, metavar="KEY=GLOB",
+              help="only runs whose metadata match: KEY=GLOB, KEY!=GLOB, KEY<VALUE, KEY>=VALUE ... "
+                   "(keys: title, plan_kind, status, sample.name, start_time, temperature_K, path ...; repeatable, all must match)")
+@click.option("--workers", "-j", type=click.IntRange(min=1), help="local worker processes (default: all cores)")
+@click.option("--scheduler", metavar="ADDRESS", help="run on a Dask distributed cluster (tcp://host:port)")
+@click.option("--summary", "summary", metavar="OUT_PREFIX",
+              help="write OUT_PREFIX.csv and OUT_PREFIX.h5 (one row per run) and the series outputs")
+@click.option("--series", "series", multiple=True, metavar="KIND[:COLUMN]",
+              help="fit a temperature law across the runs: thouless, exponential, ballistic (|I1| vs T) or "
+                   "curie-weiss (chi vs T); COLUMN overrides the quantity (e.g. exponential:I2); repeatable")
+@click.option("--force", is_flag=True, help="refit runs already fitted with the same model version and options")
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+@click.option("--json", "as_json", is_flag=True, help="print the counts (and series results) as JSON")
+def reanalyze(paths, model_name, params, fix, free_, x_name, y_name, sigma_name, xmin, xmax, use_abs,
+              analysis_name, select, workers, scheduler, summary, series, force, no_progress, as_json):
+    """Fit MODEL to every run under PATHS (files, folders searched recursively, glob patterns)
+    and store each fit in its own file at /entry/analysis/<NAME>; summarize them in one table."""
+    from analysis.reanalysis import ReanalysisError, ReanalysisOptions, parse_select, reanalyze as run
+    from analysis.series import SERIES_MODELS, SeriesError, fit_series
+
+    if workers and scheduler:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    series_req = []
+    for item in series:
+        kind, _, column = item.partition(":")
+        if kind not in SERIES_MODELS:
+            raise click.BadParameter(f"{kind!r}: use one of {', '.join(SERIES_MODELS)}", param_hint="--series")
+        series_req.append((kind, column or None))
+    options = ReanalysisOptions(model_name, params=_parse_params(params), fix=tuple(fix), free=tuple(free_),
+                                x=x_name, y=y_name, sigma=sigma_name, xmin=xmin, xmax=xmax, use_abs=use_abs,
+                                name=analysis_name)
+    try:
+        options.validate()
+        sel = parse_select(select)
+    except ReanalysisError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        report = run(paths, options, select=sel, workers=workers, scheduler=scheduler, force=force,
+                     summary=summary, progress=not no_progress)
+    except ReanalysisError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the Dask scheduler cannot be reached, the summary cannot be written
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+    counts = report.counts
+    out = {"runs": len(report.rows), "excluded": report.excluded, **counts,
+           "elapsed_s": round(report.elapsed_s, 3), "engine": report.engine, "workers": report.workers,
+           "summary": report.files, "series": {}}
+    for kind, column in series_req:
+        try:
+            s = fit_series(report.rows, kind, column)
+        except SeriesError as exc:
+            out["series"][kind] = {"error": str(exc)}
+            continue
+        entry = s.to_dict()
+        if summary:
+            png = f"{report.files['csv'][:-4]}_{kind}.png"
+            s.plot(png, title=f"{kind} series, {len(s.T)} runs fitted with {model_name}")
+            with open(png[:-4] + ".json", "w") as fh:
+                json.dump(entry, fh, indent=1)
+            entry["plot"] = png
+        out["series"][kind] = entry
+        if not as_json:
+            click.echo(s.text())
+            if summary:
+                click.echo(f"  plot: {png}")
+    if as_json:
+        click.echo(json.dumps(out, indent=1, default=str))
+        return
+    where = {"serial": "in this process", "processes": f"on {report.workers} local worker processes",
+             "dask": f"on {report.workers} Dask worker threads"}[report.engine]
+    click.echo(f"{len(report.rows)} runs ({report.excluded} more not selected) in {report.elapsed_s:.1f} s "
+               f"{where}: "
+               + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    bad = [r for r in report.rows if r["fit_status"] not in ("fitted", "up to date")]
+    for r in bad[:MAX_LISTED]:
+        click.echo(f"  {r['fit_status']}: {_shown(r['path'])}: {r['reason']}")
+    if len(bad) > MAX_LISTED:
+        click.echo(f"  ... and {len(bad) - MAX_LISTED} more (see the summary)")
+    for kind, entry in out["series"].items():
+        if "error" in entry:
+            click.echo(f"series {kind}: {entry['error']}", err=True)
+    if report.files:
+        click.echo(f"summary: {report.files['csv']}, {report.files['hdf5']}")
+    elif series_req:
+        click.echo("(give --summary OUT_PREFIX to save the table and the series plots)")

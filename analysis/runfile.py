@@ -1,0 +1,282 @@
+"""Read loopscope run files (docs/file_format.md) and write fit results into them.
+
+    run = read_run("sweep.h5")          # arrays + units + metadata
+    run.quantities["moment_Am2"], run.units["moment_Am2"], run.metadata["sample_mass_kg"]
+    result = fit_run("sweep.h5", "susceptibility", write=True)
+
+Fit results go to /entry/analysis/<name> (NXprocess); raw data under /entry/data is only read.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+class RunFileError(ValueError):
+    """The run file cannot be used as asked; the message names the file and the problem."""
+
+
+@dataclass
+class RunData:
+    path: Path
+    quantities: dict
+    units: dict
+    long_names: dict
+    metadata: dict
+    signal: str | None = None
+    axes: list = field(default_factory=list)
+    analyses: list = field(default_factory=list)
+
+    def __len__(self):
+        return len(next(iter(self.quantities.values()))) if self.quantities else 0
+
+    def get(self, name):
+        """A stored or derived quantity (float64 array)."""
+        if name in self.quantities:
+            return np.asarray(self.quantities[name], dtype=np.float64)
+        if name == "moment_per_H_m3" and {"moment_Am2", "field_H_A_per_m"} <= set(self.quantities):
+            return self.quantities["moment_Am2"] / self.quantities["field_H_A_per_m"]
+        if name == "field_H_A_per_m" and "field_T" in self.quantities:
+            from analysis.constants import MU_0
+
+            return self.quantities["field_T"] / MU_0
+        raise RunFileError(f"{self.path}: no quantity {name!r} in /entry/data; "
+                           f"available: {', '.join(self.available())}")
+
+    def unit_of(self, name):
+        if name in self.units:
+            return self.units[name]
+        return {"moment_per_H_m3": "m^3", "field_H_A_per_m": "A/m"}.get(name, "")
+
+    def available(self):
+        names = list(self.quantities)
+        if {"moment_Am2", "field_H_A_per_m"} <= set(names):
+            names.append("moment_per_H_m3")
+        if "field_T" in names and "field_H_A_per_m" not in names:
+            names.append("field_H_A_per_m")
+        return names
+
+
+def _text(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        return _text(v[()])
+    return v
+
+
+def read_run(path) -> RunData:
+    """Read /entry/data (every quantity, with units), sample and entry metadata."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise RunFileError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
+    with f:
+        if "entry" not in f:
+            raise RunFileError(f"{path}: no /entry group (not a loopscope run file)")
+        entry = f["entry"]
+        if "data" not in entry or not isinstance(entry["data"], h5py.Group):
+            raise RunFileError(f"{path}: no /entry/data group: the file holds no data")
+        data = entry["data"]
+        quantities, units, long_names = {}, {}, {}
+        for name, ds in data.items():
+            if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
+                continue
+            try:
+                arr = ds[()]
+            except OSError as exc:
+                raise RunFileError(f"{path}: dataset /entry/data/{name} is damaged or truncated ({exc})") from None
+            if arr.dtype.kind not in "fiub":
+                continue
+            quantities[name] = arr.astype(np.float64) if arr.dtype.kind == "f" else arr
+            units[name] = str(_text(ds.attrs.get("units", "")))
+            long_names[name] = str(_text(ds.attrs.get("long_name", "")))
+        if not quantities:
+            raise RunFileError(f"{path}: /entry/data holds no datasets")
+        lengths = {n: len(a) for n, a in quantities.items()}
+        if len(set(lengths.values())) > 1:
+            longest = max(lengths.values())
+            short = {n: l for n, l in lengths.items() if l < longest}
+            raise RunFileError(f"{path}: truncated datasets in /entry/data: "
+                               + ", ".join(f"{n} has {l} points" for n, l in short.items())
+                               + f" where others have {longest}")
+        if max(lengths.values()) == 0:
+            raise RunFileError(f"{path}: /entry/data has no points (the run recorded nothing)")
+        meta = {}
+        for key in ("title", "start_time", "end_time", "status", "status_reason", "plan_kind",
+                    "operator", "loopscope_version"):
+            if key in entry:
+                meta[key] = str(_text(entry[key][()]))
+        sample = entry.get("sample")
+        if sample is not None:
+            for key, ds in sample.items():
+                if isinstance(ds, h5py.Dataset):
+                    meta[f"sample_{key}"] = _text(ds[()])
+            if "mass" in sample:
+                mass = float(sample["mass"][()])
+                unit = str(_text(sample["mass"].attrs.get("units", "kg")))
+                scale = {"kg": 1.0, "g": 1e-3, "mg": 1e-6}.get(unit)
+                if scale is None:
+                    raise RunFileError(f"{path}: /entry/sample/mass has unknown units {unit!r}")
+                meta["sample_mass_kg"] = mass * scale
+        signal = _text(data.attrs.get("signal"))
+        axes = data.attrs.get("axes")
+        if axes is not None:
+            axes = [str(_text(a)) for a in np.atleast_1d(axes)]
+        analyses = list(entry["analysis"].keys()) if "analysis" in entry else []
+    return RunData(path, quantities, units, long_names, meta, signal, axes or [], analyses)
+
+
+def select(run: RunData, x_name, y_name, sigma_name=None, xmin=None, xmax=None, use_abs=False):
+    """Pick x, y (and sigma) for a fit; NaN/inf are an error, not silently dropped."""
+    x = run.get(x_name)
+    y = run.get(y_name)
+    s = run.get(sigma_name) if sigma_name else None
+    mask = np.ones(x.shape, dtype=bool)
+    xv = np.abs(x) if use_abs else x
+    if xmin is not None:
+        mask &= xv >= xmin
+    if xmax is not None:
+        mask &= xv <= xmax
+    x, y = x[mask], y[mask]
+    s = s[mask] if s is not None else None
+    for name, arr in ((x_name, x), (y_name, y)) + (((sigma_name, s),) if s is not None else ()):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise RunFileError(f"{run.path}: {name} has {int(bad.sum())} NaN/inf value(s) in the selection "
+                               f"(first at selected index {int(np.argmax(bad))})")
+    if s is not None and np.any(s <= 0):
+        raise RunFileError(f"{run.path}: {sigma_name} has values <= 0; cannot weight the fit with it")
+    return x, y, s, mask
+
+
+def fit_run(path, model, params=None, x=None, y=None, sigma=None, fixed=None, xmin=None, xmax=None,
+            use_abs=False, name=None, write=True, write_unconverged=False):
+    """Fit a model to a run file and (write=True) store the result at /entry/analysis/<name>.
+
+    Everything is validated and fitted before the file is opened for writing: a bad model,
+    parameter, quantity or data leaves the file untouched, and so does a fit that did not
+    converge (unless write_unconverged=True; it is then stored with converged = False).
+    Returns the FitResult.
+    """
+    from analysis.fitting import fit
+    from analysis.models import get_model
+
+    spec = get_model(model) if isinstance(model, str) else model
+    run = read_run(path)
+    x_name = x or spec.x
+    y_name = y or spec.y
+    xs, ys, ss, mask = select(run, x_name, y_name, sigma, xmin, xmax, use_abs)
+    meta = dict(run.metadata)
+    meta["x_max_abs"] = float(np.max(np.abs(xs))) if xs.size else 0.0
+    params = dict(params or {})
+    if "T" in spec.param_names and "T" not in params and "temperature_K" in run.quantities:
+        t = run.quantities["temperature_K"][mask]
+        if np.all(np.isfinite(t)) and t.size:
+            params["T"] = float(np.median(t))
+    result = fit(spec, xs, ys, params=params, sigma=ss, fixed=fixed, metadata=meta)
+    if write and (result.converged or write_unconverged):
+        selection = {"x": x_name, "y": y_name, "sigma": sigma, "xmin": xmin, "xmax": xmax,
+                     "abs": bool(use_abs), "n_points": int(xs.size),
+                     "x_units": run.unit_of(x_name), "y_units": run.unit_of(y_name)}
+        write_fit(path, name or spec.name, result, selection, xs, spec(xs, result.values))
+    return result
+
+
+def write_fit(path, name, result, selection, x, y_fit):
+    """Write /entry/analysis/<name> as an NXprocess (replacing an earlier fit of that name)."""
+    import h5py
+
+    from loopscope import __version__ as version
+
+    if not name or "/" in name:
+        raise RunFileError(f"bad analysis name {name!r}")
+    with h5py.File(path, "r+") as f:
+        entry = f["entry"]
+        ana = entry.require_group("analysis")
+        ana.attrs.setdefault("NX_class", "NXcollection")
+        if name in ana:
+            del ana[name]
+        try:
+            g = ana.create_group(name)
+            g.attrs["NX_class"] = "NXprocess"
+            g["program"] = "loopscope fit"
+            g["version"] = version
+            g["date"] = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+            g["model"] = result.model
+            g["model_version"] = result.model_version
+            g["converged"] = bool(result.converged)
+            g["status"] = int(result.status)
+            g["message"] = result.message
+            g["chi_square"] = float(result.chi_square)
+            g["reduced_chi_square"] = float(result.reduced_chi_square)
+            g["dof"] = int(result.dof)
+            g["n_points"] = int(result.n_points)
+            g["iterations"] = int(result.iterations)
+            g["function_evaluations"] = int(result.nfev)
+            g["absolute_sigma"] = bool(result.absolute_sigma)
+            g["selection"] = json.dumps(selection)
+            p = g.create_group("parameters")
+            p.attrs["NX_class"] = "NXcollection"
+            for n, v, s, u in zip(result.names, result.values, result.stderr, result.units):
+                d = p.create_dataset(n, data=float(v))
+                d.attrs["units"] = u
+                d.attrs["stderr"] = float(s)
+                d.attrs["fixed"] = n in result.fixed
+            if result.derived:
+                dg = g.create_group("derived")
+                dg.attrs["NX_class"] = "NXcollection"
+                for n, (v, s, u) in result.derived.items():
+                    d = dg.create_dataset(n, data=float(v))
+                    d.attrs["units"] = u
+                    d.attrs["stderr"] = float(s)
+            cov = g.create_dataset("covariance", data=np.asarray(result.covariance, dtype=np.float64))
+            cov.attrs["parameter_names"] = json.dumps(list(result.names))
+            g["parameter_names"] = np.array([n.encode() for n in result.names])
+            g["stderr"] = np.asarray(result.stderr, dtype=np.float64)
+            # the fitted curve at the selected points, plottable by NeXus viewers
+            c = g.create_group("fit_curve")
+            c.attrs["NX_class"] = "NXdata"
+            c.attrs["signal"] = "y_fit"
+            c.attrs["axes"] = ["x"]
+            dx = c.create_dataset("x", data=np.asarray(x, dtype=np.float64))
+            dx.attrs["units"] = selection.get("x_units", "")
+            dx.attrs["long_name"] = selection["x"]
+            dy = c.create_dataset("y_fit", data=np.asarray(y_fit, dtype=np.float64))
+            dy.attrs["units"] = selection.get("y_units", "")
+            dy.attrs["long_name"] = f"{result.model} fit of {selection['y']}"
+        except Exception:
+            if name in ana:
+                del ana[name]
+            raise
+
+
+def read_fit(path, name):
+    """Read /entry/analysis/<name> back: dict with parameters {name: (value, stderr, units)}, etc."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        try:
+            g = f["entry"]["analysis"][name]
+        except KeyError:
+            raise RunFileError(f"{path}: no analysis {name!r}") from None
+        params = {n: (float(d[()]), float(d.attrs["stderr"]), str(_text(d.attrs["units"])))
+                  for n, d in g["parameters"].items()}
+        order = [_text(v) for v in g["parameter_names"][()]]
+        out = {"parameters": {n: params[n] for n in order},
+               "model": str(_text(g["model"][()])), "model_version": str(_text(g["model_version"][()])),
+               "chi_square": float(g["chi_square"][()]), "dof": int(g["dof"][()]),
+               "converged": bool(g["converged"][()]), "selection": json.loads(_text(g["selection"][()])),
+               "covariance": g["covariance"][()], "x": g["fit_curve/x"][()], "y_fit": g["fit_curve/y_fit"][()]}
+        if "derived" in g:
+            out["derived"] = {n: (float(d[()]), float(d.attrs["stderr"]), str(_text(d.attrs["units"])))
+                              for n, d in g["derived"].items()}
+        return out
