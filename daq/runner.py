@@ -212,6 +212,12 @@ class Runner:
         self._t0 = 0.0
         self._last_progress = 0.0
         self._resonance_guess: float | None = None
+        # reconnections so far, and at the start of the point being visited: a command sent
+        # just before a connection dropped may never have arrived, so a point that saw a
+        # reconnect while waiting for its setpoint is set again from the start
+        self._reconnects = 0
+        self._point_reconnects = 0
+        self._in_point = False
         self._driven = False  # persistent-switch sources: heater known to be on
         m = plan.model
         self.ramp_rate = m.ramp_rate_T_per_min or self.source.limits.max_ramp_rate_T_per_min
@@ -397,15 +403,19 @@ class Runner:
                 return  # trapping the field was the point of the plan; leave it persistent
             self._retrying(src, src.leave_persistent_mode, self._should_stop)
         self._retrying(src, src.start_ramp, 0.0, self.ramp_rate)
-        self._wait_holding(m.settle.timeout_s)
+        self._wait_holding(m.settle.timeout_s, resend=lambda: src.start_ramp(0.0, self.ramp_rate))
 
     # -- one point ------------------------------------------------------------------------
     def _do_point(self, p: Point) -> None:
         while True:
+            self._point_reconnects = self._reconnects
+            self._in_point = True
             try:
                 return self._visit(p)
             except _Remeasure:
-                continue  # a suspender held the point; it cleared: settle and read it again
+                continue  # a suspender held the point, or a setpoint may have been lost: again
+            finally:
+                self._in_point = False
 
     def _visit(self, p: Point) -> None:
         m = self.plan.model
@@ -495,12 +505,21 @@ class Runner:
             if probes:
                 self._wait_stable(probes[0], s.stable_tolerance_T, s.stable_readings, s.timeout_s)
 
-    def _wait_holding(self, timeout_s: float) -> None:
+    def _wait_holding(self, timeout_s: float, resend=None) -> None:
         src = self.source
         deadline = time.monotonic() + timeout_s / self.time_scale
         poll = POLL_INTERVAL_S / 32  # a small step is often settled at once: look again soon, then less often
+        seen_reconnects = self._reconnects
         while not self._retrying(src, src.is_settled):
             self._retrying(src, src.check_quench)
+            if self._reconnects != seen_reconnects:
+                message = "a connection was re-opened while waiting for the setpoint; sending it again"
+                self.writer.log("warning", message)
+                if self._in_point:
+                    raise _Remeasure()
+                seen_reconnects = self._reconnects
+                if resend is not None:
+                    self._retrying(src, resend)
             if time.monotonic() > deadline:
                 raise InstrumentError(f"{self.source_name}: not holding at its target after {timeout_s:g} s "
                                       f"(state {self._retrying(src, src.state)})")
@@ -682,6 +701,7 @@ class Runner:
             attempt += 1
             try:
                 role.reconnect()
+                self._reconnects += 1
             except Exception as rexc:  # reconnect failing is one more failed attempt
                 log.warning("%s: reconnect failed: %s", role.name, rexc)
                 if self.writer is not None:

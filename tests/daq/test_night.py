@@ -54,7 +54,9 @@ def test_accelerated_eight_hour_night(sim_lab_factory, tmp_path):
         samples.append((time.monotonic() - t0, rss_kib(proc.pid)))
         time.sleep(0.5)
     out, err = proc.communicate()
-    assert proc.returncode == 0, (out[-3000:], err[-3000:])
+    status = yaml.safe_load((tmp_path / "night.status.yaml").read_text())
+    failed = [(r["name"], r["reason"]) for r in status["runs"] if r["state"] != "completed"]
+    assert proc.returncode == 0 and not failed, (failed, err[-2000:])
 
     total = 0
     for name, expected in (("watch.h5", 3 * 3600 / 0.25 + 1), ("sweep.h5", 101 + 40 * 400),

@@ -119,3 +119,19 @@ def test_pause_holds_the_field_then_resume_completes(sim_lab_factory, tmp_path):
         runner.resume()
         result = runner.wait(60)
     assert result.status == "completed" and result.points == 60
+
+
+def test_setpoint_lost_with_a_dropped_connection_is_sent_again(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory()
+    with load_station(station_file) as station:
+        runner = Runner(station, sweep(sweep={"start": 0.0, "stop": 0.02, "points": 40}), tmp_path / "drop.h5")
+        runner.start()
+        wait_points(runner, 5)
+        # the next command the coil supply receives (a new current setpoint) is lost with its connection
+        lab.inject_fault("coil_supply", "drop", count=1)
+        result = runner.wait(60)
+    assert result.status == "completed", result.reason
+    with h5py.File(result.path, "r") as f:
+        setpoints = f["entry/data/field_setpoint_T"][:]
+        fields = f["entry/data/field_T"][:]
+    assert fields == pytest.approx(setpoints, abs=5e-5)  # every point was really at its field
