@@ -35,20 +35,31 @@ def _list_models():
             click.echo(f"    {n:<12s} {u:<10s} default {d:g}{tag}")
 
 
+def fit_selection_options(command):
+    """The options that say what to fit and how: shared by `fit` and `reanalyze`."""
+    for option in reversed([
+        click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+                     help="starting value of a parameter (repeatable)"),
+        click.option("--fix", multiple=True, metavar="NAME", help="hold a parameter at its starting value (repeatable)"),
+        click.option("--free", "free_", multiple=True, metavar="NAME",
+                     help="fit a parameter the model fixes by default"),
+        click.option("--x", "x_name", metavar="QUANTITY", help="x quantity (default: the model's)"),
+        click.option("--y", "y_name", metavar="QUANTITY", help="y quantity (default: the model's)"),
+        click.option("--sigma", "sigma_name", metavar="QUANTITY", help="uncertainty quantity to weight with"),
+        click.option("--xmin", type=float, help="use points with x >= XMIN"),
+        click.option("--xmax", type=float, help="use points with x <= XMAX"),
+        click.option("--abs", "use_abs", is_flag=True,
+                     help="apply --xmin/--xmax to |x| (e.g. the high-field part of a loop)"),
+        click.option("--name", "analysis_name", help="analysis group name (default: the model name)"),
+    ]):
+        command = option(command)
+    return command
+
+
 @click.command("fit")
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("--model", "-m", "model_name", help="model name (see --list-models)")
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-              help="starting value of a parameter (repeatable)")
-@click.option("--fix", multiple=True, metavar="NAME", help="hold a parameter at its starting value (repeatable)")
-@click.option("--free", "free_", multiple=True, metavar="NAME", help="fit a parameter the model fixes by default")
-@click.option("--x", "x_name", metavar="QUANTITY", help="x quantity (default: the model's)")
-@click.option("--y", "y_name", metavar="QUANTITY", help="y quantity (default: the model's)")
-@click.option("--sigma", "sigma_name", metavar="QUANTITY", help="uncertainty quantity to weight with")
-@click.option("--xmin", type=float, help="use points with x >= XMIN")
-@click.option("--xmax", type=float, help="use points with x <= XMAX")
-@click.option("--abs", "use_abs", is_flag=True, help="apply --xmin/--xmax to |x| (e.g. the high-field part of a loop)")
-@click.option("--name", "analysis_name", help="analysis group name (default: the model name)")
+@fit_selection_options
 @click.option("--json", "as_json", is_flag=True, help="print {parameter: {value, stderr, units}} as JSON")
 @click.option("--dry-run", is_flag=True, help="fit and print, write nothing")
 @click.option("--keep-unconverged", is_flag=True, help="store a fit that did not converge (marked so)")

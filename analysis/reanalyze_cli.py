@@ -12,7 +12,7 @@ import json
 
 import click
 
-from analysis.cli import _parse_params
+from analysis.cli import _parse_params, fit_selection_options
 
 MAX_LISTED = 20
 
@@ -28,17 +28,7 @@ def _shown(path):
 @click.command("reanalyze")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--model", "-m", "model_name", required=True, help="model name (see `loopscope fit --list-models`)")
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-              help="starting value of a parameter, for every run (repeatable)")
-@click.option("--fix", multiple=True, metavar="NAME", help="hold a parameter at its starting value (repeatable)")
-@click.option("--free", "free_", multiple=True, metavar="NAME", help="fit a parameter the model fixes by default")
-@click.option("--x", "x_name", metavar="QUANTITY", help="x quantity (default: the model's)")
-@click.option("--y", "y_name", metavar="QUANTITY", help="y quantity (default: the model's)")
-@click.option("--sigma", "sigma_name", metavar="QUANTITY", help="uncertainty quantity to weight with")
-@click.option("--xmin", type=float, help="use points with x >= XMIN")
-@click.option("--xmax", type=float, help="use points with x <= XMAX")
-@click.option("--abs", "use_abs", is_flag=True, help="apply --xmin/--xmax to |x|")
-@click.option("--name", "analysis_name", help="analysis group name (default: the model name)")
+@fit_selection_options
 @click.option("--select", "select", multiple=True, metavar="KEY=GLOB",
               help="only runs whose metadata match: KEY=GLOB, KEY!=GLOB, KEY<VALUE, KEY>=VALUE ... "
                    "(keys: title, plan_kind, status, sample.name, start_time, temperature_K, path ...; repeatable, all must match)")

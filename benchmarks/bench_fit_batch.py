@@ -1,43 +1,16 @@
 """10,000 independent fits (2,000 points, 6-parameter persistent-current model each) with
 curve_fit_batch on all cores, against a scipy.optimize.curve_fit loop timed on a subset of
 traces and extrapolated linearly to 10,000 (said in the output)."""
-import os
-import platform
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
 
+from _machine import machine_line  # noqa: E402
+
+
 def machine():
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import numba
-    import numpy
-    import scipy
-
-    return (f"{datetime.now(timezone.utc):%Y-%m-%d} | {cpu} | {os.cpu_count()} cores | Python "
-            f"{platform.python_version()} | numpy {numpy.__version__} | scipy {scipy.__version__} | "
-            f"numba {numba.__version__}")
-
-
-def best_time(fn, repeat=7, number=1):
-    """Best of `repeat` runs of `number` calls (s per call): the least disturbed by other load."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t) / number)
-    return best
+    return machine_line("numpy", "scipy", "numba")
 
 
 K = 10_000

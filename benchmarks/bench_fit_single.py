@@ -2,44 +2,16 @@
 linear background), loopscope vs scipy.optimize.curve_fit vs lmfit, same start, same data.
 Prints times, the speed-up and the largest relative difference of the optima. One core."""
 import os
-import platform
-import time
-from datetime import datetime, timezone
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 
+from _machine import best_time, machine_line  # noqa: E402
+
+
 def machine():
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import numba
-    import numpy
-    import scipy
-
-    return (f"{datetime.now(timezone.utc):%Y-%m-%d} | {cpu} | {os.cpu_count()} cores | Python "
-            f"{platform.python_version()} | numpy {numpy.__version__} | scipy {scipy.__version__} | "
-            f"numba {numba.__version__}")
-
-
-def best_time(fn, repeat=7, number=1):
-    """Best of `repeat` runs of `number` calls (s per call): the least disturbed by other load."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t) / number)
-    return best
-
+    return machine_line("numpy", "scipy", "numba", "lmfit")
 
 
 def main():

@@ -10,14 +10,12 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import yaml
 
 from _machine import machine_line
-
 
 
 def write_station(lab, path: Path, speed: float) -> Path:

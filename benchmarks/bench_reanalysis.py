@@ -21,24 +21,11 @@ from pathlib import Path
 import numpy as np
 
 
+from _machine import machine_line  # noqa: E402
+
 
 def machine():
-    import platform
-    from datetime import date
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import dask
-    import h5py
-    import numba
-
-    return (f"{date.today().isoformat()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}, numba {numba.__version__}, h5py {h5py.__version__}, "
-            f"dask {dask.__version__}")
+    return machine_line("numba", "h5py", "dask")
 
 AREA = 2.83e-13
 

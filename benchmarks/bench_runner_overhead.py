@@ -29,7 +29,7 @@ def loopscope_per_point(n: int, workdir: Path) -> float:
 
 def qcodes_per_point(n: int, workdir: Path) -> float | None:
     try:
-        import qcodes as qc
+        import qcodes  # noqa: F401  (is QCoDeS installed?)
         from qcodes.dataset import do1d, initialise_or_create_database_at, load_or_create_experiment
         from qcodes.parameters import Parameter
     except ImportError:
