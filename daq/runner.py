@@ -332,6 +332,7 @@ class Runner:
             message = (f"resumed at point {start_index} of {self.plan.total_points()} after an interruption; "
                        "points after the last flush before it were not on disk and are measured again")
             self.writer.log("warning", message)
+            self.writer.flush()  # the record of the interruption goes to disk before anything else
             self._emit("warning", message=message)
         self._set_state("running")
         total = self.plan.total_points()

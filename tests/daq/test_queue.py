@@ -181,70 +181,106 @@ def test_webhook_gets_the_summary(sim_lab_factory, tmp_path):
     assert "test night" in received[-1]["subject"]
 
 
+def wait_for_log(path: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{text!r} never appeared in {path}")
+
+
 def test_suspenders_hold_the_point_and_measure_it_again(sim_lab_factory, tmp_path):
     lab, station = sim_lab_factory()
-    plan = sweep_plan(points=80, settle={"delay_s": 1.0},
+    plan = sweep_plan(points=400, settle={"delay_s": 2.0},
                       suspenders=[{"kind": "temperature_band", "min_K": 0.0, "max_K": 1.0},
                                   {"kind": "field_agreement", "probe": "gaussmeter", "tolerance_T": 0.002}])
     q = make_queue(tmp_path, station, [{"plan": "plan.yaml", "out": "s.h5"}], plan=plan)
+    queue_log = tmp_path / "night.log"
 
     def disturb():
-        time.sleep(0.3)
+        deadline = time.monotonic() + 60
+        while not sweeping(lab) and time.monotonic() < deadline:
+            time.sleep(0.002)
         lab.world.cryostat.temperature_K = 3.0  # a helium transfer warms the sample; it relaxes back
-        time.sleep(0.6)
+        wait_for_log(queue_log, "suspended: temperature")
+        while lab.world.cryostat.temperature_K > 0.5:
+            time.sleep(0.005)
         lab.instruments["gaussmeter"].offset_G = 50.0  # 5 mT: the probe disagrees with the supply
-        time.sleep(0.3)
+        wait_for_log(queue_log, "suspended: gaussmeter reads")
+        time.sleep(0.05)
         lab.instruments["gaussmeter"].offset_G = 0.0
 
-    t = threading.Thread(target=disturb)
+    t = threading.Thread(target=disturb, daemon=True)
     t.start()
     result = run_queue(q)
-    t.join()
+    t.join(10)
     assert result.state == "completed"
     with h5py.File(tmp_path / "runs" / "s.h5", "r") as f:
         idx = f["entry/data/point_index"][:]
         temps = f["entry/data/temperature_K"][:]
         disagreement = np.abs(f["entry/data/probe_field_T"][:] - f["entry/data/field_T"][:])
         log = [m.decode() for m in f["entry/log/message"][:]]
-    assert list(idx) == list(range(80))  # nothing lost, nothing twice
+    assert list(idx) == list(range(400))  # nothing lost, nothing twice
     assert temps.max() <= 1.0 and disagreement.max() <= 0.002  # no point recorded while suspended
     assert any("suspended: temperature" in m for m in log)
     assert any("suspended: gaussmeter reads" in m for m in log)
+    assert sum("suspension cleared" in m for m in log) == 2
 
 
-KILL_PLAN = sweep_plan(points=1500, detectors=["gaussmeter"])
+KILL_PLAN = sweep_plan(points=3000, detectors=["gaussmeter"])
+
+
+def recorded_points(folder: Path) -> int:
+    """Points on disk in every run file of the folder (read as another process would, SWMR)."""
+    from daq.recovery import open_run_file
+    total = 0
+    for path in folder.glob("*.h5") if folder.exists() else []:
+        try:
+            with open_run_file(path) as f:
+                total += f["entry/data/point_index"].shape[0]
+        except (OSError, KeyError):
+            pass  # being created right now
+    return total
 
 
 def test_kill_at_random_moments_then_resume_loses_and_repeats_nothing(sim_lab_factory, tmp_path):
     lab, station = sim_lab_factory()
-    q = make_queue(tmp_path, station, [{"plan": "plan.yaml", "out": "a.h5"}, {"plan": "plan.yaml", "out": "b.h5"}],
-                   plan=KILL_PLAN)
+    runs = [{"plan": "plan.yaml", "out": f"{name}.h5"} for name in ("a", "b", "c")]
+    q = make_queue(tmp_path, station, runs, plan=KILL_PLAN)
     rng = random.Random(20261122)
     command = "run"
     kills = 0
-    for attempt in range(12):
+    for attempt in range(20):
         proc = subprocess.Popen([sys.executable, "-m", "loopscope", "queue", command, str(q), "--quiet"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         command = "resume"
-        try:
-            out, err = proc.communicate(timeout=rng.uniform(1.5, 4.0) if kills < 4 else 120)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate()
-            kills += 1
-            # between kills, every file already written opens with plain h5py after recovery
-            shown = CliRunner().invoke(main, ["queue", "status", str(q)])
-            assert "interrupted" in shown.output or "pending" in shown.output
-            continue
+        if kills < 4:
+            # wait until this process has recorded points of its own, then kill at a random moment
+            on_disk = recorded_points(tmp_path / "runs")
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                if recorded_points(tmp_path / "runs") > on_disk + 50:
+                    break
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 1.0))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate()
+                kills += 1
+                shown = CliRunner().invoke(main, ["queue", "status", str(q)])
+                assert "interrupted" in shown.output
+                continue
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-2000:]
         break
-    assert kills >= 3
+    assert kills == 4
     resumed = 0
-    for name in ("a.h5", "b.h5"):
+    for name in ("a.h5", "b.h5", "c.h5"):
         idx, status = point_indices(tmp_path / "runs" / name)
         assert status == "completed"
-        assert list(idx) == list(range(1500)), f"{name}: points lost or repeated"
+        assert list(idx) == list(range(3000)), f"{name}: points lost or repeated"
         with h5py.File(tmp_path / "runs" / name, "r") as f:
             resumed += sum(b"resumed at point" in m for m in f["entry/log/message"][:])
-    assert resumed >= 1
+    assert resumed >= 2
     assert abs(lab.world.field_T) < 1e-4  # the field ended safe
