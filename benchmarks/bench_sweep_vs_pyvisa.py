@@ -108,7 +108,7 @@ def run_bare(resources, points):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
     a = ap.parse_args()
     queue, stop = mp.Queue(), mp.Event()
     lab = mp.Process(target=serve, args=(queue, stop), daemon=True)
@@ -131,8 +131,10 @@ if __name__ == "__main__":
     print(f"machine: {machine_line()}")
     print(f"runner traffic per point: {len(writes) / points:.1f} commands and queries "
           f"(first point: {', '.join(writes[-(len(writes) // points):])})")
+    ratios = [o / b for o, b in zip(ours, bare)]  # each pair measured back to back
     print("| sweep | points per second (median of %d) |" % a.repeats)
     print("|---|---|")
     print(f"| loopscope Runner + drivers + HDF5 | {statistics.median(ours):.0f} |")
     print(f"| hand-written pyvisa loop, same queries, no file | {statistics.median(bare):.0f} |")
-    print(f"\nratio loopscope / hand-written: {statistics.median(ours) / statistics.median(bare):.2f}")
+    print(f"\nratio loopscope / hand-written, median of back-to-back pairs: {statistics.median(ratios):.2f} "
+          f"(pairs: {', '.join(f'{r:.2f}' for r in ratios)})")

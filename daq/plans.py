@@ -17,7 +17,7 @@ persistent_step     superconducting magnet: heater on, ramp, heater off, leads t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Iterator, Literal, Union
 
@@ -245,7 +245,7 @@ class _Wrapper(BaseModel):
 
 
 # --------------------------------------------------------------------------- points
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Point:
     """One stop of the run: what to set, how to label it, what to do before reading."""
 
@@ -254,7 +254,7 @@ class Point:
     temperature_K: float | None = None
     frequency_Hz: float | None = None
     at_elapsed_s: float | None = None  # time series: read when the run clock reaches this
-    labels: dict = dc_field(default_factory=dict)  # branch, cycle, outer_index
+    labels: dict | None = None  # branch, cycle, outer_index
     actions: tuple[str, ...] = ()  # e.g. ("enter_persistent",) after the ramp of a persistent step
     find_resonance: bool = False
 

@@ -45,6 +45,23 @@ class RunAborted(Exception):
     """Raised inside the run loop when an abort was requested."""
 
 
+class _RowLayout:
+    """Where each value goes in a point's row, worked out once per run (the per-point path
+    then indexes a list instead of looking names up)."""
+
+    def __init__(self, runner: "Runner"):
+        col = runner.writer.column_index
+        self.width = len(col)
+        self.field_setpoint, self.field, self.current = col["field_setpoint_T"], col["field_T"], col["current_A"]
+        self.current_setpoint = col.get("current_setpoint_A")
+        self.magnet_current = col.get("magnet_current_A")
+        self.resonance = col.get("resonance_frequency_Hz")
+        self.temperature_setpoint = col.get("temperature_setpoint_K")
+        self.labels = {name: col[name] for name in runner.plan.label_columns()}
+        self.readers = [(col[name], role, q) for name, role, q in runner._readers]
+        self.readings = runner.plan.model.averaging.readings
+
+
 class _Remeasure(Exception):
     """A suspender held a point; it has cleared and the point is to be measured again."""
 
@@ -321,6 +338,7 @@ class Runner:
             self._emit("finished", status="failed", reason=reason, path=str(self.out_path), points=0, safe_state="")
             self.bus.drain()
             return self.result
+        self._ix = _RowLayout(self)
         start_index = self.writer.rows_written
         self._points_done = start_index
         self._t0 = time.time()
@@ -451,26 +469,28 @@ class Runner:
 
     def _record(self, p: Point, target_T: float | None, resonance: float | None) -> None:
         src = self.source
-        col = self.writer.column_index
-        n_avg = self.plan.model.averaging.readings
-        row = [math.nan] * len(col)
+        ix = self._ix
+        row = [math.nan] * ix.width
         now = time.time()
         row[0], row[1], row[2] = p.index, now, (now - self._t0) * self.time_scale
-        row[col["field_setpoint_T"]] = math.nan if target_T is None else target_T
-        row[col["field_T"]], row[col["current_A"]] = self._retrying(src, src.read_field_and_current)
-        if self.plan.model.axis == "current":
-            row[col["current_setpoint_A"]] = math.nan if p.field is None else p.field
-        if src.has_persistent_switch:
-            row[col["magnet_current_A"]] = self._retrying(src, src.read_magnet_current_A)
+        if target_T is not None:
+            row[ix.field_setpoint] = target_T
+        row[ix.field], row[ix.current] = self._retrying(src, src.read_field_and_current)
+        if ix.current_setpoint is not None and p.field is not None:
+            row[ix.current_setpoint] = p.field
+        if ix.magnet_current is not None:
+            row[ix.magnet_current] = self._retrying(src, src.read_magnet_current_A)
         lockin_cache: dict[int, tuple[float, float]] = {}
-        for name, role, q in self._readers:
-            row[col[name]] = self._read_quantity(role, q, n_avg, lockin_cache)
+        n_avg = ix.readings
+        for i, role, q in ix.readers:
+            row[i] = self._read_quantity(role, q, n_avg, lockin_cache)
         if resonance is not None:
-            row[col["resonance_frequency_Hz"]] = resonance
-        if p.temperature_K is not None and "temperature_setpoint_K" in col:
-            row[col["temperature_setpoint_K"]] = p.temperature_K
-        for label, v in p.labels.items():
-            row[col[label]] = v
+            row[ix.resonance] = resonance
+        if p.temperature_K is not None and ix.temperature_setpoint is not None:
+            row[ix.temperature_setpoint] = p.temperature_K
+        if p.labels:
+            for label, v in p.labels.items():
+                row[ix.labels[label]] = v
         row = tuple(row)
         if self._suspenders:
             tripped = self._tripped_suspender(row)

@@ -22,8 +22,8 @@ from gui.buffers import ColumnBuffer
 REDRAW_INTERVAL_MS = 33
 # While a run is active the plot may take at most this share of wall time: drawing holds the
 # Python interpreter lock the runner needs, so a frame that costs 20 ms is drawn at most every
-# 200 ms during a fast sweep, and at the full 30 Hz when frames are cheap.
-RUN_FRAME_BUDGET = 0.10
+# 400 ms during a fast sweep, and at the full 30 Hz when frames are cheap.
+RUN_FRAME_BUDGET = 0.05
 MAX_REDRAW_INTERVAL_MS = 1000
 BRANCH_NAMES = {0: "virgin", 1: "down", 2: "up"}
 BRANCH_PENS = {0: (90, 90, 90), 1: (31, 119, 180), 2: (214, 39, 40)}  # grey, blue, red (colour-blind safe pair)

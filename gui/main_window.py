@@ -7,6 +7,7 @@ and abort, and shows the events.
 from __future__ import annotations
 
 import html
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -29,12 +30,20 @@ LOG_COLOURS = {"info": "#202020", "warning": "#a05a00", "error": "#c00000"}
 CLOSE_TIMEOUT_S = 600.0
 
 
+GIL_SWITCH_INTERVAL_S = 0.0002
+
+
 class MainWindow(QMainWindow):
     station_ready = pyqtSignal()
     _queue_file_done = pyqtSignal(str, str)  # state, error (from the queue-file worker thread)
 
     def __init__(self, session: StationSession, out_dir: str | Path = ".", parent=None):
         super().__init__(parent)
+        # The runner spends its time in socket calls that release the interpreter lock; each
+        # time one returns it must win the lock back from the window's drawing code. Python
+        # hands the lock over every 5 ms by default, so a busy window could hold up every
+        # instrument exchange by up to 5 ms. A short switch interval keeps that wait small.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         from loopscope import __version__
         self.software_version = __version__
         self.session = session
