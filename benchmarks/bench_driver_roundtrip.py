@@ -41,7 +41,8 @@ def bare_read(inst, query):
 def run(n: int, speed: float) -> list[dict]:
     rows = []
     with SimulatedLab(seed=0, speed=speed) as lab:
-        station = load_station("examples/station_sim.yaml", resources=lab.resources)
+        from daq.paths import SIMULATED_STATION
+        station = load_station(SIMULATED_STATION, resources=lab.resources)
         rm = pyvisa.ResourceManager("@py")
         try:
             for case, (st_name, sim_name, query, term, drv_read, role_read) in CASES.items():
