@@ -174,8 +174,8 @@ def _finite_1d(name, a, n=None):
         raise FitError(f"{name} must be 1-D, got shape {a.shape}")
     if n is not None and a.shape[0] != n:
         raise FitError(f"{name} has {a.shape[0]} values, expected {n}")
-    bad = ~np.isfinite(a)
-    if bad.any():
+    if not np.isfinite(a).all():  # the common case costs one pass; details only on failure
+        bad = ~np.isfinite(a)
         raise FitError(f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index {int(np.argmax(bad))})")
     return a
 
@@ -197,7 +197,7 @@ def _prepare(x, y, p0, sigma, n_free):
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.shape[0] != y.shape[0]:
         raise FitError(f"x has {x.shape[0]} values but y has {y.shape[0]}")
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise FitError(f"x contains {int((~np.isfinite(x)).sum())} NaN/inf value(s)")
     p0 = _finite_1d("p0", p0)
     if y.shape[0] < n_free:
