@@ -192,6 +192,16 @@ def _bounds(bounds, m):
     return lo, hi
 
 
+def _weights(sigma, y):
+    """1/sigma, broadcast to y's shape (ones without sigma); sigma must be finite and > 0."""
+    if sigma is None:
+        return np.ones_like(y)
+    s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), y.shape)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise FitError("sigma must be finite and > 0 everywhere")
+    return np.ascontiguousarray(1.0 / s)
+
+
 def _prepare(x, y, p0, sigma, n_free):
     y = _finite_1d("y", y)
     x = np.ascontiguousarray(x, dtype=np.float64)
@@ -202,14 +212,7 @@ def _prepare(x, y, p0, sigma, n_free):
     p0 = _finite_1d("p0", p0)
     if y.shape[0] < n_free:
         raise FitError(f"too few points: {y.shape[0]} data points for {n_free} free parameters")
-    if sigma is None:
-        w = np.ones_like(y)
-    else:
-        s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), y.shape)
-        if not np.all(np.isfinite(s)) or np.any(s <= 0):
-            raise FitError("sigma must be finite and > 0 everywhere")
-        w = 1.0 / s
-    return x, y, p0, np.ascontiguousarray(w)
+    return x, y, p0, _weights(sigma, y)
 
 
 def _run(ctx, use_fd, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, max_nfev, absolute_sigma):
@@ -344,13 +347,7 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     m = P0.shape[1]
     if Y.shape[1] < m:
         raise FitError(f"too few points: {Y.shape[1]} per trace for {m} parameters")
-    if sigma is None:
-        W = np.ones_like(Y)
-    else:
-        s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), Y.shape)
-        if not np.all(np.isfinite(s)) or np.any(s <= 0):
-            raise FitError("sigma must be finite and > 0 everywhere")
-        W = np.ascontiguousarray(1.0 / s)
+    W = _weights(sigma, Y)
     lb, ub = _bounds(bounds, m)
     free = np.ones(m, dtype=np.bool_)
     max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev

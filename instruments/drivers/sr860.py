@@ -4,22 +4,17 @@ from __future__ import annotations
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.srs import SR860 as StockSR860
 
-from instruments.drivers._base import LabInstrument, float_reply, strict_limit, to_float
+from instruments.drivers._base import float_reply, strict_limit
+from instruments.drivers._lockin import SRSLockIn
 
 
-class SR860(LabInstrument, StockSR860):
+class SR860(SRSLockIn, StockSR860):
     """SR860; ``xy_V`` reads X and Y at one instant (``SNAP? X, Y``)."""
 
     IDN_PATTERN = r"Stanford.Research.Systems.*SR86[05]"
     MODEL = "SR860"
-    SNAPSHOT_PROPERTIES = ("frequency", "time_constant", "sensitivity", "phase",
-                           "sine_voltage")
 
-    def __init__(self, adapter, name="Stanford Research Systems SR860 Lock-in amplifier",
-                 **kwargs):
-        kwargs.setdefault("read_termination", "\n")
-        kwargs.setdefault("write_termination", "\n")
-        super().__init__(adapter, name, **kwargs)
+    DEFAULT_NAME = "Stanford Research Systems SR860 Lock-in amplifier"
 
     frequency = Instrument.control(
         "FREQ?", "FREQ %0.6e",
@@ -29,11 +24,3 @@ class SR860(LabInstrument, StockSR860):
 
     x = Instrument.measurement("OUTP? 0", """Get X in V.""", get_process=float_reply("OUTP? 0"))
     y = Instrument.measurement("OUTP? 1", """Get Y in V.""", get_process=float_reply("OUTP? 1"))
-
-    @property
-    def xy_V(self) -> tuple[float, float]:
-        """Get X and Y in V, sampled at the same instant."""
-        reply = self.snap("X", "Y")
-        if len(reply) != 2:
-            raise ValueError(f"SNAP? X, Y: expected two numbers, got {reply!r}")
-        return to_float(reply[0], "SNAP? X"), to_float(reply[1], "SNAP? Y")
