@@ -13,7 +13,6 @@ class SR860(SRSLockIn, StockSR860):
 
     IDN_PATTERN = r"Stanford.Research.Systems.*SR86[05]"
     MODEL = "SR860"
-
     DEFAULT_NAME = "Stanford Research Systems SR860 Lock-in amplifier"
 
     frequency = Instrument.control(
