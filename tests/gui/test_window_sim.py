@@ -37,7 +37,7 @@ def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path)
     _type(qtbot, form.editors["title"].widget, "form-filled sweep")
     _type(qtbot, form.editors["sweep.start"].widget, "0")
     _type(qtbot, form.editors["sweep.stop"].widget, "0.03")
-    _type(qtbot, form.editors["sweep.points"].widget, "61")
+    _type(qtbot, form.editors["sweep.points"].widget, "601")  # long enough to pause on a busy machine
     _type(qtbot, form.editors["ramp_rate_T_per_min"].widget, "6")
     src = form.editors["source"].widget
     src.setCurrentIndex(src.findData("coil_supply"))
@@ -50,10 +50,10 @@ def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path)
     assert window.start_button.isEnabled()
     qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
     # points reach the plot
-    qtbot.waitUntil(lambda: window.live.curve_points("flux_phi0") >= 5, timeout=30000)
-    assert window.live.frames > 0
+    qtbot.waitUntil(lambda: window.controller.points_received >= 5, timeout=30000)
+    qtbot.waitUntil(lambda: window.live.frames > 0, timeout=5000)
     # pause: the runner stops between points
-    qtbot.waitUntil(lambda: window.pause_button.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: window.pause_button.isEnabled(), timeout=20000)
     qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.run_state.text() == "paused", timeout=20000)
     assert window.resume_button.isEnabled() and not window.pause_button.isEnabled()
@@ -62,8 +62,8 @@ def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path)
     assert window.controller.points_received == n_paused
     qtbot.mouseClick(window.resume_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.run_state.text() == "completed", timeout=60000)
-    assert window.live.curve_points("flux_phi0") == 61
-    assert window.progress.value() == 61
+    assert window.live.curve_points("flux_phi0") == 601
+    assert window.progress.value() == 601
     path = window.controller.runner.result.path
     assert read_status(path)[0] == "completed"
     log = window.log_pane.toPlainText()
