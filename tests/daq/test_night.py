@@ -10,6 +10,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 import yaml
 
 
@@ -24,6 +25,7 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+@pytest.mark.timeout(1200)  # about 3 minutes on a quiet 2-core machine; a throttled one may take 3x
 def test_accelerated_eight_hour_night(sim_lab_factory, tmp_path):
     lab, station = sim_lab_factory(speed=SPEED)
     series = {"kind": "time_series", "source": "coil_supply", "detectors": ["gaussmeter", "squid_controller"],
