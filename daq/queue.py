@@ -34,7 +34,6 @@ import logging
 import logging.handlers
 import os
 import subprocess
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path

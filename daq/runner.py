@@ -22,7 +22,7 @@ from daq.events import Event, EventBus
 from daq.plans import Plan, PlanError, Point
 from daq.storage import Column, RunMetadata, RunWriter, StorageError, now_iso
 from instruments.roles import (FieldSource, InstrumentError, LimitError, QuenchError, Role,
-                               TransientInstrumentError)
+                               TransientInstrumentError, role_kind)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ DETECTOR_QUANTITIES = {
 # quantity -> the role method that reads it (lock-in X and Y come from one read_xy_V)
 READ_METHOD = {"probe_field_T": "read_field_T", "flux_phi0": "read_flux_phi0", "frequency_Hz": "read_frequency_Hz",
                "temperature_K": "read_temperature_K"}
-ROLE_KINDS = ("field_source", "field_probe", "flux_readout", "lockin", "thermometer")
 POLL_INTERVAL_S = 0.02  # wall-clock; short enough for a sped-up simulated lab
 
 
@@ -75,15 +74,6 @@ class RunResult:
     started: str
     ended: str
     safe_state: str = ""
-
-
-def role_kind(role: Role) -> str:
-    for kind in ROLE_KINDS:
-        cls = {"field_source": "FieldSource", "field_probe": "FieldProbe", "flux_readout": "FluxReadout",
-               "lockin": "LockIn", "thermometer": "Thermometer"}[kind]
-        if any(base.__name__ == cls for base in type(role).__mro__):
-            return kind
-    raise TypeError(f"{role!r} is none of the role kinds {ROLE_KINDS}")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -629,7 +619,7 @@ class Runner:
 
     def _tripped_suspender(self, row: tuple | None = None) -> str:
         """Why the point must wait ('' when every condition is fine)."""
-        col = self._columns_index()
+        col = self.writer.column_index
         for sus, role in self._suspenders:
             if sus.kind == "temperature_band":
                 if row is not None and "temperature_K" in col and self.detectors.get(role.name) is role:
@@ -666,9 +656,6 @@ class Runner:
             why = self._tripped_suspender()
         self.writer.log("info", "suspension cleared; re-measuring the point")
         self._set_state("running")
-
-    def _columns_index(self) -> dict[str, int]:
-        return self.writer.column_index
 
     # -- resonance ------------------------------------------------------------------------
     def _find_resonance(self) -> float:

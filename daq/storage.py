@@ -219,10 +219,10 @@ class RunWriter:
 
     # -- creation -------------------------------------------------------------------------
     def _create(self, md: RunMetadata, signal: str, axes: list[str], chunk_rows: int) -> h5py.File:
-        tmp_ok = False
+        opened = False
         try:
             f = h5py.File(self.path, "w", libver="latest")
-            tmp_ok = True
+            opened = True
         except OSError as exc:
             raise StorageError(f"cannot create {self.path}: {exc}") from exc
         try:
@@ -299,7 +299,7 @@ class RunWriter:
             f.swmr_mode = True
             f.flush()
         except Exception as exc:
-            if tmp_ok:
+            if opened:
                 f.close()
             raise StorageError(f"cannot write the structure of {self.path}: {exc}") from exc
         return f

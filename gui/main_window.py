@@ -292,7 +292,7 @@ class MainWindow(QMainWindow):
         return self._start(self.editor.plan, self.default_out_path(self.editor.plan.title))
 
     def _start(self, plan, out_path: Path) -> bool:
-        from daq.runner import role_kind
+        from instruments.roles import role_kind
         from daq.storage import StorageError, check_output_path
 
         try:
@@ -399,7 +399,7 @@ class MainWindow(QMainWindow):
         import threading
 
         from daq.queue import QueueError, load_queue, read_queue_status, run_queue
-        from daq.runner import role_kind
+        from instruments.roles import role_kind
 
         resume = read_queue_status(load_queue(path)) is not None
 

@@ -414,7 +414,8 @@ class PlanForm(QWidget):
 
 def station_info_from(station) -> dict:
     """What the editor shows of a connected station: sources, detectors, limits."""
-    from daq.runner import _limits_of, role_kind
+    from daq.runner import _limits_of
+    from instruments.roles import role_kind
 
     kinds = {name: role_kind(role) for name, role in station.roles.items()}
     limits = {name: _limits_of(role) for name, role in station.roles.items()}
@@ -428,7 +429,8 @@ def station_info_from(station) -> dict:
 
 def check_plan(data: dict, station) -> tuple[P.Plan | None, list[str]]:
     """(plan, []) when the plan is valid for the station, else (None or plan, messages)."""
-    from daq.runner import check_plan_against_station, _limits_of, role_kind
+    from daq.runner import _limits_of, check_plan_against_station
+    from instruments.roles import role_kind
 
     try:
         plan = P.load_plan(data)

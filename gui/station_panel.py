@@ -60,7 +60,7 @@ class ReadoutPoller(QObject):
             self._thread.join(5)
 
     def _loop(self) -> None:
-        from daq.runner import role_kind
+        from instruments.roles import role_kind
 
         while not self._stop.is_set():
             self._idle.wait()
@@ -147,7 +147,7 @@ class StationPanel(QWidget):
 
     def set_station(self, station, description: str = "", identities: dict | None = None) -> None:
         """identities: {name: (state, idn)} gathered by the connecting thread (no I/O here)."""
-        from daq.runner import role_kind
+        from instruments.roles import role_kind
 
         self.station = station
         self.title.setText(f"station {station.name!r}" + (f" — {description}" if description else ""))

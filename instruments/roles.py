@@ -217,3 +217,17 @@ class Thermometer(Role):
         raise NotImplementedError(f"{self.name} cannot regulate temperature")
 
     max_temperature_K: float = float("inf")
+
+
+#: the role kinds a station file names, and the interface each stands for
+ROLE_CLASSES = {"field_source": FieldSource, "field_probe": FieldProbe, "flux_readout": FluxReadout,
+                "lockin": LockIn, "thermometer": Thermometer}
+ROLE_KINDS = tuple(ROLE_CLASSES)
+
+
+def role_kind(role: Role) -> str:
+    """The station kind of a role object ("field_source", ...)."""
+    for kind, cls in ROLE_CLASSES.items():
+        if isinstance(role, cls):
+            return kind
+    raise TypeError(f"{role!r} is none of the role kinds {ROLE_KINDS}")

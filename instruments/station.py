@@ -25,7 +25,7 @@ import yaml
 
 from instruments.roles import FieldLimits, InstrumentError, Role
 
-ROLE_KINDS = ("field_source", "field_probe", "flux_readout", "lockin", "thermometer")
+from instruments.roles import ROLE_KINDS  # noqa: E402  (one list of role kinds)
 SAFE_STATES = ("zero", "hold")
 DEFAULT_TIMEOUT_S = 2.0
 

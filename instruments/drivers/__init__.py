@@ -54,7 +54,6 @@ DRIVERS: dict[str, DriverSpec] = {s.name: s for s in (
                "Keithley 2182A nanovoltmeter (the voltmeter of a flux_readout)"),
 )}
 
-ROLE_KINDS = ("field_source", "field_probe", "flux_readout", "lockin", "thermometer")
 
 
 class UnknownDriverError(LookupError):
