@@ -4,8 +4,8 @@
 station, alternately:
   * without the window: the Runner alone in its thread (as `loopscope run`, with a subscriber
     that counts points, like its progress bar);
-  * with the window: started from the window's editor, live plot redrawn at 30 Hz, log,
-    progress bar, the station panel (its poller pauses during runs).
+  * with the window: started from the window's editor (the run in its own process, as the
+    window runs it), live plot redrawn at 30 Hz, log, progress bar, the station panel.
 Rates are points per wall-clock second over the whole run; rounds alternate so that machine
 drift hits both alike; medians reported. Target: the window costs < 10 %.
 Stations: the simulated lab over TCP in its own process (realistic: a lab's instruments do not
@@ -60,6 +60,9 @@ def with_window(app, window, plan_dict):
     runner = window.controller.runner
     runner.wait(10)
     window.controller.run_finished.disconnect(conn)
+    while window.station is None:  # the window connects again after the run
+        app.processEvents()
+        time.sleep(0.01)
     res = runner.result
     assert res.status == "completed", res
     return res.points / run_seconds(res), window.live.frames
@@ -81,6 +84,7 @@ def bench(app, session, plan_dict, rounds, workdir: Path, label: str):
     for i in range(rounds):
         window.poller.set_idle(False)  # "without the window": nothing of it polls the instruments
         a.append(without_window(session.station, plan_dict, workdir / f"{label}_bare_{i}.h5"))
+        window.poller.set_idle(True)
         rate, _ = with_window(app, window, plan_dict)
         b.append(rate)
     window.poller.stop()
@@ -134,8 +138,8 @@ if __name__ == "__main__":
         rows.append((f"simulated lab over TCP inside the window's process (x{a.speed:g}), {a.sim_points} points",
                      *bench(app, sim, plan, a.rounds, d, "sim")))
         sim.close()
-        mem = StationSession(None, description="memory")
-        mem.station = MemoryStation()
+        mem = StationSession(None, description="memory", opener=MemoryStation)
+        mem.connect_blocking()
         plan = {"title": "bench memory", "kind": "linear", "detectors": ["flux_readout", "field_probe"],
                 "sweep": {"start": 0, "stop": 0.5, "points": a.memory_points}, "settle": {"wait_for_holding": False}}
         rows.append((f"in-memory station, {a.memory_points:,} points (worst case)", *bench(app, mem, plan, a.rounds, d, "mem")))

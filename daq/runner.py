@@ -204,8 +204,7 @@ class Runner:
         self.bus = bus or EventBus()
         self.extra_metadata = extra_metadata or {}
         self.time_scale = float(getattr(station, "time_scale", 1.0) or 1.0)
-        instruments = {name: (role_kind(role), _limits_of(role)) for name, role in station.roles.items()}
-        self.source_name, self.detector_names = check_plan_against_station(plan, instruments)
+        self.source_name, self.detector_names = check_plan_against_station(plan, station_instruments(station))
         self.source: FieldSource = station.roles[self.source_name]
         self.detectors = {n: station.roles[n] for n in self.detector_names}
         self.state = "idle"
@@ -745,6 +744,11 @@ class Runner:
         rate = self._points_done / elapsed if elapsed > 0 else 0.0
         eta = (total - self._points_done) / rate if rate > 0 else math.inf
         self._emit("progress", done=self._points_done, total=total, eta_s=eta, rate_per_s=rate)
+
+
+def station_instruments(station) -> dict[str, tuple[str, dict]]:
+    """A connected station as check_plan_against_station wants it: {name: (kind, limits)}."""
+    return {name: (role_kind(role), _limits_of(role)) for name, role in station.roles.items()}
 
 
 def _limits_of(role: Role) -> dict:

@@ -1,13 +1,13 @@
 """The operator's window: station, sweep editor with live plots, queue, data browser.
 
 The window presents; the Runner decides. Every instrument action of a run (ramps, settling,
-the safe state) happens in the Runner's thread; the window only calls start, pause, resume
-and abort, and shows the events.
+the safe state) happens in the Runner, in a process of its own (daq.run_process): the window
+only starts, pauses, resumes and aborts it, and shows its events. While a run holds the
+instruments the window's own sessions are closed; it connects again when the run has ended.
 """
 from __future__ import annotations
 
 import html
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -30,27 +30,20 @@ LOG_COLOURS = {"info": "#202020", "warning": "#a05a00", "error": "#c00000"}
 CLOSE_TIMEOUT_S = 600.0
 
 
-GIL_SWITCH_INTERVAL_S = 0.0002
-
-
 class MainWindow(QMainWindow):
     station_ready = pyqtSignal()
-    _queue_file_done = pyqtSignal(str, str)  # state, error (from the queue-file worker thread)
 
     def __init__(self, session: StationSession, out_dir: str | Path = ".", parent=None):
         super().__init__(parent)
-        # The runner spends its time in socket calls that release the interpreter lock; each
-        # time one returns it must win the lock back from the window's drawing code. Python
-        # hands the lock over every 5 ms by default, so a busy window could hold up every
-        # instrument exchange by up to 5 ms. A short switch interval keeps that wait small.
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         from loopscope import __version__
         self.software_version = __version__
         self.session = session
-        self.station = None
+        self.station = None  # the window's connected station (None while a run holds it)
+        self.station_layout: dict = {}  # {name: (role kind, limits)} of the last connected station
         self.controller = RunController(self)
         self.poller = ReadoutPoller()
         self.queue_entry = None  # the queue entry being run, if any
+        self._queue_file_job = False  # the run process is running the queue panel's queue file
         self._run_columns: list[str] = []
         self._run_detectors: dict[str, str] = {}
         self._closing = False
@@ -94,8 +87,9 @@ class MainWindow(QMainWindow):
         c.state_changed.connect(self._state)
         c.message.connect(self.log)
         c.run_finished.connect(self._run_finished)
+        c.job_finished.connect(self._job_finished)
         self.queue.run_requested.connect(self.run_queue)
-        self._queue_file_done.connect(self._queue_file_finished)
+        self.queue.stop_requested.connect(self.controller.stop_after_current)
         self.controller.run_finished.connect(lambda d: self.queue.reload_status())
         self.queue.add_current_requested.connect(self.add_editor_plan_to_queue)
         self.editor.validity_changed.connect(lambda ok: self._update_buttons())
@@ -201,11 +195,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------ station
     def _station_connected(self, station) -> None:
+        from daq.runner import station_instruments
+
         self.station = station
+        self.station_layout = station_instruments(station)
         self.station_panel.set_station(station, self.session.description, self.session.identities)
         self.editor.set_station(station)
         self.poller.start(station)
-        self.poller.set_idle(not self.controller.active)
+        self.poller.set_idle(True)
         self.log("info", f"station {station.name!r} connected: {', '.join(station.roles)}")
         self._update_buttons()
         self.station_ready.emit()
@@ -270,10 +267,11 @@ class MainWindow(QMainWindow):
         active = self.controller.active
         state = self.controller.runner.state if active else "idle"
         ready = self.station is not None and not self.session.connecting
+        in_run = self.controller.run_active
         self.start_button.setEnabled(ready and not active and self.editor.valid)
-        self.pause_button.setEnabled(active and state == "running")
-        self.resume_button.setEnabled(active and state == "paused")
-        self.abort_button.setEnabled(active and state in ("running", "paused"))
+        self.pause_button.setEnabled(in_run and state == "running")
+        self.resume_button.setEnabled(in_run and state == "paused")
+        self.abort_button.setEnabled(active and state in ("starting", "running", "paused"))
         self.queue.run_button.setEnabled(ready and not active and not self.queue.running)
         self.station_panel.reconnect_button.setEnabled(not active and not self.session.connecting)
         self.editor.setEnabled(not active)
@@ -292,27 +290,35 @@ class MainWindow(QMainWindow):
         return self._start(self.editor.plan, self.default_out_path(self.editor.plan.title))
 
     def _start(self, plan, out_path: Path) -> bool:
-        from instruments.roles import role_kind
+        from daq.run_process import PlanJob
+        from daq.runner import check_plan_against_station
         from daq.storage import StorageError, check_output_path
 
         try:
             check_output_path(out_path)
-            self.poller.set_idle(False)
-            runner = self.controller.start(self.station, plan, out_path, software_version=self.software_version,
-                                           extra_metadata=self._extra_metadata())
-        except (PlanError, StorageError, RuntimeError, ValueError) as exc:
-            self.poller.set_idle(True)
+            # refused here, before the run process opens any instrument
+            check_plan_against_station(plan, self.station_layout)
+        except (PlanError, StorageError, ValueError) as exc:
             self.log("error", f"cannot start: {exc}")
             QMessageBox.warning(self, "Cannot start the run", str(exc)) if not self._quiet() else None
             return False
-        self._run_source = runner.source_name
-        self._run_detectors = {n: role_kind(r) for n, r in runner.detectors.items()}
+        self._hand_over_station()
+        self.controller.start(PlanJob(self.session.opener, plan, out_path, software_version=self.software_version,
+                                      extra_metadata=self._extra_metadata()))
         self.progress.setRange(0, max(1, plan.total_points()))
         self.progress.setValue(0)
         self.eta_label.setText("ETA --")
-        self.file_label.setText(f"writing {out_path}")
+        self.file_label.setText(f"starting the run process; it will write {out_path}")
+        self.run_state.setText("starting")
         self._update_buttons()
         return True
+
+    def _hand_over_station(self) -> None:
+        """Close the window's instrument sessions: the run process opens its own."""
+        self.poller.set_idle(False)
+        self.station = None
+        self.session.release()
+        self.station_panel.set_handed_over()
 
     def _extra_metadata(self) -> dict:
         return {"gui": "loopscope gui", "station_description": self.session.description} \
@@ -330,7 +336,10 @@ class MainWindow(QMainWindow):
             self.abort_button.setEnabled(False)
 
     def _run_started(self, d: dict) -> None:
+        proc = self.controller.runner
+        self._run_source, self._run_detectors = proc.source_name, dict(proc.detector_kinds)
         self._run_columns = list(d["columns"])
+        self.file_label.setText(f"writing {d['path']}")
         self.live.start_run(d["columns"], d["units"], d.get("signal", ""), d.get("axes"))
         self.live.set_run_active(True)
         self.progress.setRange(0, max(1, d["total"]))
@@ -360,7 +369,6 @@ class MainWindow(QMainWindow):
     def _run_finished(self, d: dict) -> None:
         self.live.set_run_active(False)
         self.live.redraw()
-        self.poller.set_idle(True)
         status = d["status"]
         text = f"{status}: {d['points']} points in {d['path']}"
         if d.get("safe_state"):
@@ -370,19 +378,29 @@ class MainWindow(QMainWindow):
         if status == "completed":
             self.progress.setValue(self.progress.maximum())
         entry = self.queue_entry
-        self.queue_entry = None
         if entry is not None:
             entry.status, entry.path, entry.detail = status, d["path"], d.get("reason", "")
             self.queue.refresh()
-            if status == "completed" and not self._closing:
-                self._run_next_in_queue()
-            else:
-                if status != "completed":
-                    self.log("warning", f"queue stopped: run {entry.plan.title!r} ended {status}")
-                self.queue.set_running(False)
+        self._update_buttons()
+
+    def _job_finished(self, outcome: dict) -> None:
+        """The run process has ended and let go of the instruments: the next queued plan,
+        or the window takes the station back."""
+        entry, self.queue_entry = self.queue_entry, None
+        if self._queue_file_job:
+            self._queue_file_job = False
+            self._queue_file_finished(outcome.get("queue_state", "failed"), outcome.get("error", ""))
+        elif entry is not None:
+            if entry.status == "completed" and not self._closing and self._run_next_in_queue():
+                return  # the next run's process opens the station
+            if entry.status != "completed":
+                self.log("warning", f"queue stopped: run {entry.plan.title!r} ended {entry.status}")
+            self.queue.set_running(False)
         self._update_buttons()
         if self._closing:
             self.close()
+            return
+        self.session.connect_async()
 
     # ------------------------------------------------------------------------------ queue
     def run_queue(self) -> None:
@@ -395,32 +413,22 @@ class MainWindow(QMainWindow):
             self._run_next_in_queue()
 
     def _run_queue_file(self, path: Path) -> None:
-        """The same engine as `loopscope queue run/resume`, on the window's station, in a worker thread."""
-        import threading
+        """The same engine as `loopscope queue run/resume`, on the window's station, in the
+        run process; the queue file's status file is the one the command line reads."""
+        from daq.queue import QueueError, load_queue, read_queue_status
+        from daq.run_process import QueueJob
 
-        from daq.queue import QueueError, load_queue, read_queue_status, run_queue
-        from instruments.roles import role_kind
-
-        resume = read_queue_status(load_queue(path)) is not None
-
-        def attach(runner):
-            self._run_source = runner.source_name
-            self._run_detectors = {n: role_kind(r) for n, r in runner.detectors.items()}
-            self.controller.attach(runner)
-
-        def work():
-            try:
-                result = run_queue(path, resume=resume, connected_station=self.station, progress=attach,
-                                   software_version=self.software_version,
-                                   stop_requested=lambda: self.queue.stop_after_current)
-                self._queue_file_done.emit(result.state, "")
-            except (QueueError, OSError, ValueError) as exc:
-                self._queue_file_done.emit("failed", str(exc))
-
-        self.poller.set_idle(False)
+        try:
+            resume = read_queue_status(load_queue(path)) is not None
+        except (QueueError, OSError, ValueError) as exc:
+            self._queue_file_finished("failed", str(exc))
+            return
         self.log("info", f"{'resuming' if resume else 'running'} queue file {path.name}")
-        self._queue_thread = threading.Thread(target=work, name="queue-file", daemon=True)
-        self._queue_thread.start()
+        self._queue_file_job = True
+        self._hand_over_station()
+        self.controller.start(QueueJob(self.session.opener, path, resume=resume,
+                                       software_version=self.software_version))
+        self._update_buttons()
 
     def _queue_file_finished(self, state: str, error: str) -> None:
         if error:
@@ -429,16 +437,16 @@ class MainWindow(QMainWindow):
             self.log("info" if state == "completed" else "warning", f"queue file: {state}")
         self.queue.reload_status()
         self.queue.set_running(False)
-        self.poller.set_idle(True)
         self._update_buttons()
 
-    def _run_next_in_queue(self) -> None:
+    def _run_next_in_queue(self) -> bool:
+        """Start the next queued plan; False when there is none (or it could not start)."""
         entry = self.queue.next_entry()
         if entry is None:
             self.queue.set_running(False)
             self.log("info", "queue finished")
             self._update_buttons()
-            return
+            return False
         out = self.queue.out_path_for(entry)
         self.queue_entry = entry
         entry.status, entry.path = "running", str(out)
@@ -448,6 +456,8 @@ class MainWindow(QMainWindow):
             self.queue_entry = None
             self.queue.refresh()
             self.queue.set_running(False)
+            return False
+        return True
 
     # ------------------------------------------------------------------------------ log
     def log(self, level: str, text: str) -> None:

@@ -414,11 +414,11 @@ class PlanForm(QWidget):
 
 def station_info_from(station) -> dict:
     """What the editor shows of a connected station: sources, detectors, limits."""
-    from daq.runner import _limits_of
-    from instruments.roles import role_kind
+    from daq.runner import station_instruments
 
-    kinds = {name: role_kind(role) for name, role in station.roles.items()}
-    limits = {name: _limits_of(role) for name, role in station.roles.items()}
+    instruments = station_instruments(station)
+    kinds = {name: kind for name, (kind, _) in instruments.items()}
+    limits = {name: lim for name, (_, lim) in instruments.items()}
     temps = [limits[n].get("max_temperature_K", math.inf) for n, k in kinds.items() if k == "thermometer"]
     t_max = min(temps) if temps else None
     return {"kinds": kinds, "limits": limits,
@@ -429,8 +429,7 @@ def station_info_from(station) -> dict:
 
 def check_plan(data: dict, station) -> tuple[P.Plan | None, list[str]]:
     """(plan, []) when the plan is valid for the station, else (None or plan, messages)."""
-    from daq.runner import _limits_of, check_plan_against_station
-    from instruments.roles import role_kind
+    from daq.runner import check_plan_against_station, station_instruments
 
     try:
         plan = P.load_plan(data)
@@ -438,9 +437,8 @@ def check_plan(data: dict, station) -> tuple[P.Plan | None, list[str]]:
         return None, [line for line in str(exc).splitlines() if line.strip()]
     if station is None:
         return plan, []
-    instruments = {name: (role_kind(role), _limits_of(role)) for name, role in station.roles.items()}
     try:
-        check_plan_against_station(plan, instruments)
+        check_plan_against_station(plan, station_instruments(station))
     except P.PlanError as exc:
         return plan, [line for line in str(exc).splitlines() if line.strip()]
     return plan, []

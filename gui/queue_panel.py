@@ -31,6 +31,7 @@ class QueuePanel(QWidget):
 
     run_requested = pyqtSignal()      # the operator pressed "Run queue"
     add_current_requested = pyqtSignal()
+    stop_requested = pyqtSignal()     # "Stop after current": no new run after the one going on
 
     COLUMNS = ("#", "title", "kind", "points", "from", "status", "file")
 
@@ -176,6 +177,7 @@ class QueuePanel(QWidget):
     def _stop_after(self) -> None:
         self.stop_after_current = True
         self.status.setText("the queue stops after the current run")
+        self.stop_requested.emit()
 
     # -- running (driven by the main window) ----------------------------------------------------
     def next_entry(self) -> QueueEntry | None:

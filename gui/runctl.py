@@ -1,11 +1,13 @@
-"""The bridge between a Runner and the Qt thread.
+"""The bridge between a run in its own process and the Qt thread.
 
-The runner calls subscribers from its event dispatcher thread. `RunController` only appends
-each event to a deque there (no Qt call but one queued wake-up signal for rare events), and
-drains the deque in the Qt thread: rare events (started, state, warning, finished ...) are
-handled at once, point rows are batched into one numpy block per drain. The drain runs on
-the wake-up signal and on a timer, so hundreds of points per second cost a few signals per
-second, and acquisition never waits for the window.
+The runner works in a process of its own (daq.run_process): the window's drawing never holds
+the interpreter lock the acquisition needs, and a window that crashes leaves the run going
+to its normal end. The process's reader thread hands each event to `RunController`, which
+only appends it to a deque there (no Qt call but one queued wake-up signal for rare events)
+and drains the deque in the Qt thread: rare events (started, state, warning, finished ...)
+are handled at once, point rows arrive as blocks and leave as one numpy block per drain. The
+drain runs on the wake-up signal and on a timer, so hundreds of points per second cost a few
+signals per second, and acquisition never waits for the window.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import collections
 import math
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
@@ -24,26 +25,27 @@ DRAIN_INTERVAL_MS = 33  # ~30 Hz, the redraw rate; points are never drawn one by
 
 
 class RunController(QObject):
-    """Starts one Runner at a time and re-emits its events as Qt signals (Qt thread)."""
+    """Starts one job (a plan, or a queue file) at a time in its own process and re-emits
+    its events as Qt signals (Qt thread)."""
 
     run_started = pyqtSignal(dict)      # the "started" event's data
     points = pyqtSignal(object)         # np.ndarray (k, n_columns) of new rows, in order
     progress = pyqtSignal(dict)         # done, total, eta_s, rate_per_s
     state_changed = pyqtSignal(str)     # running | paused | safe_state | completed | aborted | failed
     message = pyqtSignal(str, str)      # level (info, warning, error), text
-    run_finished = pyqtSignal(dict)     # the "finished" event's data
+    run_finished = pyqtSignal(dict)     # the "finished" event's data (once per run)
+    job_finished = pyqtSignal(dict)     # the process has ended: {"error": str, "queue_state": ...}
     _wake = pyqtSignal()
-    _attached = pyqtSignal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.runner = None
+        self.runner = None  # the daq.run_process.RunProcess of the current (or last) job
         self._events: collections.deque[Event] = collections.deque()
         self._lock = threading.Lock()
         self._columns: list[str] = []
-        self._finished_seen = True
+        self._finished_seen = True  # the current run's "finished" was handled
+        self._job_done = True       # the current job's process has ended
         self._wake.connect(self._drain)
-        self._attached.connect(lambda: self._timer.start())
         self._timer = QTimer(self)
         self._timer.setInterval(DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._drain)
@@ -52,59 +54,59 @@ class RunController(QObject):
     # -- control (Qt thread) ------------------------------------------------------------
     @property
     def active(self) -> bool:
-        return self.runner is not None and not self._finished_seen
+        """A job is under way: its process holds the instruments until it has ended."""
+        return self.runner is not None and not self._job_done
 
-    def start(self, station, plan, out_path: str | Path, software_version: str = "",
-              extra_metadata: dict | None = None):
-        """Create the Runner (raises PlanError for a plan the station refuses) and start it."""
-        from daq.runner import Runner
+    @property
+    def run_active(self) -> bool:
+        """A run is between its start and its "finished" (a queue has gaps between runs)."""
+        return self.active and not self._finished_seen
+
+    def start(self, job):
+        """Start a daq.run_process PlanJob or QueueJob in its own process."""
+        from daq.run_process import RunProcess
 
         if self.active:
             raise RuntimeError("a run is already active")
-        runner = Runner(station, plan, out_path, overwrite=False, software_version=software_version,
-                        extra_metadata=extra_metadata)
-        self.runner = runner
-        self._finished_seen = False
-        self._columns = []
-        self.points_received = 0
-        runner.subscribe(self._on_event)
-        runner.start()
-        self._timer.start()
-        return runner
-
-    def attach(self, runner) -> None:
-        """Follow a Runner someone else runs (a queue file's runs, from a worker thread):
-        its events feed the same signals as a run started here. Thread-safe."""
         with self._lock:
             self._events.clear()
-        self.runner = runner
+        proc = RunProcess(job)
+        self.runner = proc
         self._finished_seen = False
+        self._job_done = False
         self._columns = []
         self.points_received = 0
-        runner.subscribe(self._on_event)
-        self._attached.emit()  # the drain timer starts in the Qt thread
+        proc.subscribe(self._on_event)
+        proc.start()
+        self._timer.start()
+        return proc
 
     def pause(self) -> None:
-        if self.active:
+        if self.run_active:
             self.runner.pause()
             self.message.emit("info", "pause requested: the run stops before the next point")
 
     def resume(self) -> None:
-        if self.active:
+        if self.run_active:
             self.runner.resume()
             self.message.emit("info", "resume requested")
 
     def abort(self, reason: str = "aborted by the operator") -> None:
         if self.active:
             self.runner.abort(reason)
+            source = self.runner.source_name or "the field source"
             self.message.emit("warning", f"abort requested ({reason}): the runner ramps "
-                                         f"{self.runner.source_name} to its safe state and closes the file")
+                                         f"{source} to its safe state and closes the file")
 
-    # -- runner side (dispatcher thread): no Qt widget is touched here ----------------------
+    def stop_after_current(self) -> None:
+        if self.active:
+            self.runner.stop_after_current()
+
+    # -- reader thread of the run process: no Qt widget is touched here ---------------------
     def _on_event(self, event: Event) -> None:
         with self._lock:
             self._events.append(event)
-        if event.kind != "point":
+        if event.kind != "points":
             self._wake.emit()  # queued to the Qt thread
 
     # -- Qt thread -------------------------------------------------------------------------
@@ -112,27 +114,28 @@ class RunController(QObject):
         with self._lock:
             events = list(self._events)
             self._events.clear()
-        rows: list[tuple] = []
+        blocks: list[np.ndarray] = []
         for ev in events:
-            if ev.kind == "point":
-                rows.append(ev.data["row"])
+            if ev.kind == "points":
+                blocks.append(ev.data["rows"])
                 continue
-            if rows:
-                self._emit_rows(rows)
-                rows = []
+            if blocks:
+                self._emit_rows(blocks)
+                blocks = []
             self._handle(ev)
-        if rows:
-            self._emit_rows(rows)
-        self._check_thread()
+        if blocks:
+            self._emit_rows(blocks)
+        self._check_process()
 
-    def _emit_rows(self, rows: list[tuple]) -> None:
-        block = np.asarray(rows, dtype=np.float64)
-        self.points_received += len(rows)
+    def _emit_rows(self, blocks: list[np.ndarray]) -> None:
+        block = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        self.points_received += len(block)
         self.points.emit(block)
 
     def _handle(self, ev: Event) -> None:
         d = ev.data
         if ev.kind == "started":
+            self._finished_seen = False  # the next run of a queue
             self._columns = list(d["columns"])
             self.message.emit("info", f"started {d['title']!r} ({d['plan_kind']}, {d['total']} points) "
                                       f"-> {d['path']}")
@@ -151,29 +154,31 @@ class RunController(QObject):
             self.message.emit(ev.kind, d.get("message", ""))
         elif ev.kind == "finished":
             self._finish(dict(d))
+        elif ev.kind == "job_done":
+            self._end_job(dict(d))
 
-    def _check_thread(self) -> None:
-        # A runner thread that died without "finished" (e.g. the file could not be created)
-        r = self.runner
-        if r is None or self._finished_seen or r._thread is None or r._thread.is_alive():
+    def _check_process(self) -> None:
+        # A run process that ended without saying so (killed, crashed before its report)
+        proc = self.runner
+        if proc is None or self._job_done or proc.alive:
             return
         with self._lock:
             if self._events:
                 return
-        if r.result is not None:
-            res = r.result
-            self._finish({"status": res.status, "reason": res.reason, "path": str(res.path),
+        code = proc.exitcode
+        why = f"the run process ended unexpectedly (exit code {code}); see the terminal log"
+        if not self._finished_seen:
+            res = proc.result
+            self._finish({"status": "failed", "reason": why, "path": str(proc.out_path or ""),
+                          "points": proc.points_done, "safe_state": ""} if res is None else
+                         {"status": res.status, "reason": res.reason, "path": str(res.path),
                           "points": res.points, "safe_state": res.safe_state})
-        else:
-            self._finish({"status": "failed", "reason": "the run thread ended without a result "
-                          "(see the terminal log)", "path": str(r.out_path), "points": r.points_done,
-                          "safe_state": ""})
+        self._end_job({"error": why})
 
     def _finish(self, d: dict) -> None:
         if self._finished_seen:
             return
         self._finished_seen = True
-        self._timer.stop()
         level = "info" if d["status"] == "completed" else ("warning" if d["status"] == "aborted" else "error")
         text = f"finished: {d['status']}, {d['points']} points in {d['path']}"
         if d.get("reason"):
@@ -181,8 +186,21 @@ class RunController(QObject):
         self.message.emit(level, text)
         self.run_finished.emit(d)
 
+    def _end_job(self, outcome: dict) -> None:
+        if self._job_done:
+            return
+        if outcome.get("error") and not self._finished_seen:
+            # the job ended before its run could start (station not reachable, plan refused)
+            self._finish({"status": "failed", "reason": outcome["error"],
+                          "path": str(self.runner.out_path or ""), "points": 0, "safe_state": ""})
+        elif outcome.get("error"):
+            self.message.emit("error", f"run process: {outcome['error']}")
+        self._job_done = True
+        self._timer.stop()
+        self.job_finished.emit(outcome)
+
     def wait_finished(self, timeout_s: float) -> bool:
-        """Block (Qt events processed) until the active run has finished. For closing."""
+        """Block (Qt events processed) until the active job has ended. For closing and tests."""
         from PyQt6.QtWidgets import QApplication
 
         end = time.monotonic() + timeout_s

@@ -1,10 +1,13 @@
 """The station the window drives: a station file, or the simulated lab started in-process.
 
 Connecting (and reconnecting) opens VISA sessions and can wait for timeouts, so it runs in
-a worker thread; the result comes back as a Qt signal.
+a worker thread; the result comes back as a Qt signal. During a run the window releases its
+sessions and the run's own process opens the station with `opener` (some instruments take
+one connection at a time); when the run has ended the window connects again.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -16,10 +19,14 @@ class StationSession(QObject):
     connect_failed = pyqtSignal(str)
     busy = pyqtSignal(str)
 
-    def __init__(self, station_source=None, *, lab=None, description: str = "", parent=None):
-        """station_source: a station file path or dict (None with lab: the simulated station)."""
+    def __init__(self, station_source=None, *, lab=None, description: str = "", opener=None, parent=None):
+        """station_source: a station file path or dict. opener: instead, a picklable callable
+        returning a connected station (e.g. instruments.memory.MemoryStation)."""
         super().__init__(parent)
         self.source = station_source
+        from instruments.station import load_station
+        # picklable (a run process calls it to open the station for itself)
+        self.opener = opener or functools.partial(load_station, station_source)
         self.lab = lab
         self.description = description
         self.station = None
@@ -28,11 +35,11 @@ class StationSession(QObject):
 
     @classmethod
     def simulated(cls, speed: float = 50.0, sample: str = "soft_core", seed: int = 1):
-        """Start the simulated lab in-process on free ports (as `loopscope demo` does)."""
+        """Start the simulated lab in its own process on free ports."""
         from daq.demo import simulated_station
-        from sim_devices.lab import SimulatedLab
+        from sim_devices.lab_process import LabProcess
 
-        lab = SimulatedLab({"sample": {"kind": sample}}, seed=seed, speed=speed).start()
+        lab = LabProcess({"sample": {"kind": sample}}, seed=seed, speed=speed).start()
         return cls(simulated_station(lab, speed), lab=lab,
                    description=f"simulated lab (sample {sample}, seed {seed}, speed x{speed:g})")
 
@@ -56,11 +63,10 @@ class StationSession(QObject):
         old, self.station = self.station, None
 
         def work():
-            from instruments.station import load_station
             try:
                 if old is not None:
                     old.close()
-                station = load_station(self.source)
+                station = self.opener()
                 self.identities = identities(station)
             except Exception as exc:  # shown to the operator; the window stays usable
                 self.connect_failed.emit(f"{type(exc).__name__}: {exc}")
@@ -72,11 +78,18 @@ class StationSession(QObject):
         self._thread.start()
 
     def connect_blocking(self, timeout: float = 60.0):
-        from instruments.station import load_station
-        self.station = load_station(self.source)
+        self.station = self.opener()
         self.identities = identities(self.station)
         self.connected.emit(self.station)
         return self.station
+
+    def release(self) -> None:
+        """Close the window's sessions (a run process takes the instruments over)."""
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.station is not None:
+            self.station.close()
+            self.station = None
 
     def close(self) -> None:
         if self._thread is not None:

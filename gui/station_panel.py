@@ -1,9 +1,8 @@
 """The station panel: every role's instrument, connection and identity, live readouts.
 
-Readouts are polled in a worker thread while no run is active. During a run the runner
-owns the instruments' time (each role serialises access with its own lock, so polling
-would be safe, but it would steal exchanges from the acquisition): the readouts then come
-from the run's own point rows.
+Readouts are polled in a worker thread while no run is active. During a run the run's own
+process holds the instruments (the window has closed its sessions): the readouts then come
+from the run's point rows.
 """
 from __future__ import annotations
 
@@ -137,6 +136,15 @@ class StationPanel(QWidget):
         self.status.setText(text)
         self.status.setStyleSheet("color: #806000;")
         self.reconnect_button.setEnabled(False)
+
+    def set_handed_over(self) -> None:
+        self.status.setText("held by the run")
+        self.status.setStyleSheet("color: #0050a0; font-weight: bold;")
+        self.reconnect_button.setEnabled(False)
+        for row in range(self.table.rowCount()):
+            self.table.setItem(row, 4, QTableWidgetItem("in the run process"))
+        self.source_note.setText("the run's own process holds the instruments; readouts follow the run's "
+                                 "points; the window connects again when the run has ended")
 
     def set_failed(self, message: str) -> None:
         self.status.setText("not connected")

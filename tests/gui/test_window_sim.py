@@ -61,14 +61,16 @@ def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path)
     qtbot.wait(300)
     assert window.controller.points_received == n_paused
     qtbot.mouseClick(window.resume_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.run_state.text() == "completed", timeout=60000)
+    qtbot.waitUntil(lambda: not window.controller.active, timeout=60000)
+    assert window.run_state.text() == "completed"
     assert window.live.curve_points("flux_phi0") == 601
     assert window.progress.value() == 601
     path = window.controller.runner.result.path
     assert read_status(path)[0] == "completed"
     log = window.log_pane.toPlainText()
     assert "state: paused" in log and "completed" in log
-    assert window.start_button.isEnabled()
+    # the run process has let go of the instruments: the window connects again
+    qtbot.waitUntil(lambda: window.start_button.isEnabled(), timeout=20000)
 
 
 def test_abort_returns_field_to_zero_and_file_says_aborted(window, qtbot):
@@ -85,6 +87,8 @@ def test_abort_returns_field_to_zero_and_file_says_aborted(window, qtbot):
     assert window.run_state.text() == "aborted"
     status, reason = read_status(result.path)
     assert status == "aborted" and "operator" in reason
+    # the run process has let go of the instruments: the window connects again
+    qtbot.waitUntil(lambda: window.station is not None, timeout=20000)
     coil = window.station.roles["coil_supply"]
     assert abs(coil.read_field_T()) < 1e-4
     # idle again: the poller shows the field back at zero
@@ -137,7 +141,8 @@ def test_close_during_run_asks_then_aborts_to_safe_state(window, qtbot, monkeypa
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=60000)
     result = window.controller.runner.result
     assert result.status == "aborted" and "window closed" in result.reason
-    assert abs(window.station.roles["coil_supply"].read_field_T()) < 1e-4
+    with window.session.opener() as station:  # the closed window did not connect again
+        assert abs(station.roles["coil_supply"].read_field_T()) < 1e-4
 
 
 def test_queue_file_runs_from_the_window_with_the_same_status_file(window, qtbot, tmp_path):
