@@ -57,8 +57,23 @@ class _RowLayout:
         self.resonance = col.get("resonance_frequency_Hz")
         self.temperature_setpoint = col.get("temperature_setpoint_K")
         self.labels = {name: col[name] for name in runner.plan.label_columns()}
-        self.readers = [(col[name], role, q) for name, role, q in runner._readers]
         self.readings = runner.plan.model.averaging.readings
+        # Asked together (every question out before the first answer is read): the source's
+        # field and current, and each detector's single reading, one per instrument. The
+        # rest (averaged readings, lock-in X/Y pairs, a second quantity of one instrument)
+        # are read one after another.
+        source = runner.source
+        self.together: list[tuple[Role, str, tuple[int, ...]]] = [
+            (source, "read_field_and_current", (self.field, self.current))]
+        self.readers = []
+        asked = {id(source)}
+        for name, role, q in runner._readers:
+            if (self.readings == 1 and q in READ_METHOD and q != "frequency_Hz"
+                    and id(role) not in asked):
+                asked.add(id(role))
+                self.together.append((role, READ_METHOD[q], (col[name],)))
+            else:
+                self.readers.append((col[name], role, q))
 
 
 class _Remeasure(Exception):
@@ -464,7 +479,12 @@ class Runner:
         row[0], row[1], row[2] = p.index, now, (now - self._t0) * self.time_scale
         if target_T is not None:
             row[ix.field_setpoint] = target_T
-        row[ix.field], row[ix.current] = self._retrying(src, src.read_field_and_current)
+        for (_, _, slots), value in zip(ix.together, self._read_together(ix.together)):
+            if len(slots) == 1:
+                row[slots[0]] = value
+            else:
+                for slot, v in zip(slots, value):
+                    row[slot] = v
         if ix.current_setpoint is not None and p.field is not None:
             row[ix.current_setpoint] = p.field
         if ix.magnet_current is not None:
@@ -490,6 +510,37 @@ class Runner:
         if self.bus.has_subscribers:
             # subscribers map the row to names with the columns of the "started" event
             self._emit("point", index=p.index, row=row)
+
+    def _read_together(self, jobs) -> list:
+        """One reading from each of several instruments, all asked before the first answer is
+        read: the instruments measure at the same time and the point costs about one round
+        trip instead of one per instrument. A reading that fails is retried on its own."""
+        pending: list = []
+        results: list = []
+        try:
+            for role, method, _ in jobs:
+                try:
+                    pending.append(role.begin_read(method))
+                except Exception as exc:  # retried or raised below, once every reply is in
+                    pending.append(exc)
+        finally:
+            # every question asked gets its answer read, whatever happened meanwhile:
+            # a reply left on a session would be taken for the answer to the next question
+            for p in pending:
+                if isinstance(p, Exception):
+                    results.append(p)
+                    continue
+                try:
+                    results.append(p.finish())
+                except Exception as exc:
+                    results.append(exc)
+        for k, value in enumerate(results):
+            if isinstance(value, Exception):
+                role, method, _ = jobs[k]
+                if not isinstance(value, TransientInstrumentError):
+                    raise value
+                results[k] = self._retrying(role, getattr(role, method), first_error=value)
+        return results
 
     def _read_quantity(self, role: Role, q: str, n_avg: int, lockin_cache: dict) -> float:
         if q in ("lockin_x_V", "lockin_y_V"):
@@ -679,11 +730,14 @@ class Runner:
         return f0
 
     # -- instrument calls with bounded retries --------------------------------------------
-    def _retrying(self, role: Role, fn, *args):
-        try:
-            return fn(*args)  # the fast path: one call, no loop
-        except TransientInstrumentError as exc:
-            first_error = exc
+    def _retrying(self, role: Role, fn, *args, first_error: TransientInstrumentError | None = None):
+        """fn(*args), with bounded retries of transient errors (first_error: the first
+        attempt was already made, and failed so)."""
+        if first_error is None:
+            try:
+                return fn(*args)  # the fast path: one call, no loop
+            except TransientInstrumentError as exc:
+                first_error = exc
         retries = self.plan.model.retries
         give_up_wall = self.plan.model.give_up_after_s / self.time_scale
         first_failure = time.monotonic()

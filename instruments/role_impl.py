@@ -27,9 +27,9 @@ from typing import Any, Iterator
 
 import pyvisa
 
-from instruments.drivers._base import LabInstrument
-from instruments.roles import (FieldLimits, FieldProbe, FieldSource, FluxReadout,
-                               InstrumentError, LimitError, LockIn, QuenchError, Role,
+from instruments.drivers._base import LabInstrument, to_float
+from instruments.roles import (DeferredRead, FieldLimits, FieldProbe, FieldSource, FluxReadout,
+                               InstrumentError, LimitError, LockIn, PendingRead, QuenchError, Role,
                                StopCheck, Thermometer, TransientInstrumentError)
 
 
@@ -50,6 +50,10 @@ class RoleContext:
     time_scale: float = 1.0
     safe_state: str = "zero"
     visa_library: str = ""       # "" = pyvisa's choice, found once per process
+    # Readings of one point are asked of every instrument before the first answer is read
+    # (each instrument has its own session and buffers its reply). False for a bus where
+    # that is not so, e.g. several instruments behind one serial GPIB adapter session.
+    overlap_reads: bool = True
 
 
 _VISA_LIBRARY_CACHE: dict[str, str] = {}
@@ -201,6 +205,15 @@ class VisaRole(Role):
                 raise
             raise mapped from exc
 
+    def begin_read(self, method: str) -> PendingRead:
+        """Split readings: a role offers `_ask_<method>(driver)` returning (session, command,
+        parse, resource), called under the role's lock before anything is sent; the reply is
+        parsed by `parse(reply)` when the reading is finished (resource: named in errors)."""
+        split = getattr(self, "_ask_" + method, None)
+        if split is None or not self.context.overlap_reads:
+            return DeferredRead(getattr(self, method))
+        return _SplitRead(self, method, split)
+
     def _io(self, action: str) -> "_Exchange":
         """``with self._io("read field") as driver:`` exchange with the instrument under the
         role lock, errors mapped; reopens the session first after a transient error."""
@@ -274,6 +287,49 @@ class _Exchange:
             return False
         finally:
             self.role._lock.release()
+
+
+class _SplitRead(PendingRead):
+    """One reading asked now, answered at finish(): the role's lock is held in between, so
+    nothing else can use the session while its reply is on the way."""
+
+    __slots__ = ("role", "method", "session", "parse", "resource")
+
+    def __init__(self, role: VisaRole, method: str, split) -> None:
+        self.role, self.method, self.resource = role, method, None
+        role._lock.acquire()
+        try:
+            if role.driver is None or role._stale:
+                with role._mapped(f"reconnect before {self.action}"):
+                    role.reconnect()
+            instrument, command, self.parse, self.resource = split(role.driver)
+            # the instrument's VISA session itself: the question and its answer are one
+            # exchange to us, and pymeasure's per-message layers cost more than the parse
+            self.session = instrument.adapter.connection
+            self.session.write(command)
+        except BaseException as exc:
+            self._fail(exc, self.resource)
+
+    @property
+    def action(self) -> str:  # for messages only: "read_field_T" -> "read field T"
+        return self.method.replace("_", " ")
+
+    def finish(self):
+        try:
+            value = self.parse(self.session.read())
+        except BaseException as exc:
+            self._fail(exc, self.resource)
+        self.role._lock.release()
+        return value
+
+    def _fail(self, exc: BaseException, resource: str | None):
+        try:
+            mapped = self.role._map_exception(self.action, exc, resource)
+        finally:
+            self.role._lock.release()
+        if mapped is not None:
+            raise mapped from exc
+        raise exc
 
 
 def _with_defaults(spec: dict[str, Setting], given: dict) -> dict:
@@ -399,8 +455,8 @@ class KepcoFieldSource(_FieldSourceBase):
 
     # readings -----------------------------------------------------------------------------
     def read_current_A(self) -> float:
-        with self._io("read output current") as bop:
-            return bop.current
+        # the settle poll asks this over and over: the one-exchange path of the split readings
+        return _SplitRead(self, "read_output_current", self._ask_read_current_A).finish()
 
     def read_field_T(self) -> float:
         return self.coil_constant_T_per_A * self.read_current_A()
@@ -408,6 +464,18 @@ class KepcoFieldSource(_FieldSourceBase):
     def read_field_and_current(self) -> tuple[float, float]:
         current = self.read_current_A()  # the field is the coil constant times it: one query
         return self.coil_constant_T_per_A * current, current
+
+    def _ask_read_current_A(self, bop):
+        query = bop.MEASURE_CURRENT
+        return bop, query, lambda reply: to_float(reply, query), None
+
+    def _ask_read_field_and_current(self, bop):
+        k, query = self.coil_constant_T_per_A, bop.MEASURE_CURRENT
+
+        def parse(reply: str) -> tuple[float, float]:
+            current = to_float(reply, query)
+            return k * current, current
+        return bop, query, parse, None
 
     # ramping -------------------------------------------------------------------------------
     def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
@@ -842,6 +910,10 @@ class LakeShore425Probe(VisaRole, FieldProbe):
         with self._io("read field") as gm:
             return gm.field_T
 
+    def _ask_read_field_T(self, gm):
+        scale = gm.tesla_per_unit  # UNIT? (once) before the question, not between it and its reply
+        return gm, gm.READ_FIELD, lambda reply: gm.field_T_from_reply(reply, scale), None
+
 
 class SquidFluxReadout(VisaRole, FluxReadout):
     """A SQUID behind a flux-locked loop, its output read by a Keithley 2182A.
@@ -920,6 +992,9 @@ class SquidFluxReadout(VisaRole, FluxReadout):
                 raise InstrumentError(f"{self.who()}: the flux-locked loop is unlocked")
             with self._mapped("read voltage (:READ?)", self.voltmeter_resource):
                 volts = self.voltmeter.voltage
+        return self._checked_volts(volts)
+
+    def _checked_volts(self, volts: float) -> float:
         if abs(volts) >= getattr(self.voltmeter_cls, "OVERFLOW_V", math.inf):
             raise InstrumentError(
                 f"{self.who(self.voltmeter_resource)}: voltmeter overflow ({volts:g}): the "
@@ -929,6 +1004,18 @@ class SquidFluxReadout(VisaRole, FluxReadout):
     def read_flux_phi0(self) -> float:
         volts = self.read_voltage_V()
         return volts / self.volts_per_phi0
+
+    def begin_read(self, method: str) -> PendingRead:
+        if self.settings["check_lock_each_read"] or not hasattr(self.voltmeter_cls, "READ_VOLTAGE"):
+            return DeferredRead(getattr(self, method))  # two exchanges, or an unknown voltmeter
+        return super().begin_read(method)
+
+    def _ask_read_flux_phi0(self, fll):
+        if self._v_per_phi0 is None:
+            self._refresh_v_per_phi0()  # before the question, under the same lock
+        v_per_phi0, query = self._v_per_phi0, self.voltmeter.READ_VOLTAGE
+        return self.voltmeter, query, lambda reply: self._checked_volts(to_float(reply, query)) / v_per_phi0, \
+            self.voltmeter_resource
 
     def is_locked(self) -> bool:
         with self._io("read lock state") as fll:
@@ -1031,6 +1118,9 @@ class LakeShore336Thermometer(VisaRole, Thermometer):
     def read_temperature_K(self) -> float:
         with self._io("read temperature") as tc:
             return tc.temperature_K
+
+    def _ask_read_temperature_K(self, tc):
+        return tc, tc.read_temperature_command, lambda reply: to_float(reply, "KRDG?"), None
 
     def set_setpoint_K(self, temperature_K: float) -> None:
         if not isinstance(temperature_K, (int, float)) or isinstance(temperature_K, bool) \

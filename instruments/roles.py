@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 
 class InstrumentError(RuntimeError):
@@ -78,6 +78,30 @@ class Role(ABC):
 
     def reconnect(self) -> None:
         """Open the connection again after a drop. Default: nothing to do."""
+
+    def begin_read(self, method: str) -> "PendingRead":
+        """Start the reading `method` (e.g. "read_field_T"): the question goes out now and
+        `.finish()` returns the value, so that several instruments can be asked before the
+        first one answers. finish() must be called exactly once. A role that cannot split
+        the exchange (the default) does the whole reading in finish()."""
+        return DeferredRead(getattr(self, method))
+
+
+class PendingRead:
+    def finish(self):
+        raise NotImplementedError
+
+
+class DeferredRead(PendingRead):
+    """A reading done entirely when it is finished."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self.read = read
+
+    def finish(self):
+        return self.read()
 
 
 class FieldSource(Role):

@@ -30,7 +30,7 @@ SAFE_STATES = ("zero", "hold")
 DEFAULT_TIMEOUT_S = 2.0
 
 TOP_KEYS = {"station", "time_scale", "safe_state", "timeout_s", "visa_library", "description",
-            "instruments"}
+            "overlap_reads", "instruments"}
 INSTRUMENT_KEYS = {"role", "driver", "resource", "settings", "limits", "timeout_s",
                    "description", "voltmeter_resource", "voltmeter_driver"}
 FLUX_ONLY_KEYS = {"voltmeter_resource", "voltmeter_driver"}
@@ -71,6 +71,8 @@ class StationConfig:
     description: str = ""
     path: str | None = None
     visa_library: str = ""
+    #: ask every instrument of a point before the first answers (see RoleContext)
+    overlap_reads: bool = True
 
     def of_kind(self, kind: str) -> dict[str, InstrumentConfig]:
         return {n: c for n, c in self.instruments.items() if c.role == kind}
@@ -267,6 +269,9 @@ def validate_station(source, resources: Mapping[str, str] | None = None) -> Stat
     if not isinstance(visa_library, str):
         raise StationError(f"station.visa_library = {visa_library!r} must be a string such as "
                            f"'@py' (pyvisa-py) or a VISA library path")
+    overlap_reads = data.get("overlap_reads", True)
+    if not isinstance(overlap_reads, bool):
+        raise StationError(f"station.overlap_reads = {overlap_reads!r} must be true or false")
     instruments = data.get("instruments")
     if not isinstance(instruments, dict) or not instruments:
         raise StationError(f"station: key 'instruments' must be a non-empty mapping, got "
@@ -286,7 +291,7 @@ def validate_station(source, resources: Mapping[str, str] | None = None) -> Stat
     return StationConfig(name=name, time_scale=time_scale, safe_state=safe_state,
                          instruments=configs, source_text=text, timeout_s=timeout,
                          description=str(data.get("description", "")), path=where,
-                         visa_library=visa_library)
+                         visa_library=visa_library, overlap_reads=overlap_reads)
 
 
 # ======================================================================================
@@ -346,7 +351,8 @@ class Station:
                 instruments[name] = {"role": self.config.instruments[name].role,
                                      "resource": role.resource, "error": str(exc)}
         return {"station": self.name, "time_scale": self.time_scale,
-                "safe_state": self.safe_state, "instruments": instruments}
+                "safe_state": self.safe_state, "overlap_reads": self.config.overlap_reads,
+                "instruments": instruments}
 
     def close(self) -> None:
         for role in self.roles.values():
@@ -370,7 +376,7 @@ def build_roles(config: StationConfig) -> dict[str, Role]:
     from instruments.drivers import resolve_driver
     from instruments.role_impl import RoleContext
     context = RoleContext(time_scale=config.time_scale, safe_state=config.safe_state,
-                          visa_library=config.visa_library)
+                          visa_library=config.visa_library, overlap_reads=config.overlap_reads)
     roles: dict[str, Role] = {}
     for name, cfg in config.instruments.items():
         resolved = resolve_driver(cfg.driver)

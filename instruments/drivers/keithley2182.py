@@ -22,9 +22,10 @@ class Keithley2182(LabInstrument, StockKeithley2182):
         kwargs.setdefault("write_termination", "\n")
         super().__init__(adapter, name, **kwargs)
 
+    READ_VOLTAGE = ":READ?"
     voltage = Instrument.measurement(
-        ":READ?", """Measure the voltage of the active channel in V.""",
-        get_process=float_reply(":READ?"))
+        READ_VOLTAGE, """Measure the voltage of the active channel in V.""",
+        get_process=float_reply(READ_VOLTAGE))
 
     fetch = Instrument.measurement(
         ":FETCh?", """Get the latest reading without triggering a new one, in V.""",

@@ -36,9 +36,10 @@ class KepcoBOP(LabInstrument, KepcoBOP3612):
         get_process=float_reply("VOLTage?"),
     )
 
+    MEASURE_CURRENT = "MEASure:CURRent?"
     current = Instrument.measurement(
-        "MEASure:CURRent?", """Measure the output current in A.""",
-        get_process=float_reply("MEASure:CURRent?"))
+        MEASURE_CURRENT, """Measure the output current in A.""",
+        get_process=float_reply(MEASURE_CURRENT))
 
     voltage = Instrument.measurement(
         "MEASure:VOLTage?", """Measure the output voltage in V.""",

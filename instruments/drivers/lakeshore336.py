@@ -34,9 +34,13 @@ class LakeShore336(LabInstrument, LakeShore3xx):
         self.max_temperature_K = max_temperature_K
 
     @property
+    def read_temperature_command(self) -> str:
+        return f"KRDG? {self.input_channel}"
+
+    @property
     def temperature_K(self) -> float:
         """Get the temperature of the control input in K (``KRDG? <input>``)."""
-        return to_float(self.ask(f"KRDG? {self.input_channel}"), "KRDG?")
+        return to_float(self.ask(self.read_temperature_command), "KRDG?")
 
     @property
     def setpoint_K(self) -> float:

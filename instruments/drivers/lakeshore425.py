@@ -63,11 +63,16 @@ class LakeShore425(LabInstrument, StockLakeShore425):
             span = "its present range"
         return f"{self.who()}: probe overload: the field exceeds {span}"
 
+    READ_FIELD = "RDGFIELD?"
+
     @property
     def field_T(self) -> float:
         """Get the field in T. Raises OverloadError on an over-range reading."""
-        reply = self.ask("RDGFIELD?").strip()
+        scale = self.tesla_per_unit  # UNIT? once, before the reading's question
+        return self.field_T_from_reply(self.ask(self.READ_FIELD), scale)
+
+    def field_T_from_reply(self, reply: str, tesla_per_unit: float) -> float:
+        reply = reply.strip()
         if "OL" in reply.upper():
             raise OverloadError(self.overload_message())
-        value = to_float(reply, "RDGFIELD?")
-        return value * self.tesla_per_unit
+        return to_float(reply, self.READ_FIELD) * tesla_per_unit

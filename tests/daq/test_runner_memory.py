@@ -197,3 +197,48 @@ def test_output_refused_at_start_ends_with_a_finished_event(tmp_path):
     assert result.status == "failed" and "already exists" in result.reason
     assert events[-1].kind == "finished" and events[-1].data["status"] == "failed"
     assert r.station.roles["field_source"].history == []
+
+
+class _Pending:
+    def __init__(self, log, name, outcome):
+        self.log, self.name, self.outcome = log, name, outcome
+        log.append(("asked", name))
+
+    def finish(self):
+        self.log.append(("answered", self.name))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+def test_readings_asked_together_a_transient_failure_is_retried_alone(tmp_path):
+    from instruments.roles import TransientInstrumentError
+
+    st = MemoryStation()
+    probe, flux = st.roles["field_probe"], st.roles["flux_readout"]
+    log, failures = [], [TransientInstrumentError("field_probe: garbled reply")]
+    probe.begin_read = lambda method: _Pending(log, "probe", failures.pop() if failures else probe.read_field_T())
+    flux.begin_read = lambda method: _Pending(log, "flux", flux.read_flux_phi0())
+    r = Runner(st, plan(kind="list", values=[0.01, 0.02]), tmp_path / "t.h5")
+    result = r.run()
+    assert result.status == "completed" and result.points == 2
+    # both instruments asked before either answer is read; the failed reading retried on its own
+    assert log[:4] == [("asked", "probe"), ("asked", "flux"), ("answered", "probe"), ("answered", "flux")]
+    with h5py.File(result.path, "r") as f:
+        messages = [m.decode() for m in f["entry/log/message"][:]]
+        assert np.all(np.isfinite(f["entry/data/probe_field_T"][:]))
+    assert any("garbled reply" in m and "retrying" in m for m in messages)
+
+
+def test_readings_asked_together_every_answer_is_read_before_a_failure_ends_the_run(tmp_path):
+    from instruments.roles import InstrumentError
+
+    st = MemoryStation()
+    probe, flux = st.roles["field_probe"], st.roles["flux_readout"]
+    log = []
+    probe.begin_read = lambda method: _Pending(log, "probe", InstrumentError("field_probe: overload"))
+    flux.begin_read = lambda method: _Pending(log, "flux", 0.5)
+    result = Runner(st, plan(kind="list", values=[0.01, 0.02]), tmp_path / "f.h5").run()
+    assert result.status == "failed" and "overload" in result.reason
+    assert ("answered", "flux") in log  # the other instrument's reply was not left on its session
+    assert st.roles["field_source"].field_T == 0.0  # safe state

@@ -135,3 +135,53 @@ def test_setpoint_lost_with_a_dropped_connection_is_sent_again(sim_lab_factory, 
         setpoints = f["entry/data/field_setpoint_T"][:]
         fields = f["entry/data/field_T"][:]
     assert fields == pytest.approx(setpoints, abs=5e-5)  # every point was really at its field
+
+
+def _traffic_of_one_point(station_file, tmp_path, name):
+    """Every command and read of a 12-point sweep, in order, as (op, text)."""
+    from pyvisa.resources import MessageBasedResource
+
+    traffic = []
+    write, read = MessageBasedResource.write, MessageBasedResource.read
+
+    def rec_write(self, message, *a, **k):
+        traffic.append(("w", message.strip()))
+        return write(self, message, *a, **k)
+
+    def rec_read(self, *a, **k):
+        traffic.append(("r", ""))
+        return read(self, *a, **k)
+
+    MessageBasedResource.write, MessageBasedResource.read = rec_write, rec_read
+    try:
+        with load_station(station_file) as station:
+            runner = Runner(station, sweep(sweep={"start": 0.0, "stop": 0.01, "points": 12},
+                                           settle={"wait_for_holding": True},
+                                           detectors=["gaussmeter", "squid_controller", "temperature_controller"]),
+                            tmp_path / name)
+            result = runner.run()
+    finally:
+        MessageBasedResource.write, MessageBasedResource.read = write, read
+    assert result.status == "completed"
+    return traffic
+
+
+def test_every_instrument_is_asked_before_the_first_answer_is_read(sim_lab_factory, tmp_path):
+    _, station_file = sim_lab_factory()
+    traffic = _traffic_of_one_point(station_file, tmp_path, "together.h5")
+    text = [t for op, t in traffic if op == "w"]
+    questions = ["MEASure:CURRent?", "RDGFIELD?", ":READ?", "KRDG? A"]
+    # the four questions of a point go out back to back, then the four answers are read
+    starts = [i for i in range(len(traffic) - 8)
+              if [t for _, t in traffic[i:i + 4]] == questions and all(op == "w" for op, _ in traffic[i:i + 4])]
+    assert len(starts) >= 11, text[-40:]  # the first point also asks the probe's UNIT? once
+    i = starts[-1]
+    assert [op for op, _ in traffic[i + 4:i + 8]] == ["r"] * 4
+
+
+def test_overlap_reads_false_asks_one_instrument_at_a_time(sim_lab_factory, tmp_path):
+    _, station_file = sim_lab_factory(overlap_reads=False)
+    traffic = _traffic_of_one_point(station_file, tmp_path, "one_by_one.h5")
+    for (op1, t1), (op2, _) in zip(traffic, traffic[1:]):
+        if op1 == "w" and t1.endswith("?"):
+            assert op2 == "r", (t1, traffic[:20])  # every question answered before the next

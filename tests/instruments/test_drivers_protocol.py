@@ -156,7 +156,7 @@ def test_ami_garbled_state():
 def test_ls425_field_in_tesla_from_gauss():
     with expected_protocol(LakeShore425, [
         ("*IDN?", "LSCI,MODEL425,4250123,1.6"),
-        ("RDGFIELD?", "+1.23450E+02"), ("UNIT?", "1"),
+        ("UNIT?", "1"), ("RDGFIELD?", "+1.23450E+02"),  # the unit first (then cached)
         ("RDGFIELD?", "+1.00000E+02"),
     ]) as gm:
         gm.check_identity()
@@ -165,7 +165,7 @@ def test_ls425_field_in_tesla_from_gauss():
 
 
 def test_ls425_overload_names_the_range():
-    with expected_protocol(LakeShore425, [("RDGFIELD?", "OL"), ("RANGE?", "1")]) as gm:
+    with expected_protocol(LakeShore425, [("UNIT?", "1"), ("RDGFIELD?", "OL"), ("RANGE?", "1")]) as gm:
         with pytest.raises(OverloadError, match="overload.*35 G range.*0.0035 T"):
             gm.field_T
 
