@@ -11,6 +11,7 @@ has one, an analytic Jacobian. Everything runs in compiled code (analysis.kernel
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ STATUS_MESSAGES = {
     0: "NOT converged: maximum number of function evaluations reached",
     -1: "NOT converged: the model is not finite at the starting parameters",
     -2: "NOT converged: no free parameters",
+    -3: "not fitted: NaN/inf in the data or starting parameters",
 }
 
 
@@ -109,26 +111,27 @@ class _quiet_numba(warnings.catch_warnings):
         return out
 
 
+# registry models, by name and by id(ModelSpec) -> (the name or spec, (ctx, use_fd)); a fit of a
+# registry model is then one dict look-up from its compiled context (ModelSpec is not hashable)
 _SPEC_CTX = {}
 
 
 def _context(model, jac=None):
     """(ctx, use_fd) for the compiled fitter: a registry model id, or first-class functions."""
-    if jac is None and isinstance(model, str):
-        hit = _SPEC_CTX.get(model)
-        if hit is not None:
-            return hit
+    if jac is None:
+        hit = _SPEC_CTX.get(model if isinstance(model, str) else id(model))
+        if hit is not None and (hit[0] is model or isinstance(model, str)):
+            return hit[1]
     from analysis.models import ModelSpec, get_model
 
+    key = model
     if isinstance(model, str):
         model = get_model(model)
     if isinstance(model, ModelSpec):
-        if jac is None:
-            hit = _SPEC_CTX.get(model.name)
-            if hit is None and model.model_id is not None:
-                hit = _SPEC_CTX[model.name] = (np.int64(model.model_id), not model.has_jac)
-            if hit is not None:
-                return hit
+        if jac is None and model.model_id is not None:
+            ctx = (np.int64(model.model_id), not model.has_jac)
+            _SPEC_CTX[key if isinstance(key, str) else id(key)] = (key, ctx)
+            return ctx
         model = model.kernel
     return _wrap_user(model, jac), jac is None
 
@@ -168,21 +171,38 @@ def _wrap_user(model, jac):
     return ctx
 
 
-def _finite_1d(name, a, n=None):
-    a = np.ascontiguousarray(a, dtype=np.float64)
+def _vector(name, a):
+    a = np.ascontiguousarray(a, dtype=np.float64)  # no copy if it is one already
     if a.ndim != 1:
         raise FitError(f"{name} must be 1-D, got shape {a.shape}")
-    if n is not None and a.shape[0] != n:
-        raise FitError(f"{name} has {a.shape[0]} values, expected {n}")
-    if not np.isfinite(a).all():  # the common case costs one pass; details only on failure
-        bad = ~np.isfinite(a)
-        raise FitError(f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index {int(np.argmax(bad))})")
     return a
+
+
+def _raise_nonfinite(**arrays):
+    """The kernels report NaN/inf in the data (status -3) in the same pass they start with;
+    the details are worked out here, on failure only."""
+    for name, a in arrays.items():
+        bad = ~np.isfinite(a)
+        if bad.any():
+            raise FitError(f"{name} contains {int(bad.sum())} NaN/inf value(s) (first at index {int(np.argmax(bad))})")
+    raise FitError(STATUS_MESSAGES[-3])
+
+
+_UNCONSTRAINED = {}
+
+
+def _unconstrained(m):
+    """(lb, ub, free) for m parameters with no bounds and none fixed. Shared between calls
+    (the kernels only read them): building them took longer than a fit's other checks."""
+    hit = _UNCONSTRAINED.get(m)
+    if hit is None:
+        hit = _UNCONSTRAINED[m] = (np.full(m, -np.inf), np.full(m, np.inf), np.ones(m, dtype=np.bool_))
+    return hit
 
 
 def _bounds(bounds, m):
     if bounds is None:
-        return np.full(m, -np.inf), np.full(m, np.inf)
+        return _unconstrained(m)[:2]
     lo, hi = bounds
     lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (m,)).copy()
     hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (m,)).copy()
@@ -192,48 +212,55 @@ def _bounds(bounds, m):
     return lo, hi
 
 
-def _weights(sigma, y):
-    """1/sigma, broadcast to y's shape (ones without sigma); sigma must be finite and > 0."""
+def _weights(sigma, shape):
+    """1/sigma for the kernels, whose data have `shape` ((N,), or (K, N) for a batch); an empty
+    array without sigma (unit weights: nothing to allocate or read). A batch's sigma without
+    rows stays one row that all fits share. sigma must be finite and > 0."""
+    rows = (1,) if len(shape) == 2 else ()
     if sigma is None:
-        return np.ones_like(y)
-    s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), y.shape)
+        return np.empty(rows + (0,))
+    s = np.asarray(sigma, dtype=np.float64)
+    s = np.broadcast_to(s, shape if s.ndim == len(shape) else rows + shape[-1:])
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise FitError("sigma must be finite and > 0 everywhere")
     return np.ascontiguousarray(1.0 / s)
 
 
-def _prepare(x, y, p0, sigma, n_free):
-    y = _finite_1d("y", y)
-    x = np.ascontiguousarray(x, dtype=np.float64)
+def _prepare(x, y, sigma, n_free):
+    """x, y and weights as the kernels take them, shapes checked; NaN/inf are left to the
+    kernel's first pass (status -3, see _run)."""
+    y = _vector("y", y)
+    x = _vector("x", x)
     if x.shape[0] != y.shape[0]:
         raise FitError(f"x has {x.shape[0]} values but y has {y.shape[0]}")
-    if not np.isfinite(x).all():
-        raise FitError(f"x contains {int((~np.isfinite(x)).sum())} NaN/inf value(s)")
-    p0 = _finite_1d("p0", p0)
     if y.shape[0] < n_free:
         raise FitError(f"too few points: {y.shape[0]} data points for {n_free} free parameters")
-    return x, y, p0, _weights(sigma, y)
+    return x, y, _weights(sigma, y.shape)
 
 
-def _run(ctx, use_fd, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, max_nfev, absolute_sigma):
-    from analysis.kernels.lm import lm_fit
+@functools.cache
+def _lm():
+    """analysis.kernels.lm, imported on first use (it loads numba); an import statement in the
+    fit itself would cost ~2 us per call."""
+    from analysis.kernels import lm
 
-    popt = np.empty_like(p0)
-    key = (id(ctx) if isinstance(ctx, tuple) else int(ctx), use_fd)
-    if key in _WARM:  # compiled already: skip the warnings filter dance (~20 us)
-        cost, nfev, njev, status, cov, ok = lm_fit(ctx, use_fd, x, y, w, p0, lb, ub, free,
-                                                  ftol, xtol, gtol, int(max_nfev), popt)
+    return lm
+
+
+def _run(ctx, use_fd, x, y, w, p0, lb, ub, free, n_free, ftol, xtol, gtol, max_nfev, absolute_sigma):
+    m = p0.shape[0]
+    popt = np.empty(m)
+    cov = np.empty((m, m))
+    args = (ctx, use_fd, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, int(max_nfev), bool(absolute_sigma), popt, cov)
+    if (ctx, use_fd) in _WARM:  # compiled already: skip the warnings filter dance (~20 us)
+        cost, nfev, njev, status, ok = _lm().lm_fit(*args)
     else:
         with _quiet_numba():
-            cost, nfev, njev, status, cov, ok = lm_fit(ctx, use_fd, x, y, w, p0, lb, ub, free,
-                                                      ftol, xtol, gtol, int(max_nfev), popt)
-        _WARM.add(key)
-    n_free = int(free.sum())
-    dof = y.shape[0] - n_free
-    chi2 = 2.0 * cost
-    if not absolute_sigma:
-        cov = cov * (chi2 / dof) if dof > 0 else np.full_like(cov, np.inf)
-    return popt, cov, chi2, dof, int(nfev), int(njev), int(status), bool(ok)
+            cost, nfev, njev, status, ok = _lm().lm_fit(*args)
+        _WARM.add((ctx, use_fd))
+    if status == -3:
+        _raise_nonfinite(y=y, x=x, p0=p0)
+    return popt, cov, 2.0 * cost, y.shape[0] - n_free, nfev, njev, status, ok
 
 
 def curve_fit(model, x, y, p0, sigma=None, bounds=None, absolute_sigma=False, jac=None,
@@ -248,20 +275,20 @@ def curve_fit(model, x, y, p0, sigma=None, bounds=None, absolute_sigma=False, ja
     for (popt, pcov, info) without raising.
     """
     ctx, use_fd = _context(model, jac)
-    p0 = np.atleast_1d(np.asarray(p0, dtype=np.float64))
+    p0 = _vector("p0", p0)
     m = p0.shape[0]
-    x, y, p0, w = _prepare(x, y, p0, sigma, m)
+    x, y, w = _prepare(x, y, sigma, m)
     lb, ub = _bounds(bounds, m)
-    free = np.ones(m, dtype=np.bool_)
+    free = _unconstrained(m)[2]
     max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
-    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(ctx, use_fd, x, y, w, p0, lb, ub, free,
+    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(ctx, use_fd, x, y, w, p0, lb, ub, free, m,
                                                        ftol, xtol, gtol, max_nfev, absolute_sigma)
-    info = {"chi_square": chi2, "dof": dof, "nfev": nfev, "njev": njev, "status": status,
-            "message": STATUS_MESSAGES.get(status, str(status)), "covariance_ok": ok}
     if full_output:
+        info = {"chi_square": chi2, "dof": dof, "nfev": nfev, "njev": njev, "status": status,
+                "message": STATUS_MESSAGES.get(status, str(status)), "covariance_ok": ok}
         return popt, pcov, info
     if status <= 0:
-        raise RuntimeError(f"fit failed: {info['message']} (after {nfev} evaluations)")
+        raise RuntimeError(f"fit failed: {STATUS_MESSAGES.get(status, str(status))} (after {nfev} evaluations)")
     return popt, pcov
 
 
@@ -294,7 +321,8 @@ def fit(model, x, y, params=None, sigma=None, fixed=None, bounds=None, absolute_
     p0 = np.array([float(start[n]) for n in spec.param_names])
     free = np.array([n not in fixed for n in spec.param_names], dtype=np.bool_)
     m = p0.shape[0]
-    x, y, p0, w = _prepare(x, y, p0, sigma, int(free.sum()))
+    n_free = int(free.sum())
+    x, y, w = _prepare(x, y, sigma, n_free)
     lo = np.full(m, -np.inf)
     hi = np.full(m, np.inf)
     for n, (a, b) in {**spec.bounds, **(bounds or {})}.items():
@@ -304,7 +332,7 @@ def fit(model, x, y, params=None, sigma=None, fixed=None, bounds=None, absolute_
         lo[i], hi[i] = a, b
     max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
     ctx, use_fd = _context(spec)
-    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(ctx, use_fd, x, y, w, p0, lo, hi, free,
+    popt, pcov, chi2, dof, nfev, njev, status, ok = _run(ctx, use_fd, x, y, w, p0, lo, hi, free, n_free,
                                                        ftol, xtol, gtol, max_nfev, absolute_sigma)
     stderr = np.sqrt(np.abs(np.diag(pcov)))
     stderr[~free] = 0.0
@@ -336,8 +364,6 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[1] != x.shape[0]:
         raise FitError(f"Y must have shape (K, {x.shape[0]}), got {Y.shape}")
-    if not np.all(np.isfinite(Y)) or not np.all(np.isfinite(x)):
-        raise FitError("x or Y contains NaN/inf")
     P0 = np.asarray(P0, dtype=np.float64)
     if P0.ndim == 1:
         P0 = np.broadcast_to(P0, (Y.shape[0], P0.shape[0]))
@@ -347,9 +373,9 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     m = P0.shape[1]
     if Y.shape[1] < m:
         raise FitError(f"too few points: {Y.shape[1]} per trace for {m} parameters")
-    W = _weights(sigma, Y)
+    W = _weights(sigma, Y.shape)
     lb, ub = _bounds(bounds, m)
-    free = np.ones(m, dtype=np.bool_)
+    free = _unconstrained(m)[2]
     max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
     K = Y.shape[0]
     P = np.empty((K, m))
@@ -359,4 +385,6 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     with _quiet_numba():
         lm_batch(ctx, use_fd, x, Y, W, P0, lb, ub, free,
                  ftol, xtol, gtol, int(max_nfev), P, cost, nfev, status)
+    if np.any(status == -3):  # checked by each fit in parallel, not by a pass over Y here
+        raise FitError("x or Y contains NaN/inf")
     return P, {"chi_square": 2.0 * cost, "nfev": nfev, "status": status, "converged": status > 0}

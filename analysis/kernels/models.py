@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from analysis.constants import K_B, MU_B, PHI0, PHI0_SC
-from analysis.kernels.trig import _FM, phase_sincos
+from analysis.kernels.trig import _FM, phase_in_range, phase_sincos, sincos
 
 _TWO_PI = 2.0 * math.pi
 _SQRT_PI = math.sqrt(math.pi)
@@ -252,11 +252,13 @@ def persistent_current_jac(x, p, f, J):
 
 @njit(cache=True, fastmath=_FM)
 def persistent_current_fj(x, p, f, J):
-    """persistent_current values and Jacobian in one pass over the points (one sincos each)."""
-    n = x.shape[0]
-    s = np.empty(n)
-    c = np.empty(n)
-    phase_sincos(x, _TWO_PI * p[0] / PHI0, s, c)
+    """persistent_current values and Jacobian in one pass over the points: one sincos each,
+    inlined in the loop (no temporary sin/cos arrays: ~20 % faster than phase_sincos first)."""
+    w = _TWO_PI * p[0] / PHI0
+    if not phase_in_range(x, w):  # beyond the vectorized sincos (absurd fields): the libm route
+        f[:] = persistent_current(x, p)
+        persistent_current_jac(x, p, f, J)
+        return
     cp1 = math.cos(p[2])
     sp1 = math.sin(p[2])
     cp2 = math.cos(p[4])
@@ -271,16 +273,15 @@ def persistent_current_fj(x, p, f, J):
     r3 = J[3]
     r4 = J[4]
     r5 = J[5]
-    for i in range(n):
-        si = s[i]
-        ci = c[i]
+    for i in range(x.shape[0]):
+        xi = x[i]
+        si, ci = sincos(w * xi)
         s2 = 2.0 * si * ci
         c2 = ci * ci - si * si
         sin1 = si * cp1 + ci * sp1
         cos1 = ci * cp1 - si * sp1
         sin2 = s2 * cp2 + c2 * sp2
         cos2 = c2 * cp2 - s2 * sp2
-        xi = x[i]
         f[i] = i1 * sin1 + i2 * sin2 + bg * xi
         r0[i] = (i1 * cos1 + 2.0 * i2 * cos2) * k * xi
         r1[i] = sin1

@@ -45,14 +45,20 @@ def sincos(x):
 _FM = {"contract", "nsz", "arcp"}
 
 
+@njit(cache=True)
+def phase_in_range(x, w):
+    """True if every |w x[i]| is within the range of `sincos` (one pass, no early exit, so it
+    vectorizes); kernels inlining `sincos` in their loops check this first."""
+    ok = True
+    for i in range(x.shape[0]):
+        ok &= abs(w * x[i]) < 1e6
+    return ok
+
+
 @njit(cache=True, fastmath=_FM)
 def phase_sincos(x, w, s_out, c_out):
     """s_out[i], c_out[i] = sin(w x[i]), cos(w x[i])."""
-    big = False
-    for i in range(x.shape[0]):
-        if not abs(w * x[i]) < 1e6:
-            big = True
-    if big:
+    if not phase_in_range(x, w):
         for i in range(x.shape[0]):
             s_out[i] = math.sin(w * x[i])
             c_out[i] = math.cos(w * x[i])
