@@ -303,8 +303,13 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot start the run", str(exc)) if not self._quiet() else None
             return False
         self._hand_over_station()
-        self.controller.start(PlanJob(self.session.opener, plan, out_path, software_version=self.software_version,
-                                      extra_metadata=self._extra_metadata()))
+        try:
+            self.controller.start(PlanJob(self.session.opener, plan, out_path, software_version=self.software_version,
+                                          extra_metadata=self._extra_metadata()))
+        except (OSError, RuntimeError) as exc:  # the run process could not be started
+            self.log("error", f"cannot start the run process: {exc}")
+            self.session.connect_async()
+            return False
         self.progress.setRange(0, max(1, plan.total_points()))
         self.progress.setValue(0)
         self.eta_label.setText("ETA --")
