@@ -56,8 +56,10 @@ def with_window(app, window, plan_dict):
     window.editor.set_plan_dict(plan_dict)
     loop = QEventLoop()  # the window's event loop, as in the application (Qt sleeps, not Python)
     conn = window.controller.run_finished.connect(lambda d: loop.quit())
+    cpu0 = time.process_time()
     assert window.start_run(), window.editor.errors
     loop.exec()
+    window_cpu = time.process_time() - cpu0
     runner = window.controller.runner
     runner.wait(10)
     window.controller.run_finished.disconnect(conn)
@@ -66,7 +68,7 @@ def with_window(app, window, plan_dict):
         time.sleep(0.01)
     res = runner.result
     assert res.status == "completed", res
-    return res.points / run_seconds(res), window.live.frames
+    return res.points / run_seconds(res), window_cpu / run_seconds(res)
 
 
 def bench(app, session, plan_dict, rounds, workdir: Path, label: str):
@@ -86,8 +88,10 @@ def bench(app, session, plan_dict, rounds, workdir: Path, label: str):
         window.poller.set_idle(False)  # "without the window": nothing of it polls the instruments
         a.append(without_window(session.station, plan_dict, workdir / f"{label}_bare_{i}.h5"))
         window.poller.set_idle(True)
-        rate, _ = with_window(app, window, plan_dict)
+        rate, busy = with_window(app, window, plan_dict)
         b.append(rate)
+        print(f"  {label} round {i}: without {a[-1]:,.1f}/s, with {rate:,.1f}/s; the window's process "
+              f"used {100 * busy:.0f} % of a core meanwhile", flush=True)
     window.poller.stop()
     window.close()
     return statistics.median(a), statistics.median(b)

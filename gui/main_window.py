@@ -26,6 +26,9 @@ from gui.runctl import RunController, format_eta
 from gui.session import StationSession
 from gui.station_panel import ReadoutPoller, StationPanel
 
+# Widgets that change during a run are repainted at most this often: every repaint is CPU
+# the instruments' side of the machine could have used (the plot keeps its own frame budget)
+RUN_READOUT_INTERVAL_S = 0.5
 LOG_COLOURS = {"info": "#202020", "warning": "#a05a00", "error": "#c00000"}
 CLOSE_TIMEOUT_S = 600.0
 
@@ -48,6 +51,7 @@ class MainWindow(QMainWindow):
         self._run_detectors: dict[str, str] = {}
         self._closing = False
         self._last_readout = 0.0
+        self._last_progress = 0.0
         self._run_source = ""
         self.setWindowTitle("loopscope")
         self.resize(1400, 900)
@@ -320,7 +324,7 @@ class MainWindow(QMainWindow):
 
     def _hand_over_station(self) -> None:
         """Close the window's instrument sessions: the run process opens its own."""
-        self.poller.set_idle(False)
+        self.poller.release_station()  # after the round of readings under way, if any
         self.station = None
         self.session.release()
         self.station_panel.set_handed_over()
@@ -352,11 +356,15 @@ class MainWindow(QMainWindow):
     def _points(self, block) -> None:
         self.live.add_rows(block)
         now = time.monotonic()
-        if now - self._last_readout > 0.25 and self._run_columns:
+        if now - self._last_readout > RUN_READOUT_INTERVAL_S and self._run_columns:
             self._last_readout = now
             self.station_panel.show_run_row(self._run_columns, block[-1], self._run_source, self._run_detectors)
 
     def _progress(self, d: dict) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < RUN_READOUT_INTERVAL_S and d["done"] < d["total"]:
+            return
+        self._last_progress = now
         self.progress.setMaximum(max(1, d["total"]))
         self.progress.setValue(d["done"])
         rate = d.get("rate_per_s", 0.0)

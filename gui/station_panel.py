@@ -39,6 +39,7 @@ class ReadoutPoller(QObject):
         self._idle = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pass = threading.Lock()  # held while a round of readings is under way
 
     def start(self, station) -> None:
         self.station = station
@@ -52,6 +53,13 @@ class ReadoutPoller(QObject):
         """Poll only when idle (no run active)."""
         (self._idle.set if idle else self._idle.clear)()
 
+    def release_station(self) -> None:
+        """Stop polling and forget the station, once the round under way has ended: its
+        sessions are about to close (a run's process takes the instruments over)."""
+        self._idle.clear()
+        with self._pass:
+            self.station = None
+
     def stop(self) -> None:
         self._stop.set()
         self._idle.set()
@@ -59,38 +67,43 @@ class ReadoutPoller(QObject):
             self._thread.join(5)
 
     def _loop(self) -> None:
-        from instruments.roles import role_kind
-
         while not self._stop.is_set():
             self._idle.wait()
             if self._stop.is_set():
                 return
-            station = self.station
+            with self._pass:
+                station = self.station
+                out = self._read_all(station) if station is not None else {}
             if station is None:
                 time.sleep(self.interval_s)
                 continue
-            out: dict = {}
-            for name, role in list(station.roles.items()):
-                if not self._idle.is_set() or self._stop.is_set():
-                    break
-                try:
-                    kind = role_kind(role)
-                    if kind == "field_source":
-                        out[(name, "field_T")] = role.read_field_T()
-                        out[(name, "current_A")] = role.read_current_A()
-                        out[(name, "state")] = role.state()
-                        if role.has_persistent_switch:
-                            out[(name, "magnet_current_A")] = role.read_magnet_current_A()
-                            out[(name, "heater")] = "on" if role.switch_heater_is_on() else "off"
-                    elif kind == "thermometer":
-                        out[(name, "temperature_K")] = role.read_temperature_K()
-                    elif kind == "field_probe":
-                        out[(name, "probe_field_T")] = role.read_field_T()
-                except Exception as exc:  # shown in the panel; polling goes on
-                    self.failed.emit(name, str(exc))
             if out and self._idle.is_set():
                 self.readings.emit(out)
             self._stop.wait(self.interval_s)
+
+    def _read_all(self, station) -> dict:
+        from instruments.roles import role_kind
+
+        out: dict = {}
+        for name, role in list(station.roles.items()):
+            if not self._idle.is_set() or self._stop.is_set():
+                break
+            try:
+                kind = role_kind(role)
+                if kind == "field_source":
+                    out[(name, "field_T")] = role.read_field_T()
+                    out[(name, "current_A")] = role.read_current_A()
+                    out[(name, "state")] = role.state()
+                    if role.has_persistent_switch:
+                        out[(name, "magnet_current_A")] = role.read_magnet_current_A()
+                        out[(name, "heater")] = "on" if role.switch_heater_is_on() else "off"
+                elif kind == "thermometer":
+                    out[(name, "temperature_K")] = role.read_temperature_K()
+                elif kind == "field_probe":
+                    out[(name, "probe_field_T")] = role.read_field_T()
+            except Exception as exc:  # shown in the panel; polling goes on
+                self.failed.emit(name, str(exc))
+        return out
 
 
 class StationPanel(QWidget):

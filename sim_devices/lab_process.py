@@ -47,7 +47,11 @@ class LabProcess:
         if not self._conn.poll(self.start_timeout_s):
             self.stop()
             raise RuntimeError(f"the simulated lab did not start within {self.start_timeout_s:g} s")
-        kind, payload = self._conn.recv()
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError:
+            self.stop()
+            raise RuntimeError("the simulated lab's process ended before it started (see its output above)") from None
         if kind == "error":
             self.stop()
             raise RuntimeError(f"the simulated lab failed to start: {payload}")
