@@ -167,7 +167,7 @@ def _traffic_of_one_point(station_file, tmp_path, name):
 
 
 def test_every_instrument_is_asked_before_the_first_answer_is_read(sim_lab_factory, tmp_path):
-    _, station_file = sim_lab_factory()
+    _, station_file = sim_lab_factory(overlap_reads=True)  # a real lab's default
     traffic = _traffic_of_one_point(station_file, tmp_path, "together.h5")
     text = [t for op, t in traffic if op == "w"]
     questions = ["MEASure:CURRent?", "RDGFIELD?", ":READ?", "KRDG? A"]
