@@ -42,10 +42,11 @@ class ReadoutPoller(QObject):
         self._pass = threading.Lock()  # held while a round of readings is under way
 
     def start(self, station) -> None:
+        if self._stop.is_set():
+            return  # stopped for good (the window is closing): a late reconnect must not restart it
         self.station = station
         self._idle.set()
         if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="readout-poller", daemon=True)
             self._thread.start()
 
