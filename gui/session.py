@@ -92,11 +92,7 @@ class StationSession(QObject):
             self.station = None
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._thread.join(10)
-        if self.station is not None:
-            self.station.close()
-            self.station = None
+        self.release()
         if self.lab is not None:
             self.lab.stop()
             self.lab = None

@@ -267,16 +267,8 @@ class _Exchange:
         self.action = action
 
     def __enter__(self) -> LabInstrument:
-        role = self.role
-        role._lock.acquire()
-        try:
-            if role.driver is None or role._stale:
-                with role._mapped(f"reconnect before {self.action}"):
-                    role.reconnect()
-        except BaseException:
-            role._lock.release()
-            raise
-        return role.driver
+        _lock_session(self.role, self.action)
+        return self.role.driver
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
@@ -289,6 +281,19 @@ class _Exchange:
             self.role._lock.release()
 
 
+def _lock_session(role: VisaRole, action: str) -> None:
+    """Take the role's lock, reopening a stale session first; the lock is released again if
+    that fails. `action` ("read_field_T" or "read field") names the exchange in errors."""
+    role._lock.acquire()
+    try:
+        if role.driver is None or role._stale:
+            with role._mapped(f"reconnect before {action.replace('_', ' ')}"):
+                role.reconnect()
+    except BaseException:
+        role._lock.release()
+        raise
+
+
 class _SplitRead(PendingRead):
     """One reading asked now, answered at finish(): the role's lock is held in between, so
     nothing else can use the session while its reply is on the way."""
@@ -297,11 +302,8 @@ class _SplitRead(PendingRead):
 
     def __init__(self, role: VisaRole, method: str, split) -> None:
         self.role, self.method, self.resource = role, method, None
-        role._lock.acquire()
+        _lock_session(role, method)
         try:
-            if role.driver is None or role._stale:
-                with role._mapped(f"reconnect before {self.action}"):
-                    role.reconnect()
             instrument, command, self.parse, self.resource = split(role.driver)
             # the instrument's VISA session itself: the question and its answer are one
             # exchange to us, and pymeasure's per-message layers cost more than the parse
