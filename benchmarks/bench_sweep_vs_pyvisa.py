@@ -42,7 +42,7 @@ class _Ports:
         self.resources = resources
 
 
-def run_loopscope(resources, out: Path, record=None):
+def run_loopscope(resources, out: Path, overlap_reads: bool, record=None):
     from daq.demo import simulated_station
     from daq.plans import load_plan
     from daq.runner import Runner
@@ -58,7 +58,7 @@ def run_loopscope(resources, out: Path, record=None):
             return originals[1](self, *a, **k)
         MessageBasedResource.write, MessageBasedResource.read = write, read
     try:
-        with load_station(simulated_station(_Ports(resources), SPEED)) as station:
+        with load_station(simulated_station(_Ports(resources), SPEED, overlap_reads=overlap_reads)) as station:
             runner = Runner(station, load_plan(PLAN), out, overwrite=True)
             if record is not None:
                 record.clear()  # keep only the sweep, not the connection and identity checks
@@ -109,6 +109,8 @@ def run_bare(resources, points):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--overlap-reads", choices=("on", "off"), default="on",
+                    help="the station's overlap_reads (ask every instrument of a point before reading)")
     a = ap.parse_args()
     queue, stop = mp.Queue(), mp.Event()
     lab = mp.Process(target=serve, args=(queue, stop), daemon=True)
@@ -118,17 +120,19 @@ if __name__ == "__main__":
         with tempfile.TemporaryDirectory() as d:
             out = Path(d) / "bench.h5"
             traffic = []
-            run_loopscope(resources, out, record=traffic)  # record the exact queries (and warm up)
+            overlap = a.overlap_reads == "on"
+            run_loopscope(resources, out, overlap, record=traffic)  # record the exact queries (and warm up)
             points = PLAN["sweep"]["points"]
             ours, bare = [], []
             for _ in range(a.repeats):
-                ours.append(run_loopscope(resources, out))
+                ours.append(run_loopscope(resources, out, overlap))
                 bare.append(run_bare(resources, points))
     finally:
         stop.set()
         lab.join(5)
     writes = [m for _, op, m in traffic if op == "w"]
     print(f"machine: {machine_line()}")
+    print(f"station overlap_reads: {a.overlap_reads}")
     print(f"runner traffic per point: {len(writes) / points:.1f} commands and queries "
           f"(first point: {', '.join(writes[-(len(writes) // points):])})")
     ratios = [o / b for o, b in zip(ours, bare)]  # each pair measured back to back

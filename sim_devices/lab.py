@@ -1,4 +1,4 @@
-"""The simulated lab: one World, eight instrument servers, fault injection."""
+"""The simulated lab: one World, eight instruments on their own ports, fault injection."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +16,7 @@ from .instruments.lakeshore425 import LakeShore425
 from .instruments.squid_fll import SquidFLL
 from .instruments.sr830 import SR830
 from .instruments.sr860 import SR860
-from .server import InstrumentServer
+from .server import LabServer
 from .world import World
 
 DEFAULT_BASE_PORT = 50401
@@ -60,30 +60,27 @@ class SimulatedLab:
         self.world.fll_noise_source = lambda: fll_ctrl.noise(self.world.fll.flux_noise_phi0)
         for spec in self.world.config["faults"]:
             self.faults.add(spec, relative_to_now=False)
-        self.servers: dict[str, InstrumentServer] = {}
-        self._running = False
+        self.server: LabServer | None = None
 
     # ----------------------------------------------------------------- life cycle
     def start(self) -> "SimulatedLab":
-        if self._running:
+        if self.server is not None:
             return self
+        server = LabServer(self.host, self.faults)
         try:
             for i, name in enumerate(INSTRUMENT_NAMES):
-                port = self.base_port + i if self.base_port else 0
-                srv = InstrumentServer(self.instruments[name], self.host, port, self.faults)
-                srv.start()
-                self.servers[name] = srv
+                server.add(name, self.instruments[name], self.base_port + i if self.base_port else 0)
         except OSError:
-            self.stop()
+            server.stop()
             raise
-        self._running = True
+        server.start()
+        self.server = server
         return self
 
     def stop(self) -> None:
-        for srv in self.servers.values():
-            srv.stop()
-        self.servers.clear()
-        self._running = False
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
 
     def __enter__(self) -> "SimulatedLab":
         return self.start()
@@ -95,16 +92,20 @@ class SimulatedLab:
     @property
     def resources(self) -> dict[str, str]:
         """Instrument name -> VISA resource string (only while running)."""
-        return {name: srv.resource for name, srv in self.servers.items()}
+        if self.server is None:
+            return {}
+        return {name: self.server.resource(name) for name in self.server.names}
 
     @property
     def ports(self) -> dict[str, int]:
-        return {name: srv.port for name, srv in self.servers.items()}
+        if self.server is None:
+            return {}
+        return {name: self.server.port(name) for name in self.server.names}
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, model, resource) for each instrument."""
-        return [(n, self.instruments[n].model, self.servers[n].resource if n in self.servers else "")
-                for n in INSTRUMENT_NAMES]
+        resources = self.resources
+        return [(n, self.instruments[n].model, resources.get(n, "")) for n in INSTRUMENT_NAMES]
 
     # ----------------------------------------------------------------- faults
     def inject_fault(self, instrument: str, kind: str, **params):

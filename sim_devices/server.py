@@ -1,10 +1,20 @@
-"""TCP servers on loopback, one port per instrument: raw socket, newline-terminated commands
-(\\r\\n or \\n), as LAN instruments speak, so drivers use TCPIP0::host::port::SOCKET."""
+"""The lab's TCP servers on loopback, one port per instrument: raw socket, newline-terminated
+commands (\\r\\n or \\n), as LAN instruments speak, so drivers use TCPIP0::host::port::SOCKET.
+
+All ports are served by one thread with one selector. A thread per connection made every
+instrument wait for the interpreter lock whenever a control program asked several of them at
+once (which a real lab answers in parallel), and the hand-overs cost more than the answers; one
+loop answers each question as soon as it arrives, in order, with no hand-over at all. Nothing an
+instrument does blocks: a "slow" fault delays a connection's reply by a timer, not by sleeping,
+so the other instruments go on answering meanwhile.
+"""
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import selectors
 import socket
-import socketserver
 import threading
 import time
 
@@ -13,108 +23,224 @@ log = logging.getLogger(__name__)
 GARBAGE = "\x15#?~%\x7f@!"
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self):
-        srv: InstrumentServer = self.server.owner
-        inst = srv.instrument
-        sock: socket.socket = self.request
-        sock.settimeout(0.2)
-        srv._register(sock)
-        term = inst.reply_termination.encode()
-        try:
-            for line in inst.welcome:
-                sock.sendall(line.encode() + term)
-            buf = b""
-            while not srv.stopping.is_set():
-                try:
-                    chunk = sock.recv(65536)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                buf += chunk
-                while b"\n" in buf:
-                    raw, buf = buf.split(b"\n", 1)
-                    line = raw.decode("latin-1").strip("\r\x00 ")
-                    if not line:
-                        continue
-                    is_query = "?" in line
-                    fault = srv.faults.check(inst.name, is_query) if srv.faults else None
-                    if fault is not None and fault.kind == "drop":
-                        sock.shutdown(socket.SHUT_RDWR)
-                        return
-                    try:
-                        reply = inst.handle_line(line)
-                    except Exception as exc:     # an instrument bug must not kill the server
-                        log.exception("%s: error handling %r", inst.name, line)
-                        inst.errors.append((-300, f"Device-specific error: {exc}"))
-                        reply = None
-                    if reply is None:
-                        continue
-                    if fault is not None:
-                        if fault.kind == "timeout":
-                            continue
-                        if fault.kind == "garbage":
-                            reply = GARBAGE + reply[: len(reply) // 2][::-1]
-                        elif fault.kind == "slow":
-                            if srv.stopping.wait(fault.delay_s):
-                                return
-                    sock.sendall(reply.encode("latin-1") + term)
-        finally:
-            srv._unregister(sock)
+class _Connection:
+    """One client of one instrument: bytes in, replies out, in order."""
 
-
-class _TCPServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class InstrumentServer:
-    """One instrument on one TCP port; many clients, one thread each."""
-
-    def __init__(self, instrument, host: str = "127.0.0.1", port: int = 0, faults=None):
+    def __init__(self, sock: socket.socket, instrument):
+        self.sock = sock
         self.instrument = instrument
+        self.term = instrument.reply_termination.encode()
+        self.inbox = b""
+        self.outbox = bytearray()
+        self.held_reply = b""      # a "slow" reply, sent at held_until; later lines wait for it
+        self.held_until = 0.0
+        self.closed = False
+
+
+class LabServer:
+    """Every instrument of the lab on its own port, served by one thread."""
+
+    def __init__(self, host: str = "127.0.0.1", faults=None):
+        self.host = host
         self.faults = faults
-        self.stopping = threading.Event()
-        self._server = _TCPServer((host, port), _Handler, bind_and_activate=True)
-        self._server.owner = self
-        self.host, self.port = self._server.server_address[:2]
+        self._selector = selectors.DefaultSelector()
+        self._listeners: dict[str, socket.socket] = {}
+        self._instruments: dict[str, object] = {}
+        self._connections: set[_Connection] = set()
+        self._timers: list[tuple[float, int, _Connection]] = []   # (wall time, tiebreak, held connection)
+        self._tiebreak = itertools.count()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._stopping = False
         self._thread: threading.Thread | None = None
-        self._conns: set = set()
-        self._conns_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- set-up
+    def add(self, name: str, instrument, port: int = 0) -> int:
+        """Listen for ``instrument`` on ``port`` (0: a free one); returns the port."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, port))
+            listener.listen(16)
+            listener.setblocking(False)
+        except OSError:
+            listener.close()
+            raise
+        self._listeners[name] = listener
+        self._instruments[name] = instrument
+        self._selector.register(listener, selectors.EVENT_READ, name)
+        return listener.getsockname()[1]
+
+    def port(self, name: str) -> int:
+        return self._listeners[name].getsockname()[1]
+
+    def resource(self, name: str) -> str:
+        return f"TCPIP0::{self.host}::{self.port(name)}::SOCKET"
 
     @property
-    def resource(self) -> str:
-        return f"TCPIP0::{self.host}::{self.port}::SOCKET"
+    def names(self) -> list[str]:
+        return list(self._listeners)
 
-    def _register(self, s):
-        with self._conns_lock:
-            self._conns.add(s)
-
-    def _unregister(self, s):
-        with self._conns_lock:
-            self._conns.discard(s)
-
+    # ----------------------------------------------------------------- life cycle
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"sim-{self.instrument.name}", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="sim-lab", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        with self._conns_lock:
-            conns = list(self._conns)
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        if self._thread:
+        """Stop serving: every client sees its connection closed."""
+        self._stopping = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        if self._thread is not None:
             self._thread.join(timeout=2)
-        deadline = time.monotonic() + 1.0
-        while self._conns and time.monotonic() < deadline:
-            time.sleep(0.01)
+            self._thread = None
+        else:
+            self._close_all()
+
+    def _close_all(self) -> None:
+        for conn in list(self._connections):
+            self._drop(conn)
+        for listener in self._listeners.values():
+            try:
+                self._selector.unregister(listener)
+            except (KeyError, ValueError):
+                pass
+            listener.close()
+        self._listeners.clear()
+        try:
+            self._selector.unregister(self._wake_r)
+        except (KeyError, ValueError):
+            pass
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # ----------------------------------------------------------------- the loop
+    def _serve(self) -> None:
+        try:
+            while not self._stopping:
+                timeout = None
+                if self._timers:
+                    timeout = max(0.0, self._timers[0][0] - time.monotonic())
+                for key, events in self._selector.select(timeout):
+                    if key.fileobj is self._wake_r:
+                        try:
+                            self._wake_r.recv(64)
+                        except OSError:
+                            pass
+                    elif key.data.__class__ is str:
+                        self._accept(key.fileobj, key.data)
+                    else:
+                        conn = key.data
+                        if events & selectors.EVENT_READ and not conn.closed:
+                            self._receive(conn)
+                        if events & selectors.EVENT_WRITE and not conn.closed:
+                            self._flush(conn)
+                now = time.monotonic()
+                while self._timers and self._timers[0][0] <= now:
+                    _, _, conn = heapq.heappop(self._timers)
+                    if not conn.closed:
+                        self._process(conn)
+        except Exception:   # a bug here must not leave clients hanging on a silent port
+            log.exception("simulated lab server stopped")
+        finally:
+            self._close_all()
+
+    def _accept(self, listener: socket.socket, name: str) -> None:
+        try:
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        inst = self._instruments[name]
+        conn = _Connection(sock, inst)
+        self._connections.add(conn)
+        self._selector.register(sock, selectors.EVENT_READ, conn)
+        for line in inst.welcome:
+            conn.outbox += line.encode() + conn.term
+        self._flush(conn)
+
+    def _receive(self, conn: _Connection) -> None:
+        try:
+            chunk = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop(conn)
+            return
+        conn.inbox += chunk
+        self._process(conn)
+
+    def _process(self, conn: _Connection) -> None:
+        """Answer the connection's complete lines in order, unless a slow reply holds it."""
+        inst = conn.instrument
+        if conn.held_reply:
+            if conn.held_until > time.monotonic():
+                return          # its timer calls again
+            conn.outbox += conn.held_reply
+            conn.held_reply = b""
+        while b"\n" in conn.inbox and not conn.closed and not conn.held_reply:
+            raw, conn.inbox = conn.inbox.split(b"\n", 1)
+            line = raw.decode("latin-1").strip("\r\x00 ")
+            if not line:
+                continue
+            fault = self.faults.check(inst.name, "?" in line) if self.faults else None
+            if fault is not None and fault.kind == "drop":
+                self._drop(conn)
+                return
+            try:
+                reply = inst.handle_line(line)
+            except Exception as exc:     # an instrument bug must not kill the server
+                log.exception("%s: error handling %r", inst.name, line)
+                inst.errors.append((-300, f"Device-specific error: {exc}"))
+                reply = None
+            if reply is None:
+                continue
+            if fault is not None:
+                if fault.kind == "timeout":
+                    continue
+                if fault.kind == "garbage":
+                    reply = GARBAGE + reply[: len(reply) // 2][::-1]
+                elif fault.kind == "slow":
+                    # the reply is sent when the delay is over, and the lines after it wait
+                    conn.held_reply = reply.encode("latin-1") + conn.term
+                    conn.held_until = time.monotonic() + fault.delay_s
+                    heapq.heappush(self._timers, (conn.held_until, next(self._tiebreak), conn))
+                    break
+            conn.outbox += reply.encode("latin-1") + conn.term
+        self._flush(conn)
+
+    def _flush(self, conn: _Connection) -> None:
+        if conn.outbox:
+            try:
+                sent = conn.sock.send(conn.outbox)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._drop(conn)
+                return
+            del conn.outbox[:sent]
+        wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbox else 0)
+        if self._selector.get_key(conn.sock).events != wanted:
+            self._selector.modify(conn.sock, wanted, conn)
+
+    def _drop(self, conn: _Connection) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self._connections.discard(conn)
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        try:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.sock.close()

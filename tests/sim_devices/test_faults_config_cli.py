@@ -64,6 +64,39 @@ def test_slow_fault_and_clear(lab_factory, rm):
     t.close()
 
 
+def test_slow_reply_holds_its_own_connection_only(lab_factory, rm):
+    """One thread serves every port: a slow reply waits on a timer, in order on its connection,
+    while other instruments, and other clients of the same instrument, go on answering."""
+    lab = lab_factory()
+    slow = open_inst(rm, lab, "temperature_controller", timeout=3000)
+    other_client = open_inst(rm, lab, "temperature_controller", timeout=3000)
+    probe = open_inst(rm, lab, "gaussmeter", timeout=3000)
+    lab.inject_fault("temperature_controller", "slow", delay_s=0.5, count=1)
+    t0 = time.monotonic()
+    slow.write("KRDG? A")
+    slow.write("*IDN?")                       # queued behind the slow reply
+    time.sleep(0.05)
+    float(probe.query("RDGFIELD?"))
+    assert other_client.query("*IDN?").startswith("LSCI")
+    assert time.monotonic() - t0 < 0.35
+    float(slow.read())                        # the temperature first, then the identity
+    assert time.monotonic() - t0 >= 0.49
+    assert slow.read().startswith("LSCI")
+    for r in (slow, other_client, probe):
+        r.close()
+
+
+def test_stopping_the_lab_closes_its_clients(rm):
+    lab = SimulatedLab(seed=0).start()
+    g = open_inst(rm, lab, "gaussmeter", timeout=500)
+    float(g.query("RDGFIELD?"))
+    lab.stop()
+    assert lab.resources == {}
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        g.query("RDGFIELD?")
+    g.close()
+
+
 def test_fault_after_s_and_probability_from_config(rm):
     cfg = {"faults": [{"instrument": "squid_controller", "kind": "timeout", "after_s": 100.0},
                       {"instrument": "coil_supply", "kind": "garbage", "probability": 0.5}]}
