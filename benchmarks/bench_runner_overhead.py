@@ -5,6 +5,7 @@ own storage (loopscope: the HDF5 run file; QCoDeS: its SQLite dataset). The rati
 times per point is the figure; both are measured in this one process, side by side.
 """
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -47,18 +48,27 @@ def qcodes_per_point(n: int, workdir: Path) -> float | None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--points", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds; the figure is the median")
     a = ap.parse_args()
+    ours, theirs = [], []
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         loopscope_per_point(500, d)  # warm-up: imports, first file
-        ls = loopscope_per_point(a.points, d)
-        qc = qcodes_per_point(a.points, d)
+        for _ in range(a.rounds):
+            ours.append(loopscope_per_point(a.points, d))
+            qc = qcodes_per_point(a.points, d)
+            if qc is not None:
+                theirs.append(qc)
+    ls = statistics.median(ours)
     print(f"machine: {machine_line()}")
-    print("| engine | time per point | points per second |")
+    print(f"| engine | time per point (median of {a.rounds} rounds) | points per second |")
     print("|---|---|---|")
     print(f"| loopscope Runner (HDF5) | {ls * 1e6:.1f} µs | {1 / ls:,.0f} |")
-    if qc is None:
+    if not theirs:
         print("| QCoDeS do1d | not installed | |")
     else:
+        qc = statistics.median(theirs)
+        ratios = [q / o for o, q in zip(ours, theirs)]  # each pair measured back to back
         print(f"| QCoDeS do1d (SQLite) | {qc * 1e6:.1f} µs | {1 / qc:,.0f} |")
-        print(f"\nloopscope is {qc / ls:.1f} times faster per point")
+        print(f"\nloopscope is {statistics.median(ratios):.1f} times faster per point, median of back-to-back "
+              f"rounds (rounds: {', '.join(f'{r:.1f}' for r in ratios)})")

@@ -16,6 +16,7 @@ persistent_step     superconducting magnet: heater on, ramp, heater off, leads t
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,16 +315,16 @@ class Plan:
 
     def points(self, start_index: int = 0) -> Iterator[Point]:
         """The points in order, from start_index on (to resume an interrupted run)."""
-        for p in self._all_points():
-            if p.index >= start_index:
-                yield p
+        # every kind numbers its points 0, 1, 2, ... in order
+        return itertools.islice(self._all_points(), start_index, None)
 
     def _all_points(self) -> Iterator[Point]:
         m = self.model
         if m.kind in ("linear", "list", "resonance_tracking"):
-            vals = m.values if m.kind == "list" else m.sweep.values()
+            vals = m.values if m.kind == "list" else m.sweep.values().tolist()
+            resonance = m.kind == "resonance_tracking"
             for i, v in enumerate(vals):
-                yield Point(i, field=float(v), find_resonance=m.kind == "resonance_tracking")
+                yield Point(i, field=float(v), find_resonance=resonance)
         elif m.kind == "loop":
             vals, branch, cycle = _loop_values(m)
             for i, (v, b, c) in enumerate(zip(vals, branch, cycle)):

@@ -59,11 +59,13 @@ class _RowLayout:
         self.labels = {name: col[name] for name in runner.plan.label_columns()}
         self.readings = runner.plan.model.averaging.readings
         # Asked together (every question out before the first answer is read): the source's
-        # field and current, and each detector's single reading, one per instrument. The
-        # rest (averaged readings, lock-in X/Y pairs, a second quantity of one instrument)
-        # are read one after another.
+        # field and current, and each detector's single reading, one per instrument, where
+        # the role can split its exchange. Single readings of roles that cannot (in-memory
+        # ones, an unknown voltmeter) are plain calls: asking them "together" gains nothing.
+        # The rest (averaged readings, lock-in X/Y pairs, a second quantity of one
+        # instrument) are read one after another.
         source = runner.source
-        self.together: list[tuple[Role, str, tuple[int, ...]]] = [
+        single: list[tuple[Role, str, tuple[int, ...]]] = [
             (source, "read_field_and_current", (self.field, self.current))]
         self.readers = []
         asked = {id(source)}
@@ -71,9 +73,13 @@ class _RowLayout:
             if (self.readings == 1 and q in READ_METHOD and q != "frequency_Hz"
                     and id(role) not in asked):
                 asked.add(id(role))
-                self.together.append((role, READ_METHOD[q], (col[name],)))
+                single.append((role, READ_METHOD[q], (col[name],)))
             else:
                 self.readers.append((col[name], role, q))
+        split = [job for job in single if job[0].can_split_read(job[1])]
+        self.together = split if len(split) > 1 else []
+        self.direct = [(job[0], getattr(job[0], job[1]), job[2]) for job in single
+                       if not any(job is asked_together for asked_together in self.together)]
 
 
 class _Remeasure(Exception):
@@ -479,12 +485,17 @@ class Runner:
         row[0], row[1], row[2] = p.index, now, (now - self._t0) * self.time_scale
         if target_T is not None:
             row[ix.field_setpoint] = target_T
-        for (_, _, slots), value in zip(ix.together, self._read_together(ix.together)):
+        if ix.together:
+            for (_, _, slots), value in zip(ix.together, self._read_together(ix.together)):
+                if len(slots) == 1:
+                    row[slots[0]] = value
+                else:
+                    row[slots[0]], row[slots[1]] = value
+        for role, read, slots in ix.direct:
             if len(slots) == 1:
-                row[slots[0]] = value
+                row[slots[0]] = self._retrying(role, read)
             else:
-                for slot, v in zip(slots, value):
-                    row[slot] = v
+                row[slots[0]], row[slots[1]] = self._retrying(role, read)
         if ix.current_setpoint is not None and p.field is not None:
             row[ix.current_setpoint] = p.field
         if ix.magnet_current is not None:

@@ -209,10 +209,12 @@ class VisaRole(Role):
         """Split readings: a role offers `_ask_<method>(driver)` returning (session, command,
         parse, resource), called under the role's lock before anything is sent; the reply is
         parsed by `parse(reply)` when the reading is finished (resource: named in errors)."""
-        split = getattr(self, "_ask_" + method, None)
-        if split is None or not self.context.overlap_reads:
+        if not self.can_split_read(method):
             return DeferredRead(getattr(self, method))
-        return _SplitRead(self, method, split)
+        return _SplitRead(self, method, getattr(self, "_ask_" + method))
+
+    def can_split_read(self, method: str) -> bool:
+        return self.context.overlap_reads and hasattr(self, "_ask_" + method)
 
     def _io(self, action: str) -> "_Exchange":
         """``with self._io("read field") as driver:`` exchange with the instrument under the
@@ -1007,10 +1009,10 @@ class SquidFluxReadout(VisaRole, FluxReadout):
         volts = self.read_voltage_V()
         return volts / self.volts_per_phi0
 
-    def begin_read(self, method: str) -> PendingRead:
+    def can_split_read(self, method: str) -> bool:
         if self.settings["check_lock_each_read"] or not hasattr(self.voltmeter_cls, "READ_VOLTAGE"):
-            return DeferredRead(getattr(self, method))  # two exchanges, or an unknown voltmeter
-        return super().begin_read(method)
+            return False  # two exchanges, or an unknown voltmeter
+        return super().can_split_read(method)
 
     def _ask_read_flux_phi0(self, fll):
         if self._v_per_phi0 is None:

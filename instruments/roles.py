@@ -79,6 +79,11 @@ class Role(ABC):
     def reconnect(self) -> None:
         """Open the connection again after a drop. Default: nothing to do."""
 
+    def can_split_read(self, method: str) -> bool:
+        """True when begin_read(method) sends the question at once and leaves the answer
+        for finish(): only then is asking several instruments together worth it."""
+        return False
+
     def begin_read(self, method: str) -> "PendingRead":
         """Start the reading `method` (e.g. "read_field_T"): the question goes out now and
         `.finish()` returns the value, so that several instruments can be asked before the

@@ -219,6 +219,7 @@ def test_readings_asked_together_a_transient_failure_is_retried_alone(tmp_path):
     log, failures = [], [TransientInstrumentError("field_probe: garbled reply")]
     probe.begin_read = lambda method: _Pending(log, "probe", failures.pop() if failures else probe.read_field_T())
     flux.begin_read = lambda method: _Pending(log, "flux", flux.read_flux_phi0())
+    probe.can_split_read = flux.can_split_read = lambda method: True
     r = Runner(st, plan(kind="list", values=[0.01, 0.02]), tmp_path / "t.h5")
     result = r.run()
     assert result.status == "completed" and result.points == 2
@@ -230,6 +231,22 @@ def test_readings_asked_together_a_transient_failure_is_retried_alone(tmp_path):
     assert any("garbled reply" in m and "retrying" in m for m in messages)
 
 
+def test_readings_that_cannot_be_split_are_plain_calls(tmp_path):
+    """Only roles that can send a question and read its answer later are asked together; with
+    fewer than two of them there is nothing to overlap and every reading is a plain call."""
+    st = MemoryStation()
+    probe, flux = st.roles["field_probe"], st.roles["flux_readout"]
+    log = []
+    probe.begin_read = lambda method: _Pending(log, "probe", probe.read_field_T())
+    flux.begin_read = lambda method: _Pending(log, "flux", flux.read_flux_phi0())
+    probe.can_split_read = lambda method: True      # one splittable role: nothing to overlap
+    result = Runner(st, plan(kind="list", values=[0.01, 0.02]), tmp_path / "p.h5").run()
+    assert result.status == "completed" and result.points == 2 and log == []
+    with h5py.File(result.path, "r") as f:
+        assert np.all(np.isfinite(f["entry/data/probe_field_T"][:]))
+        assert np.all(np.isfinite(f["entry/data/flux_phi0"][:]))
+
+
 def test_readings_asked_together_every_answer_is_read_before_a_failure_ends_the_run(tmp_path):
     from instruments.roles import InstrumentError
 
@@ -238,6 +255,7 @@ def test_readings_asked_together_every_answer_is_read_before_a_failure_ends_the_
     log = []
     probe.begin_read = lambda method: _Pending(log, "probe", InstrumentError("field_probe: overload"))
     flux.begin_read = lambda method: _Pending(log, "flux", 0.5)
+    probe.can_split_read = flux.can_split_read = lambda method: True
     result = Runner(st, plan(kind="list", values=[0.01, 0.02]), tmp_path / "f.h5").run()
     assert result.status == "failed" and "overload" in result.reason
     assert ("answered", "flux") in log  # the other instrument's reply was not left on its session
