@@ -14,15 +14,16 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSplitter,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                             QSplitter, QVBoxLayout, QWidget)
 
 from gui.buffers import ColumnBuffer
 
 REDRAW_INTERVAL_MS = 33
-# While a run is active the plot may take at most this share of wall time: drawing holds the
-# Python interpreter lock the runner needs, so a frame that costs 20 ms is drawn at most every
-# 400 ms during a fast sweep, and at the full 30 Hz when frames are cheap.
+# While a run is active the plot may take at most this share of wall time: the run's process
+# and the lab's (or the instruments' drivers) share the machine's cores with the window, so a
+# frame that costs 20 ms is drawn at most every 400 ms during a fast sweep, and at the full
+# 30 Hz when frames are cheap.
 RUN_FRAME_BUDGET = 0.05
 MAX_REDRAW_INTERVAL_MS = 1000
 BRANCH_NAMES = {0: "virgin", 1: "down", 2: "up"}
@@ -186,6 +187,12 @@ class LivePlot(QWidget):
             p.setLabel("left", name, units=None if unit == "1" else unit)
             p.showGrid(x=True, y=True, alpha=0.25)
             p.getAxis("left").setWidth(70)
+            for side in ("left", "bottom"):
+                # Axes (with the grid, which they draw over the whole plot) are kept as pixmaps
+                # and redrawn only when the range changes: every new curve segment lies under the
+                # grid, and replaying the axis text for each frame cost 4 ms an axis, 3/4 of a
+                # frame (docs/benchmarks.md)
+                p.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             # the range follows the data from the buffers' running bounds (no full scans);
             # zooming or panning by hand stops following, the "A" button resumes it
             p.vb.disableAutoRange()
