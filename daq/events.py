@@ -4,23 +4,28 @@ The acquisition thread only appends to a queue; each subscriber is called from i
 dispatcher thread, so a slow or broken subscriber can never stall acquisition. A subscriber
 that falls far behind loses the oldest *point* events (counted and reported), never a
 state change, warning, error or the end of the run.
+
+Point events are delivered in batches, at most POINT_LATENCY_S after they happen; every other
+event wakes its subscribers at once. Waking a dispatcher thread for each point cost the
+acquisition thread about 19 us a point (two threads handing the interpreter lock back and
+forth), more than the runner's whole work for a point on instant instruments.
 """
 from __future__ import annotations
 
 import collections
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 log = logging.getLogger(__name__)
 
+POINT_LATENCY_S = 0.01
 
-@dataclass(frozen=True)
-class Event:
+
+class Event(NamedTuple):
     kind: str  # started | point | progress | state | warning | error | finished
     time: float
-    data: dict = field(default_factory=dict)
+    data: dict
 
 
 Subscriber = Callable[[Event], None]
@@ -34,30 +39,50 @@ class _Dispatcher:
         self.dropped_points = 0
         self.cond = threading.Condition()
         self.closed = False
+        self.sleeping = False  # waiting with no deadline: the next event of any kind wakes it
         self.thread = threading.Thread(target=self._loop, name=f"events->{getattr(callback, '__name__', 'subscriber')}",
                                        daemon=True)
         self.thread.start()
 
     def put(self, event: Event) -> None:
         with self.cond:
-            if event.kind == "point" and len(self.queue) >= self.max_backlog:
-                self.dropped_points += 1
+            if event.kind == "point":
+                if len(self.queue) >= self.max_backlog:
+                    self.dropped_points += 1
+                    return
+                self.queue.append(event)
+                if self.sleeping:  # the first point after a quiet spell; the rest are collected
+                    self.sleeping = False
+                    self.cond.notify()
                 return
             self.queue.append(event)
+            self.sleeping = False
             self.cond.notify()
 
     def _loop(self) -> None:
+        points_seen = False
         while True:
             with self.cond:
-                while not self.queue and not self.closed:
-                    self.cond.wait()
+                if not self.queue and not self.closed:
+                    if points_seen:
+                        # points are coming: collect them for a while instead of waking per point
+                        self.cond.wait(POINT_LATENCY_S)
+                    if not self.queue and not self.closed:
+                        self.sleeping = True
+                        while not self.queue and not self.closed:
+                            self.cond.wait()
+                        self.sleeping = False
                 if not self.queue and self.closed:
                     return
-                event = self.queue.popleft()
-            try:
-                self.callback(event)
-            except Exception:  # a subscriber's bug must not reach the acquisition
-                log.exception("event subscriber %r failed on %s", self.callback, event.kind)
+                batch, self.queue = self.queue, collections.deque()
+            points_seen = False
+            for event in batch:
+                if event.kind == "point":
+                    points_seen = True
+                try:
+                    self.callback(event)
+                except Exception:  # a subscriber's bug must not reach the acquisition
+                    log.exception("event subscriber %r failed on %s", self.callback, event.kind)
 
     def close(self, timeout: float) -> None:
         with self.cond:
