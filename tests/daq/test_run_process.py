@@ -18,6 +18,7 @@ from daq.run_process import PlanJob, RunProcess
 from daq.storage import read_status
 from instruments.memory import MemoryStation
 from instruments.station import load_station
+from tests.daq.conftest import SPEED
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -31,9 +32,11 @@ def memory_plan(points=2000, delay_s=0.0):
 
 
 def sim_plan(points=400):
+    # paced at 10 wall-ms a point (settle delay in lab seconds, divided by the lab's speed-up):
+    # the run is still going when the tests pause, abort or signal it, however fast the machine
     return load_plan({"title": "run process sim", "kind": "linear", "source": "coil_supply",
                       "detectors": ["gaussmeter"], "sweep": {"start": 0.0, "stop": 0.06, "points": points},
-                      "ramp_rate_T_per_min": 6.0})
+                      "ramp_rate_T_per_min": 6.0, "settle": {"delay_s": 0.01 * SPEED}})
 
 
 def test_every_event_arrives_in_order_with_every_row(tmp_path):

@@ -37,7 +37,8 @@ def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path)
     _type(qtbot, form.editors["title"].widget, "form-filled sweep")
     _type(qtbot, form.editors["sweep.start"].widget, "0")
     _type(qtbot, form.editors["sweep.stop"].widget, "0.03")
-    _type(qtbot, form.editors["sweep.points"].widget, "601")  # long enough to pause on a busy machine
+    _type(qtbot, form.editors["sweep.points"].widget, "601")
+    _type(qtbot, form.editors["settle.delay_s"].widget, "5")  # 5 ms a point at x1000: still going at Pause
     _type(qtbot, form.editors["ramp_rate_T_per_min"].widget, "6")
     src = form.editors["source"].widget
     src.setCurrentIndex(src.findData("coil_supply"))
@@ -76,7 +77,8 @@ def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path)
 def test_abort_returns_field_to_zero_and_file_says_aborted(window, qtbot):
     from daq.storage import read_status
 
-    window.editor.set_plan_dict(linear_plan(points=400, stop=0.06, end="hold"))
+    # paced (10 lab-ms a point, 10 ms at x1000): the run is still going when Abort is pressed
+    window.editor.set_plan_dict(linear_plan(points=400, stop=0.06, end="hold", settle={"delay_s": 10.0}))
     assert window.start_run()
     qtbot.waitUntil(lambda: window.live.curve_points("flux_phi0") >= 20, timeout=30000)
     qtbot.mouseClick(window.abort_button, Qt.MouseButton.LeftButton)
@@ -129,7 +131,7 @@ def test_queue_runs_plans_in_order_one_file_each(window, qtbot, tmp_path):
 
 def test_close_during_run_asks_then_aborts_to_safe_state(window, qtbot, monkeypatch):
     asked = []
-    window.editor.set_plan_dict(linear_plan(points=400, stop=0.06))
+    window.editor.set_plan_dict(linear_plan(points=400, stop=0.06, settle={"delay_s": 10.0}))  # >= 4 s
     assert window.start_run()
     qtbot.waitUntil(lambda: window.controller.points_received >= 5, timeout=30000)
     monkeypatch.setattr(window, "confirm_close_during_run", lambda: asked.append(1) or False)
