@@ -5,7 +5,7 @@
 branch curves), while a Runner on the in-memory station appends more through the same
 RunController the window uses (the run in its own process, as in the window). Two figures per case:
   * capacity: frames per second when redraw + synchronous repaint run back to back;
-  * achieved: redraws per second of the window's own 30 Hz timer during the sweep.
+  * achieved: redraws per second of the window's own redraw timer (40 Hz) during the sweep.
 The sweep is paced at ~1000 points/s (settle delay 1 ms: a fast real sweep; the simulated
 lab over TCP does 20-500) and, as a worst case, unpaced: the in-memory runner then spins at
 tens of thousands of points per second, and the window must take them all in.
@@ -92,7 +92,7 @@ def run_case(app, loop: bool, n_points: int, seconds: float, workdir: Path, dela
         live.graphics.viewport().repaint()
         frames += 1
     capacity = frames / (time.perf_counter() - t0)
-    # achieved: the window's own 30 Hz timer, painting as it would on screen
+    # achieved: the window's own redraw timer, painting as it would on screen
     f0, p0, t0 = live.frames, live.total_points, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         app.processEvents()
@@ -120,7 +120,7 @@ if __name__ == "__main__":
         results = [run_case(app, loop, a.points, a.seconds, Path(d), delay)
                    for delay in (1e-3, 0.0) for loop in (False, True)]
     print(f"machine: {machine_line()}")
-    print("| case | points on screen (end) | capacity (fps) | achieved, 30 Hz timer (fps) | points appended per s |")
+    print("| case | points on screen (end) | capacity (fps) | achieved, 40 Hz timer (fps) | points appended per s |")
     print("|---|---|---|---|---|")
     for r in results:
         print(f"| {r['case']} | {r['points']:,} | {r['capacity']:.0f} | {r['achieved']:.1f} | {r['append_rate']:,.0f} |")
