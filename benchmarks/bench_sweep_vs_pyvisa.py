@@ -133,8 +133,11 @@ if __name__ == "__main__":
     writes = [m for _, op, m in traffic if op == "w"]
     print(f"machine: {machine_line()}")
     print(f"station overlap_reads: {a.overlap_reads}")
+    setpoints = [i for i, m in enumerate(writes) if m.startswith("CURRent ")]
+    middle = len(setpoints) // 2
+    one_point = writes[setpoints[middle]:setpoints[middle + 1]]
     print(f"runner traffic per point: {len(writes) / points:.1f} commands and queries "
-          f"(first point: {', '.join(writes[-(len(writes) // points):])})")
+          f"(a point in mid-sweep: {', '.join(one_point)})")
     ratios = [o / b for o, b in zip(ours, bare)]  # each pair measured back to back
     print("| sweep | points per second (median of %d) |" % a.repeats)
     print("|---|---|")

@@ -27,10 +27,11 @@ REDRAW_INTERVAL_MS = 25
 def run_frame_budget(cores: int | None) -> float:
     """Share of wall time the plot may spend drawing while a run is active. The run's process
     and the lab's (or the instruments' drivers) each keep a core busy: on a 2-core machine
-    the window draws at most 5 % of the time (a frame that costs 20 ms at most every 400 ms),
-    with cores to spare it may draw half the time (full rate for frames up to 12 ms)."""
+    the window draws at most 2 % of the time (a 4 ms frame every 200 ms; at 5 % the sweep
+    lost 12-18 % of its rate, docs/benchmarks.md); with cores to spare it may draw up to half
+    the time (full rate for frames up to 12 ms)."""
     spare = max(0, (cores or 2) - 2)
-    return min(0.5, 0.05 + 0.25 * spare)
+    return min(0.5, 0.02 + 0.25 * spare)
 
 
 RUN_FRAME_BUDGET = run_frame_budget(os.cpu_count())
@@ -300,22 +301,23 @@ class LivePlot(QWidget):
 
     @staticmethod
     def _follow_range(vb, x0, x1, y0, y1) -> None:
-        """Keep the data in view with 10 % headroom; change the range only when the data
-        leaves it or fills less than half of it (re-rendering the axes costs more than the curve)."""
+        """Keep the data in view; change the range only when the data leaves it or fills less
+        than a third of it. Re-rendering the axes is most of a frame's cost, so the side the
+        data grew out of gets 40 % headroom (a sweep re-ranges every 40 % of growth, not 10 %)."""
         (vx0, vx1), (vy0, vy1) = vb.viewRange()
 
         def needs(lo, hi, v0, v1):
             span = hi - lo
-            return lo < v0 or hi > v1 or (span > 0 and span < 0.5 * (v1 - v0))
+            return lo < v0 or hi > v1 or (span > 0 and span < 0.33 * (v1 - v0))
 
-        def padded(lo, hi):
+        def padded(lo, hi, v0, v1):
             if hi <= lo:
                 return lo - 0.5 * (abs(lo) or 1.0), lo + 0.5 * (abs(lo) or 1.0)
-            pad = 0.1 * (hi - lo)
-            return lo - pad, hi + pad
+            span = hi - lo
+            return (lo - (0.4 if lo < v0 else 0.1) * span, hi + (0.4 if hi > v1 else 0.1) * span)
 
         if needs(x0, x1, vx0, vx1) or needs(y0, y1, vy0, vy1):
-            vb.setRange(xRange=padded(x0, x1), yRange=padded(y0, y1), padding=0)
+            vb.setRange(xRange=padded(x0, x1, vx0, vx1), yRange=padded(y0, y1, vy0, vy1), padding=0)
 
     def curve_points(self, name: str) -> int:
         """Points held by the curves of one quantity (tests)."""
