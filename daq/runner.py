@@ -78,8 +78,8 @@ class _RowLayout:
                 self.readers.append((col[name], role, q))
         split = [job for job in single if job[0].can_split_read(job[1])]
         self.together = split if len(split) > 1 else []
-        self.direct = [(job[0], getattr(job[0], job[1]), job[2]) for job in single
-                       if not any(job is asked_together for asked_together in self.together)]
+        self.direct = [(role, getattr(role, method), slots) for role, method, slots in single
+                       if (role, method, slots) not in self.together]
 
 
 class _Remeasure(Exception):

@@ -45,7 +45,6 @@ class LabServer:
         self.faults = faults
         self._selector = selectors.DefaultSelector()
         self._listeners: dict[str, socket.socket] = {}
-        self._instruments: dict[str, object] = {}
         self._connections: set[_Connection] = set()
         self._timers: list[tuple[float, int, _Connection]] = []   # (wall time, tiebreak, held connection)
         self._tiebreak = itertools.count()
@@ -68,8 +67,8 @@ class LabServer:
             listener.close()
             raise
         self._listeners[name] = listener
-        self._instruments[name] = instrument
-        self._selector.register(listener, selectors.EVENT_READ, name)
+        # a listener's key holds its instrument, a connection's its _Connection
+        self._selector.register(listener, selectors.EVENT_READ, instrument)
         return listener.getsockname()[1]
 
     def port(self, name: str) -> int:
@@ -104,16 +103,8 @@ class LabServer:
         for conn in list(self._connections):
             self._drop(conn)
         for listener in self._listeners.values():
-            try:
-                self._selector.unregister(listener)
-            except (KeyError, ValueError):
-                pass
             listener.close()
         self._listeners.clear()
-        try:
-            self._selector.unregister(self._wake_r)
-        except (KeyError, ValueError):
-            pass
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -131,7 +122,7 @@ class LabServer:
                             self._wake_r.recv(64)
                         except OSError:
                             pass
-                    elif key.data.__class__ is str:
+                    elif not isinstance(key.data, _Connection):
                         self._accept(key.fileobj, key.data)
                     else:
                         conn = key.data
@@ -149,14 +140,13 @@ class LabServer:
         finally:
             self._close_all()
 
-    def _accept(self, listener: socket.socket, name: str) -> None:
+    def _accept(self, listener: socket.socket, inst) -> None:
         try:
             sock, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        inst = self._instruments[name]
         conn = _Connection(sock, inst)
         self._connections.add(conn)
         self._selector.register(sock, selectors.EVENT_READ, conn)
