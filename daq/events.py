@@ -2,13 +2,12 @@
 
 The acquisition thread only appends to a queue; each subscriber is called from its own
 dispatcher thread, so a slow or broken subscriber can never stall acquisition. A subscriber
-that falls far behind loses the oldest *point* events (counted and reported), never a
-state change, warning, error or the end of the run.
+that falls far behind (max_backlog events waiting) loses further *point* events (counted and
+reported), never a state change, warning, error or the end of the run.
 
 Point events are delivered in batches, at most POINT_LATENCY_S after they happen; every other
-event wakes its subscribers at once. Waking a dispatcher thread for each point cost the
-acquisition thread about 19 us a point (two threads handing the interpreter lock back and
-forth), more than the runner's whole work for a point on instant instruments.
+event wakes its subscribers at once: waking a dispatcher thread for each point made the two
+threads hand the interpreter lock back and forth (benchmarks/bench_event_bus.py).
 """
 from __future__ import annotations
 

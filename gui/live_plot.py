@@ -27,9 +27,8 @@ REDRAW_INTERVAL_MS = 25
 def run_frame_budget(cores: int | None) -> float:
     """Share of wall time the plot may spend drawing while a run is active. The run's process
     and the lab's (or the instruments' drivers) each keep a core busy: on a 2-core machine
-    the window draws at most 2 % of the time (a 4 ms frame every 200 ms; at 5 % the sweep
-    lost 12-18 % of its rate, docs/benchmarks.md); with cores to spare it may draw up to half
-    the time (full rate for frames up to 12 ms)."""
+    the window draws at most 2 % of the time (a 4 ms frame every 200 ms); with cores to spare
+    it may draw up to half the time (full rate for frames up to 12 ms)."""
     spare = max(0, (cores or 2) - 2)
     return min(0.5, 0.02 + 0.25 * spare)
 
@@ -201,8 +200,8 @@ class LivePlot(QWidget):
             for side in ("left", "bottom"):
                 # Axes (with the grid, which they draw over the whole plot) are kept as pixmaps
                 # and redrawn only when the range changes: every new curve segment lies under the
-                # grid, and replaying the axis text for each frame cost 4 ms an axis, 3/4 of a
-                # frame (docs/benchmarks.md)
+                # grid, and replaying the axes' text made a frame 2.8 times dearer
+                # (benchmarks/bench_liveplot_axes.py)
                 p.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             # the range follows the data from the buffers' running bounds (no full scans);
             # zooming or panning by hand stops following, the "A" button resumes it
