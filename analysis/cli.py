@@ -112,17 +112,31 @@ def fit(file, model_name, params, fix, free_, x_name, y_name, sigma_name, xmin, 
 @click.option("--x", "x_name", metavar="QUANTITY", help="x quantity (default: the fit's, else the file's axis)")
 @click.option("--y", "y_name", metavar="QUANTITY", help="y quantity (default: the fit's, else the file's signal)")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="output image (.png, .pdf, .svg)")
-def plot(file, fit_name, x_name, y_name, out):
+@click.option("--overwrite", is_flag=True, help="replace an existing image file")
+def plot(file, fit_name, x_name, y_name, out, overwrite):
     """Plot the data of a run FILE (and a stored fit), axes labelled with units."""
+    from pathlib import Path
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure
 
     from analysis.models import get_model
     from analysis.runfile import RunFileError, read_fit, read_run
+    from daq.output_files import OutputFileError, atomic_output, check_new_output
 
+    formats = Figure().canvas.get_supported_filetypes()
+    image_format = Path(out).suffix.lstrip(".").lower()
+    if image_format not in formats:
+        raise click.ClickException(f"--out {out}: not an image format matplotlib writes; use one of "
+                                   + ", ".join(f".{ext}" for ext in sorted(formats)))
+    try:
+        check_new_output(out, overwrite, inputs=[file], what="image file")
+    except OutputFileError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         run = read_run(file)
         fit_info = read_fit(file, fit_name) if fit_name else None
@@ -154,6 +168,11 @@ def plot(file, fit_name, x_name, y_name, out):
     ax.set_title(run.metadata.get("title", str(file)), fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_output(out) as tmp:  # complete or not at all
+            fig.savefig(tmp, dpi=120, format=image_format)
+    except (OutputFileError, OSError) as exc:
+        raise click.ClickException(f"{out}: {exc}") from None
+    finally:
+        plt.close(fig)
     click.echo(f"wrote {out}")

@@ -224,29 +224,21 @@ def _expand(p):
 
 # ------------------------------------------------------------------ locks (the RunWriter protocol)
 def _lock_exclusive(path):
-    """An open handle holding an exclusive flock on `path`, or None if a writer holds it.
+    """The run file's writer lock (daq/locks.py: on its sidecar `<file>.lock`), held; or None
+    if another process holds it (a live RunWriter, a fit, another reanalysis)."""
+    from daq.locks import LockBusy, RunFileLock
 
-    A live RunWriter (daq.storage) holds a shared flock for its whole life, in any process on
-    this machine; daq.storage.writer_alive tests the same lock."""
+    lock = RunFileLock(path)
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - no advisory locks on this platform
-        return open(path, "rb")
-    fh = open(path, "rb")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
+        return lock.acquire()
+    except LockBusy:
         return None
-    return fh
 
 
 def _writer_alive(path) -> bool:
-    fh = _lock_exclusive(path)
-    if fh is None:
-        return True
-    fh.close()
-    return False
+    from daq.locks import writer_alive
+
+    return writer_alive(path)
 
 
 # ------------------------------------------------------------------ reading a run's metadata
@@ -261,15 +253,14 @@ def _text(v):
 
 
 def _open_read(path):
-    """(h5py.File, open_for_write_mark): also a file left marked open-for-write by a writer."""
-    import h5py
+    """(h5py.File, open_for_write_mark): also a file left marked open-for-write by a writer.
 
-    try:
-        return h5py.File(path, "r"), False
-    except OSError as exc:
-        if "already open for write" not in str(exc):
-            raise
-    return h5py.File(path, "r", swmr=True), True
+    Without HDF5's own file lock (as daq.recovery.open_run_file): a probe never makes a run
+    that resumes at that moment fail; the writer lock says whether a writer lives."""
+    from daq.recovery import open_run_file
+
+    f = open_run_file(path)
+    return f, bool(f.swmr_mode)  # opened in SWMR mode only when the mark is set
 
 
 def probe(path, analysis_name=None) -> dict:
@@ -457,15 +448,20 @@ def _reanalyze_one(path, options, select, force, meta):
         try:
             result = fit_run(tmp, spec, params=dict(options.params), x=options.x, y=options.y,
                              sigma=options.sigma, fixed=fixed, xmin=options.xmin, xmax=options.xmax,
-                             use_abs=options.use_abs, name=name, write=True)
+                             use_abs=options.use_abs, name=name, write=True, atomic=False)
         except (RunFileError, FitError) as exc:
             return _row(meta, options, "error", str(exc).replace(tmp, path))
         if not result.converged:
             return _row(meta, options, "failed", f"fit did not converge: {result.message}", result=result)
         _mark_complete(tmp, name, options, h, meta["n_rows"])
-        os.replace(tmp, real)
+        from daq.output_files import OutputFileError, replace_file
+
+        try:
+            replace_file(tmp, real)  # on Windows tried again while a reader has the file open
+        except OutputFileError as exc:
+            return _row(meta, options, "error", str(exc))
     finally:
-        lock.close()
+        lock.release()
         if os.path.exists(tmp):
             os.unlink(tmp)
     row = _row(meta, options, "fitted", reason, result=result)
@@ -573,6 +569,13 @@ def reanalyze(paths, options: ReanalysisOptions, select=None, workers=None, sche
     if select and isinstance(select[0], str):
         select = parse_select(select)
     files = find_runs(paths)
+    if summary:
+        from daq.output_files import same_file
+
+        for out in summary_outputs(summary):
+            if any(same_file(out, f) for f in files):
+                raise ReanalysisError(f"summary file {out} is one of the run files being reanalysed; "
+                                      "choose another --summary prefix")
     opt = options.to_dict()
     results = []
     first = [math.nan]
@@ -632,9 +635,11 @@ def _start_pool(n_workers, model):
     from concurrent.futures import ProcessPoolExecutor
 
     methods = mp.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
+    if "fork" in methods and threading.active_count() == 1 and not _hdf5_files_open():
         # fork from a single-threaded parent: fast, and the workers inherit the fitter the
-        # parent loaded from numba's cache, so each starts warm
+        # parent loaded from numba's cache, so each starts warm. Never with an HDF5 file open
+        # here: a forked worker would inherit its descriptor, and with it HDF5's file lock,
+        # which then outlives the file's close in this process (a run could not resume it)
         warm(model)
         ctx = mp.get_context("fork")
         ex = ProcessPoolExecutor(n_workers, mp_context=ctx)
@@ -648,6 +653,17 @@ def _start_pool(n_workers, model):
     for f in [ex.submit(os.getpid) for _ in range(n_workers)]:
         f.result()
     return ex
+
+
+def _hdf5_files_open() -> bool:
+    """True when this process has an HDF5 file open (through h5py)."""
+    import sys
+
+    if "h5py" not in sys.modules:
+        return False
+    import h5py
+
+    return bool(h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE))
 
 
 def _run_pool(ex, files, opt, select, force, n_workers, done):
@@ -716,28 +732,41 @@ def _cell(row, col):
     return math.nan
 
 
+def _summary_prefix(prefix) -> str:
+    prefix = str(prefix)
+    for ext in (".csv", ".h5"):
+        if prefix.endswith(ext):
+            prefix = prefix[: -len(ext)]
+    return prefix
+
+
+def summary_outputs(prefix, series_kinds=()) -> list[str]:
+    """Every file `--summary prefix` (with these --series) writes."""
+    prefix = _summary_prefix(prefix)
+    out = [prefix + ".csv", prefix + ".h5"]
+    for kind in series_kinds:
+        out += [f"{prefix}_{kind}.png", f"{prefix}_{kind}.json"]
+    return out
+
+
 def write_summary(report: ReanalysisReport, prefix) -> dict:
     """Write <prefix>.csv and <prefix>.h5 (one row per run), each atomically."""
     import csv
 
     import h5py
 
-    prefix = str(prefix)
-    for ext in (".csv", ".h5"):
-        if prefix.endswith(ext):
-            prefix = prefix[: -len(ext)]
+    from daq.output_files import atomic_output
+
+    prefix = _summary_prefix(prefix)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     cols, col_units = summary_table(report.rows)
     csv_path, h5_path = prefix + ".csv", prefix + ".h5"
-    tmp = csv_path + ".part"
-    with open(tmp, "w", newline="") as fh:
+    with atomic_output(csv_path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for r in report.rows:
             w.writerow([_fmt(_cell(r, c)) for c in cols])
-    os.replace(tmp, csv_path)
-    tmp = h5_path + ".part"
-    with h5py.File(tmp, "w") as f:
+    with atomic_output(h5_path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["file_format"] = "loopscope-reanalysis-summary"
         f.attrs["file_format_version"] = "1"
         f.attrs["default"] = "summary"
@@ -762,7 +791,6 @@ def write_summary(report: ReanalysisReport, prefix) -> dict:
                 d = g.create_dataset(c, data=np.array([_num(v) for v in vals], dtype=np.float64))
             if c in col_units:
                 d.attrs["units"] = col_units[c]
-    os.replace(tmp, h5_path)
     return {"csv": csv_path, "hdf5": h5_path}
 
 

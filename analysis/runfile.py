@@ -159,14 +159,42 @@ def select(run: RunData, x_name, y_name, sigma_name=None, xmin=None, xmax=None, 
 
 
 def fit_run(path, model, params=None, x=None, y=None, sigma=None, fixed=None, xmin=None, xmax=None,
-            use_abs=False, name=None, write=True, write_unconverged=False):
+            use_abs=False, name=None, write=True, write_unconverged=False, atomic=True):
     """Fit a model to a run file and (write=True) store the result at /entry/analysis/<name>.
 
     Everything is validated and fitted before the file is opened for writing: a bad model,
     parameter, quantity or data leaves the file untouched, and so does a fit that did not
     converge (unless write_unconverged=True; it is then stored with converged = False).
+    With write=True the file's writer lock (daq/locks.py) is held throughout, so a file a run
+    is still recording into is refused, and (atomic=True) the fit is written into a copy that
+    then replaces the file in one step: a crash while writing cannot damage the raw data.
+    atomic=False writes in place, for a caller that works on its own copy (reanalysis).
     Returns the FitResult.
     """
+    if write and atomic:
+        from daq.locks import LockBusy, RunFileLock
+
+        if not Path(path).exists():
+            raise RunFileError(f"{path}: no such file")
+        lock = RunFileLock(path)
+        try:
+            lock.acquire()
+        except LockBusy:
+            raise RunFileError(f"{path}: another process is writing it (a run is recording into it); fit it "
+                               "once the run has ended, or use --dry-run to fit without writing") from None
+        except OSError as exc:
+            raise RunFileError(f"{path}: cannot take its lock {lock.lock_file}: {exc.strerror or exc}") from None
+        try:
+            return _fit_run(path, model, params, x, y, sigma, fixed, xmin, xmax, use_abs, name, write,
+                            write_unconverged, atomic)
+        finally:
+            lock.release()
+    return _fit_run(path, model, params, x, y, sigma, fixed, xmin, xmax, use_abs, name, write,
+                    write_unconverged, atomic)
+
+
+def _fit_run(path, model, params, x, y, sigma, fixed, xmin, xmax, use_abs, name, write, write_unconverged,
+             atomic):
     from analysis.fitting import fit
     from analysis.models import get_model
 
@@ -187,8 +215,37 @@ def fit_run(path, model, params=None, x=None, y=None, sigma=None, fixed=None, xm
         selection = {"x": x_name, "y": y_name, "sigma": sigma, "xmin": xmin, "xmax": xmax,
                      "abs": bool(use_abs), "n_points": int(xs.size),
                      "x_units": run.unit_of(x_name), "y_units": run.unit_of(y_name)}
-        write_fit(path, name or spec.name, result, selection, xs, spec(xs, result.values))
+        if atomic:
+            _write_fit_in_copy(path, name or spec.name, result, selection, xs, spec(xs, result.values))
+        else:
+            write_fit(path, name or spec.name, result, selection, xs, spec(xs, result.values))
     return result
+
+
+def _write_fit_in_copy(path, name, result, selection, x, y_fit):
+    """write_fit into a copy of the run file beside it, then os.replace the copy onto the file
+    (the caller holds the file's lock): the run file itself is never open for writing."""
+    import os
+    import shutil
+
+    from daq.output_files import OutputFileError, replace_file, temporary_name
+
+    real = os.path.realpath(path)
+    tmp = temporary_name(real, "fit")
+    try:
+        shutil.copy2(real, tmp)
+        write_fit(tmp, name, result, selection, x, y_fit)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        try:
+            replace_file(tmp, real)
+        except OutputFileError as exc:
+            raise RunFileError(f"{path}: the fit was not stored: {exc}") from None
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot store the fit: {exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def write_fit(path, name, result, selection, x, y_fit):

@@ -39,7 +39,7 @@ def without_window(station, plan_dict, path):
     runner = Runner(station, load_plan(plan_dict), path)
     seen = []
     runner.subscribe(lambda ev: seen.append(1) if ev.kind == "point" else None)
-    runner.start()  # in its own thread, as `loopscope run` does (run_with_ctrl_c)
+    runner.start()  # in its own thread, as `loopscope run` does (run_until_finished)
     res = runner.wait()
     assert res.status == "completed", res
     return res.points / run_seconds(res)

@@ -34,24 +34,38 @@ class ProgressPrinter:
             self.bar.close()
 
 
-def run_with_ctrl_c(runner, quiet: bool = False):
-    """Run in a thread so that Ctrl-C becomes an orderly abort to the safe state."""
+def run_until_finished(runner, quiet: bool = False):
+    """Run in the runner's thread and wait for its own "finished" flag (the sessions stay
+    open until then: the safe-state ramp needs them). A stop signal meanwhile aborts the
+    run to the safe state (daq.interrupts)."""
+    from daq.interrupts import InterruptGuard
+
     printer = ProgressPrinter(runner.plan.total_points(), runner.plan.title, quiet=quiet)
     runner.subscribe(printer)
-    thread = runner.start()
-    interrupted = False
-    while thread.is_alive():
-        try:
-            thread.join(0.2)
-        except KeyboardInterrupt:
-            if not interrupted:
-                click.echo("\nCtrl-C: aborting; bringing the field to its safe state and closing the file ...",
-                           err=True)
-                runner.abort("interrupted with Ctrl-C")
-                interrupted = True
-            else:
-                click.echo("still going to the safe state; please wait", err=True)
+    guard = InterruptGuard(on_stop=lambda reason: runner.abort(reason, signal=guard.signal),
+                           on_hold=runner.hold_where_it_is,
+                           echo=lambda message: click.echo(message, err=True))
+    with guard:  # nested in the command's own guard where there is one
+        runner.start()
+        while runner.wait(0.5) is None:
+            pass
     return runner.result
+
+
+def exit_code(result, guard) -> int:
+    """What the process's exit code says (docs/safety.md): 0 completed, 1 failed at the safe
+    state, 3 the field NOT at the safe state, 128 + N stopped by signal N at the safe state."""
+    from daq.interrupts import EXIT_COMPLETED, EXIT_FAILED, EXIT_NOT_SAFE, exit_code_for_signal
+
+    if result is not None and not result.safe_state_reached:
+        return EXIT_NOT_SAFE
+    if result is not None and result.status == "completed":
+        return EXIT_COMPLETED  # the signal came after the last point: the run is whole
+    if guard.signal:
+        return exit_code_for_signal(guard.signal)
+    if result is None or result.status != "completed":
+        return EXIT_FAILED
+    return EXIT_COMPLETED
 
 
 def describe_result(result) -> str:
@@ -92,8 +106,17 @@ def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=Non
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--new-name", is_flag=True, help="If the output file exists, write FILE_1.h5, FILE_2.h5 ...")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(plan_file, station_file, out, overwrite, new_name, quiet):
-    """Run a sweep plan on a station and record it to HDF5. Ctrl-C aborts to the safe state."""
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait for instruments another run holds (default: refuse at once).")
+def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s):
+    """Run a sweep plan on a station and record it to HDF5.
+
+    Ctrl-C (or SIGTERM, Ctrl-Break) stops at the next safe point: the field goes to the
+    station's safe state, the file is closed, then the command exits. A second Ctrl-C is
+    refused; a third within 5 s leaves the supply holding where it is (NOT safe). Exit codes:
+    0 completed, 1 failed (field at the safe state), 3 field NOT at the safe state,
+    130/143 stopped by Ctrl-C/SIGTERM (field at the safe state)."""
+    from daq.interrupts import InterruptGuard
     from instruments.station import StationError, load_station
     from loopscope import __version__
     from daq.runner import Runner
@@ -103,18 +126,29 @@ def run(plan_file, station_file, out, overwrite, new_name, quiet):
         plan, out_path = prepare_run(plan_file, station_file, out, overwrite, new_name)
     except (PlanError, StationError, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
-    try:
-        station = load_station(station_file)
-    except Exception as exc:
-        raise click.ClickException(f"station {station_file}: {exc}") from None
-    try:
-        runner = Runner(station, plan, out_path, overwrite=overwrite, software_version=__version__)
-        result = run_with_ctrl_c(runner, quiet=quiet)
-    finally:
-        station.close()
-    click.echo(describe_result(result))
-    if result.status != "completed":
-        sys.exit(1)
+    runner = None
+    guard = InterruptGuard(on_stop=lambda reason: runner and runner.abort(reason, signal=guard.signal),
+                           on_hold=lambda: runner and runner.hold_where_it_is(),
+                           echo=lambda message: click.echo(message, err=True))
+    with guard:
+        try:
+            station = load_station(station_file, lock_wait_s=wait_s)
+        except Exception as exc:
+            raise click.ClickException(f"station {station_file}: {exc}") from None
+        result = None
+        try:
+            if not guard.signal:  # a Ctrl-C while connecting: nothing was driven, stop here
+                runner = Runner(station, plan, out_path, overwrite=overwrite, software_version=__version__)
+                result = run_until_finished(runner, quiet=quiet)
+        finally:
+            station.close()
+    if result is not None:
+        click.echo(describe_result(result))
+        if not result.safe_state_reached:
+            click.echo("WARNING: the field is NOT at the station's safe state", err=True)
+    else:
+        click.echo(f"stopped by {guard.signal} before the run started; no instrument was driven", err=True)
+    sys.exit(exit_code(result, guard))
 
 
 def default_station_path() -> Path:
@@ -133,19 +167,36 @@ def default_station_path() -> Path:
               help="Simulated clock speed-up.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--quiet", is_flag=True)
-def demo(out_dir, speed, seed, quiet):
+@click.option("--overwrite", is_flag=True,
+              help="Replace the demo's files if OUT already has them (without it, nothing runs then).")
+def demo(out_dir, speed, seed, quiet, overwrite):
     """Start the simulated lab in-process and run two sweeps on it.
 
     A persistent-current field sweep of normal-metal rings read by a SQUID, and a hysteresis
-    loop of a soft-magnetic core; each written to its own HDF5 file in OUT.
+    loop of a soft-magnetic core; each written to its own HDF5 file in OUT
+    (persistent_currents.h5, hysteresis_loop.h5). If OUT already holds one of them, the demo
+    refuses before it starts, unless --overwrite; a file being written is never replaced.
     """
-    from daq.demo import run_demo
+    from daq.demo import check_demo_outputs, run_demo
+    from daq.output_files import OutputFileError
 
-    results = run_demo(Path(out_dir), speed=speed, seed=seed, quiet=quiet)
+    try:
+        check_demo_outputs(Path(out_dir), overwrite)
+    except OutputFileError as exc:
+        raise click.ClickException(f"{exc} (or use --out ANOTHER_DIR)") from None
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"--out {out_dir}: cannot create the directory: "
+                                   f"{exc.strerror or exc}") from None
+    from daq.interrupts import InterruptGuard
+
+    with InterruptGuard(echo=lambda message: click.echo(message, err=True)) as guard:
+        results = run_demo(Path(out_dir), speed=speed, seed=seed, quiet=quiet, overwrite=overwrite)
     for r in results:
         click.echo(describe_result(r))
-    if any(r.status != "completed" for r in results):
-        sys.exit(1)
+    worst = max((exit_code(r, guard) for r in results), key=lambda c: (c == 3, c))
+    sys.exit(worst)
 
 
 @click.command(name="inspect")
@@ -157,7 +208,7 @@ def inspect_cmd(run_file, as_json):
 
     try:
         s = summarize(run_file)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise click.ClickException(f"{run_file}: cannot read it as a run file: {exc}") from None
     if as_json:
         click.echo(json.dumps(s, indent=1, default=str))
@@ -168,15 +219,21 @@ def inspect_cmd(run_file, as_json):
 @click.command()
 @click.argument("run_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), required=True, help="CSV file to write.")
-@click.option("--overwrite", is_flag=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing CSV file (never the run file itself).")
 def export(run_file, csv_out, overwrite):
     """Export a run's data table as CSV (header: name [units])."""
     from daq.inspect import export_csv
+    from daq.output_files import OutputFileError, atomic_output, check_new_output
 
-    if Path(csv_out).exists() and not overwrite:
-        raise click.ClickException(f"{csv_out} exists; pass --overwrite to replace it")
     try:
-        n = export_csv(run_file, csv_out)
+        # never the run file itself, nor a run being written; the CSV appears complete or not at all
+        check_new_output(csv_out, overwrite, inputs=[run_file], what="CSV file")
+        with atomic_output(csv_out) as tmp:
+            n = export_csv(run_file, tmp)
+    except OutputFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:  # NotARunFile: the message names the file
+        raise click.ClickException(str(exc)) from None
     except (OSError, KeyError) as exc:
         raise click.ClickException(f"{run_file}: {exc}") from None
     click.echo(f"wrote {n} rows to {csv_out}")
@@ -188,22 +245,34 @@ def queue():
 
 
 def _queue_command(queue_file, station_file, resume, quiet):
+    from daq.interrupts import EXIT_NOT_SAFE, InterruptGuard, exit_code_for_signal
     from daq.queue import QueueError, format_status, run_queue
     from instruments.station import StationError
     from loopscope import __version__
 
+    current = []  # the runner of the run under way, for the operator's hold
+
     def attach(runner):
+        current[:] = [runner]
         runner.subscribe(ProgressPrinter(runner.plan.total_points(), runner.plan.title, quiet=quiet))
 
-    try:
-        result = run_queue(queue_file, resume=resume, station=station_file, progress=attach,
-                           software_version=__version__)
-    except (QueueError, StationError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        click.echo("\nqueue interrupted; `loopscope queue resume` goes on from here", err=True)
-        sys.exit(130)
+    # the queue's own guard (inside run_queue) stops the queue and the run under way; this
+    # one only speaks to the operator and forwards the hold to the run
+    guard = InterruptGuard(on_hold=lambda: current and current[0].hold_where_it_is(),
+                           echo=lambda message: click.echo(message, err=True))
+    with guard:
+        try:
+            result = run_queue(queue_file, resume=resume, station=station_file, progress=attach,
+                               software_version=__version__)
+        except (QueueError, StationError) as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(format_status(result.status))
+    if any(not r.safe_state_reached for r in result.results):
+        click.echo("WARNING: the field is NOT at the station's safe state", err=True)
+        sys.exit(EXIT_NOT_SAFE)
+    if guard.signal:
+        click.echo("queue interrupted; `loopscope queue resume` goes on from here", err=True)
+        sys.exit(exit_code_for_signal(guard.signal))
     if result.state != "completed":
         sys.exit(1)
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from daq.paths import PLANS_DIR, SIMULATED_STATION
 from daq.plans import load_plan
 
@@ -22,7 +20,9 @@ DEMO_RUNS = (
 def simulated_station(lab, speed: float, **top) -> dict:
     """The simulated-lab station file with the lab's ports and clock speed filled in
     (and any top-level keys overridden, e.g. timeout_s)."""
-    data = yaml.safe_load(SIMULATED_STATION.read_text())
+    from loopscope.safe_yaml import load_yaml_file
+
+    data, _ = load_yaml_file(SIMULATED_STATION, label="station file")
     data["time_scale"] = speed
     data.update(top)
     for name, entry in data["instruments"].items():
@@ -33,8 +33,9 @@ def simulated_station(lab, speed: float, **top) -> dict:
     return data
 
 
-def run_one(plan_path: Path, sample_kind: str, out: Path, speed: float, seed: int, quiet: bool):
-    from daq.cli import run_with_ctrl_c
+def run_one(plan_path: Path, sample_kind: str, out: Path, speed: float, seed: int, quiet: bool,
+            overwrite: bool = False):
+    from daq.cli import run_until_finished
     from daq.runner import Runner
     from daq.station_check import plan_instruments
     from daq.runner import check_plan_against_station
@@ -47,14 +48,28 @@ def run_one(plan_path: Path, sample_kind: str, out: Path, speed: float, seed: in
         station_data = simulated_station(lab, speed)
         check_plan_against_station(plan, plan_instruments(validate_station(station_data)))
         with load_station(station_data) as station:
-            runner = Runner(station, plan, out, overwrite=True, software_version=__version__,
+            runner = Runner(station, plan, out, overwrite=overwrite, software_version=__version__,
                             extra_metadata={"simulated_lab": f"sample {sample_kind}, seed {seed}, speed x{speed:g}"})
-            return run_with_ctrl_c(runner, quiet=quiet)
+            return run_until_finished(runner, quiet=quiet)
 
 
-def run_demo(out_dir: Path, speed: float = 200.0, seed: int = 1, quiet: bool = False):
+def check_demo_outputs(out_dir: Path, overwrite: bool = False) -> None:
+    """Refuse (OutputFileError) before anything runs if a demo file exists in out_dir and
+    overwrite is not set, or if one is being written."""
+    from daq.output_files import check_new_output
+
+    for _, _, out_name in DEMO_RUNS:
+        check_new_output(out_dir / out_name, overwrite, what="demo output file")
+
+
+def run_demo(out_dir: Path, speed: float = 200.0, seed: int = 1, quiet: bool = False, overwrite: bool = False):
+    """Both demo runs into out_dir; an existing demo file is replaced only with overwrite=True."""
+    check_demo_outputs(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for plan_file, sample_kind, out_name in DEMO_RUNS:
-        results.append(run_one(PLANS_DIR / plan_file, sample_kind, out_dir / out_name, speed, seed, quiet))
+        results.append(run_one(PLANS_DIR / plan_file, sample_kind, out_dir / out_name, speed, seed, quiet,
+                               overwrite=overwrite))
+        if results[-1].interrupted_by:  # Ctrl-C: the run went to its safe state; no second run
+            break
     return results

@@ -109,11 +109,31 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+class NotARunFile(ValueError):
+    """The file is HDF5 but its /entry/data is not a loopscope data table."""
+
+
 def export_csv(path: str | Path, out: str | Path) -> int:
-    """Write /entry/data as CSV, one column per quantity, header 'name [units]'. Returns rows."""
+    """Write /entry/data as CSV, one column per quantity, header 'name [units]'. Returns rows.
+
+    Raises NotARunFile (a ValueError) naming the file and what is wrong when /entry/data is
+    not a group of one-dimensional numeric datasets; nothing is written then."""
+    import h5py
+
     with open_run_file(path) as f:
-        data = f["entry"]["data"]
+        data = f.get("entry/data")
+        if not isinstance(data, h5py.Group):
+            what = "missing" if data is None else f"a {type(data).__name__.lower()}, not a group"
+            raise NotARunFile(f"{path}: not a loopscope run file (/entry/data is {what})")
         names = list(data.keys())
+        for n in names:
+            ds = data[n]
+            if not isinstance(ds, h5py.Dataset):
+                raise NotARunFile(f"{path}: not a loopscope run file (/entry/data/{n} is a group, "
+                                  f"not a column)")
+            if ds.ndim != 1 or ds.dtype.kind not in "biuf":
+                raise NotARunFile(f"{path}: not a loopscope run file (/entry/data/{n} is "
+                                  f"{ds.ndim}-dimensional {ds.dtype}, not a column of numbers)")
         order = [n for n in ("point_index", "timestamp", "elapsed_s") if n in names]
         order += [n for n in names if n not in order]
         columns = [data[n][()] for n in order]

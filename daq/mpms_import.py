@@ -8,6 +8,12 @@ a `[Data]` CSV table. CGS is converted to SI here, at the edge (PHYSICS.md secti
 H [A/m] = Oe * 1e-4 / mu0, field_T = mu0 H = Oe * 1e-4, moment [A m^2] = emu * 1e-3,
 SAMPLE_MASS is in mg. DC-mode files leave "Moment (emu)" empty and report the moment in
 "DC Moment Fixed Ctr (emu)"; rows with no moment at all are skipped (counted in the log).
+
+A row that is not whole is dropped, never read as a plausible number: fewer fields than the
+header (a file cut off mid-row, e.g. "...,0.38" where more columns follow), more fields than
+the header, or a last row the file ends inside (no line end after it and its last field not
+empty: "0.38" may have been "0.3812"). Dropped rows are counted with their reasons, in the
+import's messages and in the run file's log and status reason.
 """
 from __future__ import annotations
 
@@ -45,11 +51,18 @@ class MPMSImportError(ValueError):
 
 def parse_mpms_dat(src):
     """Parse a MultiVu .dat file: returns (info: dict KEY -> value, header lines, column names, rows)."""
+    info, header, names, rows, _ = _parse(src)
+    return info, header, names, rows
+
+
+def _parse(src):
+    """parse_mpms_dat, and whether the file ends with a line end (its last row is whole)."""
     src = Path(src)
     try:
         text = src.read_text(encoding="latin-1")
     except OSError as exc:
         raise MPMSImportError(f"{src}: cannot read ({exc})") from None
+    ends_with_newline = text.endswith(("\n", "\r"))
     lines = text.splitlines()
     try:
         i_data = next(i for i, line in enumerate(lines) if line.strip() == "[Data]")
@@ -74,7 +87,38 @@ def parse_mpms_dat(src):
     except StopIteration:
         raise MPMSImportError(f"{src}: [Data] has no column header") from None
     rows = [r for r in reader if any(c.strip() for c in r)]
-    return info, header, names, rows
+    return info, header, names, rows, ends_with_newline
+
+
+def whole_rows(names, rows, ends_with_newline=True):
+    """(rows that are whole, {reason: [1-based data row numbers]} of the dropped ones)."""
+    n = len(names)
+    kept, dropped = [], {}
+    for i, r in enumerate(rows):
+        reason = None
+        if len(r) < n:
+            reason = f"cut short (fewer fields than the header's {n})"
+        elif len(r) > n:
+            reason = f"more fields than the header's {n}"
+        elif i == len(rows) - 1 and not ends_with_newline and r[-1].strip():
+            reason = "the file ends inside it (no line end after the last row)"
+        if reason is None:
+            kept.append(r)
+        else:
+            dropped.setdefault(reason, []).append(i + 1)
+    return kept, dropped
+
+
+def describe_dropped(dropped, total):
+    """One line: how many rows were dropped and why ('' for none)."""
+    if not dropped:
+        return ""
+    count = sum(len(v) for v in dropped.values())
+    parts = []
+    for reason, numbers in dropped.items():
+        shown = ", ".join(map(str, numbers[:5])) + (", ..." if len(numbers) > 5 else "")
+        parts.append(f"{len(numbers)} {reason}: data row{'s' if len(numbers) > 1 else ''} {shown}")
+    return f"{count} of {total} data rows dropped, not imported: " + "; ".join(parts)
 
 
 def _column(names, rows, name):
@@ -115,9 +159,12 @@ def _float_or_none(v):
 def convert(src):
     """Parse and convert to SI: returns (quantities, signal, axis, metadata)."""
     src = Path(src)
-    info, header, names, rows = parse_mpms_dat(src)
-    if not rows:
+    info, header, names, all_rows, ends_with_newline = _parse(src)
+    if not all_rows:
         raise MPMSImportError(f"{src}: [Data] has no rows")
+    rows, dropped = whole_rows(names, all_rows, ends_with_newline)
+    if not rows:
+        raise MPMSImportError(f"{src}: no whole data row ({describe_dropped(dropped, len(all_rows))})")
     field_oe = _column(names, rows, "Magnetic Field (Oe)")
     temp = _column(names, rows, "Temperature (K)")
     stamp = _column(names, rows, "Time Stamp (sec)")
@@ -169,6 +216,8 @@ def convert(src):
         "source_file": src.name,
         "moment_source": source,
         "skipped_rows": int((~keep).sum()),
+        "dropped_rows": {reason: list(numbers) for reason, numbers in dropped.items()},
+        "dropped_text": describe_dropped(dropped, len(all_rows)),
         "kind": "M(T)" if is_mt else "M(H)",
     }
     return q, "moment_Am2", axis, meta
@@ -236,13 +285,19 @@ def _iso(t):
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
 
-def import_mpms(src, out, overwrite=False) -> Path:
-    """Convert an MPMS3 .dat file to a loopscope run file at `out`; returns its path."""
+def import_mpms(src, out, overwrite=False, messages=None) -> Path:
+    """Convert an MPMS3 .dat file to a loopscope run file at `out`; returns its path.
+
+    messages: a list to which warnings are appended (rows dropped, and why)."""
     src, out = Path(src), Path(out)
     if out.suffix not in {".h5", ".hdf5", ".nxs"}:
         raise MPMSImportError(f"output file {out}: use a .h5, .hdf5 or .nxs name")
-    if out.exists() and not overwrite:
-        raise MPMSImportError(f"output file {out} exists (use overwrite=True / --overwrite)")
+    from daq.output_files import OutputFileError, atomic_output, check_new_output
+
+    try:  # never the .dat itself, nor a run being written; an existing file only with overwrite
+        check_new_output(out, overwrite, inputs=[src], what="output file")
+    except OutputFileError as exc:
+        raise MPMSImportError(str(exc)) from None
     q, signal, axis, meta = convert(src)  # everything parsed before the output is touched
     units = {n: u for n, u, _ in COLUMNS}
     units.update(timestamp="s", elapsed_s="s", point_index="1")
@@ -253,7 +308,7 @@ def import_mpms(src, out, overwrite=False) -> Path:
     from loopscope import __version__
 
     entry = {
-        "title": meta["title"], "status": "completed", "status_reason": "",
+        "title": meta["title"], "status": "completed", "status_reason": meta["dropped_text"],
         "start_time": _iso(q["timestamp"][0]), "end_time": _iso(q["timestamp"][-1]),
         "heartbeat": float(q["timestamp"][-1]), "plan": meta["header"], "plan_kind": "mpms_import",
         "station": "", "loopscope_version": __version__, "operator": "",
@@ -268,13 +323,15 @@ def import_mpms(src, out, overwrite=False) -> Path:
                              **{k: v for k, v in info.items() if k.startswith("SAMPLE_")}}}
     log = [("info", f"imported {src.name}: {len(q['point_index'])} points ({meta['kind']}), "
                     f"moment from {meta['moment_source']}, {meta['skipped_rows']} rows without a moment skipped")]
-    tmp = out.with_name(out.name + ".part")
+    if meta["dropped_text"]:
+        log.append(("warning", f"{src.name}: {meta['dropped_text']}"))
+        if messages is not None:
+            messages.append(f"{src}: {meta['dropped_text']}")
     try:
-        write_run_file(tmp, q, units, long_names, signal, [axis], entry, sample, instruments, log)
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        with atomic_output(out) as tmp:  # complete or not at all; an old file stays until then
+            write_run_file(tmp, q, units, long_names, signal, [axis], entry, sample, instruments, log)
+    except OutputFileError as exc:
+        raise MPMSImportError(str(exc)) from None
     return out
 
 
@@ -284,8 +341,11 @@ def import_mpms(src, out, overwrite=False) -> Path:
 @click.option("--overwrite", is_flag=True, help="replace an existing output file")
 def import_mpms_cmd(src, out, overwrite):
     """Convert a Quantum Design MPMS3 .dat file (CGS) to a loopscope run file (SI)."""
+    messages = []
     try:
-        path = import_mpms(src, out, overwrite=overwrite)
+        path = import_mpms(src, out, overwrite=overwrite, messages=messages)
     except MPMSImportError as exc:
         raise click.ClickException(str(exc)) from None
+    for message in messages:
+        click.echo(f"warning: {message}", err=True)
     click.echo(f"wrote {path}")

@@ -1,9 +1,11 @@
 """Plans: what a run should do, as data. Validated completely before any instrument is touched.
 
-A plan file is YAML (loaded with yaml.safe_load: no code, no object tags). `load_plan` turns
-it into a Plan object; `Plan.points()` yields the points the runner visits, each with its
-setpoints and labels, so that one runner executes every kind of sweep and a run can resume
-from any point index. Kinds:
+A plan file is YAML (loaded with loopscope.safe_yaml: no code, no object tags, no duplicate
+keys, at most 1 MB, no alias bombs). `load_plan` turns it into a Plan object; `Plan.points()`
+yields the points the runner visits, each with its setpoints and labels, so that one runner
+executes every kind of sweep and a run can resume from any point index. Every number must be
+finite and the point counts stay under the limits below (MAX_POINTS, ...), worked out without
+building any array. Kinds:
 
 linear              field (or coil current) from start to stop
 list                field (or coil current) at listed values
@@ -18,21 +20,43 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Iterator, Literal, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from loopscope.safe_yaml import SafeYAMLError, load_yaml_file, load_yaml_text
+
+# --------------------------------------------------------------------------- limits
+# What a plan may ask for, checked before anything is built or sent (docs/plans.md, "Limits").
+#: points of one run (every kind; a grid counts outer values x sweep points)
+MAX_POINTS = 10_000_000
+#: the run file's expected size: points x columns x 8 bytes
+MAX_FILE_BYTES = 2_000_000_000
+#: resonance_tracking: frequencies of one scan
+MAX_SCAN_POINTS = 10_000
+#: time_series duration_s and persistent_step hold_s, experiment seconds (a year)
+MAX_DURATION_S = 366 * 86400.0
 
 
 class PlanError(ValueError):
-    """A plan that cannot run. The message names the file, the key and the bad value."""
+    """A plan that cannot run. The message names the file, the key and the bad value.
+
+    str(error) is one line; with several problems, they are joined by "; " and each is in
+    ``messages`` (the GUI marks each key)."""
+
+    def __init__(self, message: str, messages: list[str] | None = None):
+        super().__init__(message)
+        self.messages = list(messages) if messages else [message]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: .nan, .inf and -.inf are refused for every number of every plan
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -71,8 +95,20 @@ class Range(_Strict):
 
     start: float
     stop: float
-    points: int | None = Field(default=None, ge=1)
+    points: int | None = Field(default=None, ge=1, le=MAX_POINTS)
     step: float | None = Field(default=None, gt=0)
+
+    @field_validator("step")
+    @classmethod
+    def _few_enough(cls, step, info: ValidationInfo):
+        start, stop = info.data.get("start"), info.data.get("stop")
+        if step is None or start is None or stop is None:
+            return step
+        steps = abs(stop - start) / step
+        if not math.isfinite(steps) or steps >= MAX_POINTS:
+            raise ValueError(f"from {start:g} to {stop:g} in steps of {step:g} makes {steps + 1:.3g} "
+                             f"points, more than the limit of {MAX_POINTS:,} points")
+        return step
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -80,15 +116,40 @@ class Range(_Strict):
             raise ValueError("give exactly one of 'points' or 'step'")
         if self.points == 1 and self.start != self.stop:
             raise ValueError("one point needs start == stop")
+        if self.step is not None and self.count() > MAX_POINTS:
+            raise ValueError(f"step {self.step:g} from {self.start:g} to {self.stop:g} makes "
+                             f"{self.count():,} points, more than the limit of {MAX_POINTS:,} points")
         return self
+
+    def _steps(self) -> tuple[int, float]:
+        span = self.stop - self.start
+        return int(math.floor(abs(span) / self.step + 1e-9)) + 1, (1.0 if span >= 0 else -1.0)
+
+    def _stop_reached(self, n: int, sign: float) -> bool:
+        last = self.start + sign * self.step * (n - 1)
+        return math.isclose(last, self.stop, rel_tol=0, abs_tol=1e-12 * max(1.0, abs(self.stop)))
+
+    def count(self) -> int:
+        """How many values, worked out without building them."""
+        if self.points is not None:
+            return self.points
+        n, sign = self._steps()
+        return n if self._stop_reached(n, sign) else n + 1
+
+    def extremes(self, prefix: str = "sweep") -> list[tuple[str, float]]:
+        """(key, value) of the first and last values (every value lies between them)."""
+        if self.points is not None:
+            return [(f"{prefix}.start", self.start), (f"{prefix}.stop", self.stop)]
+        n, sign = self._steps()
+        last = self.start + sign * self.step * (n - 1)  # the last stepped value, maybe a hair past stop
+        return [(f"{prefix}.start", self.start), (f"{prefix}.stop", last), (f"{prefix}.stop", self.stop)]
 
     def values(self) -> np.ndarray:
         if self.points is not None:
             return np.linspace(self.start, self.stop, self.points)
-        span = self.stop - self.start
-        n = int(math.floor(abs(span) / self.step + 1e-9)) + 1
-        vals = self.start + np.sign(span or 1.0) * self.step * np.arange(n)
-        if not math.isclose(vals[-1], self.stop, rel_tol=0, abs_tol=1e-12 * max(1.0, abs(self.stop))):
+        n, sign = self._steps()
+        vals = self.start + sign * self.step * np.arange(n)
+        if not self._stop_reached(n, sign):
             vals = np.append(vals, self.stop)
         return vals
 
@@ -166,8 +227,35 @@ class LoopPlan(_PlanBase):
     kind: Literal["loop"]
     amplitude: float = Field(gt=0)  # turning point of the loop, T (or A)
     step: float = Field(gt=0)
-    cycles: int = Field(default=1, ge=1)
+    cycles: int = Field(default=1, ge=1, le=MAX_POINTS)
     virgin: bool = True  # measure the virgin curve 0 -> +amplitude first
+
+    @field_validator("step")
+    @classmethod
+    def _few_enough(cls, step, info: ValidationInfo):
+        amplitude = info.data.get("amplitude")
+        if amplitude is None:
+            return step
+        n = amplitude / step
+        if not math.isfinite(n) or 4 * round(n) + 1 > MAX_POINTS:
+            raise ValueError(f"amplitude {amplitude:g} in steps of {step:g} makes {4 * n + 1:.3g} points a "
+                             f"cycle, more than the limit of {MAX_POINTS:,} points")
+        return step
+
+    @model_validator(mode="after")
+    def _count(self):
+        count = _loop_count(self.amplitude / self.step, self.cycles, self.virgin)
+        if count > MAX_POINTS:
+            raise ValueError(f"cycles: {self.cycles} cycles of amplitude {self.amplitude:g} in steps of "
+                             f"{self.step:g} make {count:.3g} points, more than the limit of "
+                             f"{MAX_POINTS:,} points")
+        return self
+
+
+def _loop_count(steps: float, cycles: int, virgin: bool) -> int | float:
+    """Points of a loop with `steps` steps per amplitude (see _loop_values)."""
+    n = round(steps)
+    return (n + 1 if virgin else 1) + cycles * 4 * n
 
 
 class OuterAxis(_Strict):
@@ -183,10 +271,23 @@ class OuterAxis(_Strict):
     def _one_of(self):
         if (self.values is None) == (self.range is None):
             raise ValueError("give exactly one of 'values' or 'range'")
+        if self.values is not None and not self.values:
+            raise ValueError("values: give at least one value")
         return self
+
+    def count(self) -> int:
+        return len(self.values) if self.values is not None else self.range.count()
 
     def all_values(self) -> np.ndarray:
         return np.asarray(self.values, dtype=float) if self.values is not None else self.range.values()
+
+    def extremes(self) -> list[tuple[str, float]]:
+        """(key, value) of the smallest and largest outer value, for limit checks."""
+        if self.values is not None:
+            pairs = [(f"outer.values.{i}", float(v)) for i, v in enumerate(self.values)]
+        else:
+            pairs = self.range.extremes("outer.range")
+        return [min(pairs, key=lambda kv: kv[1]), max(pairs, key=lambda kv: kv[1])]
 
 
 class GridPlan(_PlanBase):
@@ -195,29 +296,60 @@ class GridPlan(_PlanBase):
     sweep: Range
     return_between: bool = False  # ramp back to the sweep start without reading, or serpentine
 
+    @field_validator("sweep")
+    @classmethod
+    def _few_enough(cls, sweep, info: ValidationInfo):
+        outer = info.data.get("outer")
+        if outer is not None and outer.count() * sweep.count() > MAX_POINTS:
+            raise ValueError(f"{outer.count():,} outer values x {sweep.count():,} sweep points make "
+                             f"{outer.count() * sweep.count():,} points, more than the limit of "
+                             f"{MAX_POINTS:,} points")
+        return sweep
+
 
 class TimeSeriesPlan(_PlanBase):
     kind: Literal["time_series"]
     field: float | None = None  # T (or A); None leaves the field as it is
-    duration_s: float = Field(gt=0)
+    duration_s: float = Field(gt=0, le=MAX_DURATION_S)
     interval_s: float = Field(gt=0)
 
-    @model_validator(mode="after")
-    def _count(self):
-        if self.duration_s / self.interval_s > 50_000_000:
-            raise ValueError("more than 50 million readings: use a longer interval_s")
-        return self
+    @field_validator("interval_s")
+    @classmethod
+    def _few_enough(cls, interval_s, info: ValidationInfo):
+        return _check_readings(info.data.get("duration_s"), interval_s, "duration_s")
+
+
+def _check_readings(duration_s: float | None, interval_s: float, key: str) -> float:
+    """interval_s, unless the readings over duration_s would be too many."""
+    if duration_s is None:
+        return interval_s
+    steps = duration_s / interval_s
+    if not math.isfinite(steps) or steps >= MAX_POINTS:
+        raise ValueError(f"{key} {duration_s:g} s read every {interval_s:g} s makes {steps + 1:.3g} "
+                         f"readings, more than the limit of {MAX_POINTS:,} points: use a longer interval_s")
+    return interval_s
 
 
 class ResonanceSearch(_Strict):
     method: Literal["scan", "pll"] = "scan"
     center_Hz: float = Field(gt=0)
     span_Hz: float = Field(gt=0)
-    scan_points: int = Field(default=21, ge=5)
+    scan_points: int = Field(default=21, ge=5, le=MAX_SCAN_POINTS)
     settle_time_constants: float = Field(default=5.0, gt=0)
     target_phase_deg: float = 90.0  # pll: the phase held at resonance
     phase_tolerance_deg: float = Field(default=0.5, gt=0)
     max_iterations: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.center_Hz - self.span_Hz / 2 <= 0:
+            raise ValueError(f"span_Hz: {self.span_Hz:g} Hz around center_Hz {self.center_Hz:g} Hz reaches "
+                             f"{self.center_Hz - self.span_Hz / 2:g} Hz; the search window must stay above 0 Hz")
+        return self
+
+    def window(self) -> tuple[float, float]:
+        """The frequencies the first search may visit, Hz."""
+        return self.center_Hz - self.span_Hz / 2, self.center_Hz + self.span_Hz / 2
 
 
 class ResonanceTrackingPlan(_PlanBase):
@@ -229,9 +361,14 @@ class ResonanceTrackingPlan(_PlanBase):
 class PersistentStepPlan(_PlanBase):
     kind: Literal["persistent_step"]
     target: float  # T (or A): the field to trap
-    hold_s: float = Field(default=0.0, ge=0)  # readings in persistent mode afterwards
+    hold_s: float = Field(default=0.0, ge=0, le=MAX_DURATION_S)  # readings in persistent mode afterwards
     interval_s: float = Field(default=1.0, gt=0)
     leads_to_zero: bool = True
+
+    @field_validator("interval_s")
+    @classmethod
+    def _few_enough(cls, interval_s, info: ValidationInfo):
+        return _check_readings(info.data.get("hold_s"), interval_s, "hold_s")
 
 
 PlanModel = Annotated[
@@ -297,16 +434,34 @@ class Plan:
             return np.array([m.target])
         raise AssertionError(m.kind)
 
+    def field_extremes(self) -> list[tuple[str, float]]:
+        """(key, value) pairs holding the largest field (or current) the plan visits, for the
+        limit checks, worked out without building the sweep: the ends of a sweep, every listed
+        value, the loop's turning points."""
+        m = self.model
+        if m.kind in ("linear", "grid", "resonance_tracking"):
+            return m.sweep.extremes("sweep")
+        if m.kind == "list":
+            return [(f"values.{i}", float(v)) for i, v in enumerate(m.values)]
+        if m.kind == "loop":
+            return [("amplitude", 0.0), ("amplitude", m.amplitude), ("amplitude", -m.amplitude)]
+        if m.kind == "time_series":
+            return [] if m.field is None else [("field", m.field)]
+        if m.kind == "persistent_step":
+            return [("target", m.target)]
+        raise AssertionError(m.kind)
+
     def total_points(self) -> int:
+        """The number of points, worked out without building them."""
         m = self.model
         if m.kind in ("linear", "resonance_tracking"):
-            return len(m.sweep.values())
+            return m.sweep.count()
         if m.kind == "list":
             return len(m.values)
         if m.kind == "loop":
-            return len(_loop_values(m)[0])
+            return int(_loop_count(m.amplitude / m.step, m.cycles, m.virgin))
         if m.kind == "grid":
-            return len(m.outer.all_values()) * len(m.sweep.values())
+            return m.outer.count() * m.sweep.count()
         if m.kind == "time_series":
             return int(math.floor(m.duration_s / m.interval_s + 1e-9)) + 1
         if m.kind == "persistent_step":
@@ -349,11 +504,18 @@ class Plan:
                             actions=actions)
 
 
-def _loop_values(m: LoopPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _loop_steps(m: LoopPlan) -> int:
+    """Steps per amplitude; PlanError unless the amplitude is a whole number of steps."""
     a, s = m.amplitude, m.step
     n = int(round(a / s))
-    if not math.isclose(n * s, a, rel_tol=1e-9):
+    if n < 1 or not math.isclose(n * s, a, rel_tol=1e-9):
         raise PlanError(f"loop: amplitude {a:g} is not a whole number of steps of {s:g}")
+    return n
+
+
+def _loop_values(m: LoopPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, s = m.amplitude, m.step
+    n = _loop_steps(m)
     up = np.linspace(-a, a, 2 * n + 1)
     vals, branch, cycle = [], [], []
     if m.virgin:
@@ -368,7 +530,13 @@ def _loop_values(m: LoopPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- loading
-def _format_errors(exc: ValidationError, origin: str) -> str:
+def _shown(value, limit: int = 80) -> str:
+    """repr(value), cut to a readable length (a value may be a list of a million numbers)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _format_errors(exc: ValidationError, origin: str) -> list[str]:
     lines = []
     for err in exc.errors():
         loc = [str(x) for x in err["loc"] if x != "plan"]
@@ -376,12 +544,16 @@ def _format_errors(exc: ValidationError, origin: str) -> str:
         loc = [x for x in loc if x not in PLAN_KINDS]
         key = ".".join(loc) or "(top level)"
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if isinstance(value, dict) else f" (got {_shown(value)})"
         msg = err["msg"].replace("Value error, ", "")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        keyed = re.match(r"([A-Za-z_]\w*): ", msg) if err["type"] == "value_error" else None
+        if keyed:  # a check of the whole mapping that names its key: "cycles: ..."
+            key = keyed.group(1) if key == "(top level)" else f"{key}.{keyed.group(1)}"
+            msg = msg[keyed.end():]
         lines.append(f"{origin}: {key}: {msg}{shown}")
-    return "\n".join(lines)
+    return lines
 
 
 def parse_plan(data: dict, text: str = "", origin: str = "<plan>") -> Plan:
@@ -389,34 +561,36 @@ def parse_plan(data: dict, text: str = "", origin: str = "<plan>") -> Plan:
         raise PlanError(f"{origin}: a plan is a mapping of keys to values, not {type(data).__name__}")
     kind = data.get("kind")
     if kind not in PLAN_KINDS:
-        raise PlanError(f"{origin}: kind: must be one of {', '.join(PLAN_KINDS)} (got {kind!r})")
+        raise PlanError(f"{origin}: kind: must be one of {', '.join(PLAN_KINDS)} (got {_shown(kind)})")
     try:
         model = _Wrapper.model_validate({"plan": data}).plan
     except ValidationError as exc:
-        raise PlanError(_format_errors(exc, origin)) from None
+        lines = _format_errors(exc, origin)
+        raise PlanError("; ".join(lines), lines) from None
+    if model.kind == "loop":
+        try:
+            _loop_steps(model)  # amplitude/step consistency
+        except PlanError as exc:
+            raise PlanError(f"{origin}: {exc}") from None
     plan = Plan(model=model, text=text or yaml.safe_dump(data, sort_keys=False), origin=origin)
-    if plan.kind == "loop":
-        _loop_values(model)  # amplitude/step consistency
     return plan
 
 
 def load_plan(source: str | Path | dict) -> Plan:
-    """A Plan from a YAML file, YAML text, or a dict. Raises PlanError naming key and value."""
+    """A Plan from a YAML file, YAML text, or a dict. Raises PlanError naming key and value.
+
+    Files and text go through loopscope.safe_yaml (at most 1 MB, no duplicate keys, no alias
+    bombs, UTF-8 text only)."""
     if isinstance(source, dict):
         return parse_plan(source)
     path = Path(source) if not (isinstance(source, str) and "\n" in source) else None
-    if path is not None:
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise PlanError(f"plan file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PlanError(f"plan file {path} cannot be read: {exc}") from None
-        origin = str(path)
-    else:
-        text, origin = str(source), "<plan text>"
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{origin}: not valid YAML: {exc}") from None
+        if path is not None:
+            data, text = load_yaml_file(path, label="plan file")
+            origin = str(path)
+        else:
+            text, origin = str(source), "<plan text>"
+            data = load_yaml_text(text, origin)
+    except SafeYAMLError as exc:
+        raise PlanError(str(exc)) from None
     return parse_plan(data, text=text, origin=origin)

@@ -28,7 +28,6 @@ continues in its own file from its next point, the rest run as planned.
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import logging
 import logging.handlers
@@ -40,8 +39,11 @@ from pathlib import Path
 
 import yaml
 
+from daq.interrupts import InterruptGuard
 from daq.plans import Plan, PlanError, parse_plan
-from daq.storage import lock_held, now_iso, read_status
+from daq.locks import FileLock, LockBusy, lock_held
+from daq.storage import now_iso, read_status
+from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
 
 log = logging.getLogger("loopscope.queue")
 
@@ -121,11 +123,9 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise QueueError(f"queue file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise QueueError(f"{path}: not valid YAML: {exc}") from None
+        data, _ = load_yaml_file(path, label="queue file")
+    except SafeYAMLError as exc:
+        raise QueueError(str(exc)) from None
     if not isinstance(data, dict):
         raise QueueError(f"{path}: a queue is a mapping with keys {sorted(QUEUE_KEYS)}")
     for key in data:
@@ -179,11 +179,13 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
                 raise QueueError(f"{where}: {key}: unknown key (allowed: {', '.join(sorted(RUN_KEYS))})")
         plan_file = base / str(entry["plan"])
         try:
-            plan_data = yaml.safe_load(plan_file.read_text())
-        except FileNotFoundError:
-            raise QueueError(f"{where}: plan: {plan_file} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise QueueError(f"{where}: plan {plan_file}: not valid YAML: {exc}") from None
+            plan_data, _ = load_yaml_file(plan_file, label="plan file")
+        except SafeYAMLError as exc:
+            if exc.kind == "missing":
+                raise QueueError(f"{where}: plan: {plan_file} does not exist") from None
+            if exc.kind == "directory":
+                raise QueueError(f"{where}: plan: {plan_file} is a directory, not a plan file") from None
+            raise QueueError(f"{where}: plan: {exc}") from None
         if not isinstance(plan_data, dict):
             raise QueueError(f"{where}: plan {plan_file}: not a mapping")
         plan_data = _merge_defaults(plan_data, defaults)
@@ -228,7 +230,13 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
 def read_queue_status(queue: Queue) -> dict | None:
     if not queue.status_path.exists():
         return None
-    return yaml.safe_load(queue.status_path.read_text())
+    try:
+        status, _ = load_yaml_file(queue.status_path, label="queue status file", max_bytes=50_000_000)
+    except SafeYAMLError as exc:
+        raise QueueError(f"{exc}; move it away to start the queue over") from None
+    if not isinstance(status, dict) or not isinstance(status.get("runs"), list):
+        raise QueueError(f"{queue.status_path}: not a queue status file; move it away to start the queue over")
+    return status
 
 
 def _write_status(queue: Queue, status: dict) -> None:
@@ -238,7 +246,11 @@ def _write_status(queue: Queue, status: dict) -> None:
         yaml.safe_dump(status, fh, sort_keys=False)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, queue.status_path)  # atomic: a crash leaves the old or the new status, never half
+    # atomic: a crash leaves the old or the new status, never half (on Windows tried again while
+    # a reader has the old one open for an instant)
+    from daq.output_files import replace_file
+
+    replace_file(tmp, queue.status_path)
 
 
 def _fresh_status(queue: Queue) -> dict:
@@ -333,12 +345,10 @@ def run_queue(path: str | Path, *, resume: bool = False, station: str | Path | N
     from instruments.station import load_station
 
     queue = load_queue(path, station)
-    queue.lock_path.touch()
-    lock = open(queue.lock_path, "a")
+    lock = FileLock(queue.lock_path, remove=False)  # held while the queue runs (daq/locks.py)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
+        lock.acquire()
+    except LockBusy:
         raise QueueError(f"{queue.path}: another loopscope process is running this queue") from None
     handler = _setup_log(queue)
     try:
@@ -363,23 +373,33 @@ def run_queue(path: str | Path, *, resume: bool = False, station: str | Path | N
         status["started"] = status.get("started") or now_iso()
         _write_status(queue, status)
         log.info("queue %s: %s (%d runs)", queue.name, "resumed" if resume else "started", len(queue.runs))
-        if connected_station is not None:
-            return _run_all(queue, connected_station, status, progress, software_version, stop_requested)
-        with load_station(queue.station, resources=resources) as st:
-            return _run_all(queue, st, status, progress, software_version, stop_requested)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            log.warning("queue interrupted with Ctrl-C")
-        raise
+        # Ctrl-C/SIGTERM: the run under way goes to the safe state and closes its file (its
+        # own guard), the queue stops after it with the state "interrupted", and then (when
+        # no front end above handles it) the interrupt is raised again (daq.interrupts)
+        with InterruptGuard(on_stop=lambda reason: log.warning("queue: %s", reason), echo=None,
+                            reraise=True) as guard:
+            asked_to_stop = (lambda: bool(guard.signal)
+                             or (stop_requested is not None and bool(stop_requested())))
+            if connected_station is not None:
+                return _run_all(queue, connected_station, status, progress, software_version, asked_to_stop, guard)
+            with load_station(queue.station, resources=resources) as st:
+                return _run_all(queue, st, status, progress, software_version, asked_to_stop, guard)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        lock.release()
+
+
+def _interrupted(queue: Queue, status: dict, results: list, guard) -> QueueResult:
+    status["state"] = "interrupted"
+    status["reason"] = f"interrupted by {guard.signal}; `loopscope queue resume` goes on"
+    _write_status(queue, status)
+    log.warning("queue %s: %s", queue.name, status["reason"])
+    return QueueResult("interrupted", status, results)
 
 
 def _run_all(queue: Queue, station, status: dict, progress, software_version: str,
-             stop_requested=None) -> QueueResult:
+             stop_requested=None, guard=None) -> QueueResult:
     from daq.runner import Runner
 
     results = []
@@ -387,6 +407,8 @@ def _run_all(queue: Queue, station, status: dict, progress, software_version: st
     for run, entry in zip(queue.runs, status["runs"]):
         if entry["state"] in DONE or entry["state"] == "skipped":
             continue
+        if guard is not None and guard.signal:
+            return _interrupted(queue, status, results, guard)
         if stop_requested is not None and stop_requested():
             status["state"], status["reason"] = "paused", "stopped by the operator; `resume` goes on"
             _write_status(queue, status)
@@ -396,12 +418,15 @@ def _run_all(queue: Queue, station, status: dict, progress, software_version: st
             continue
         while True:
             resume_file = run.out.exists()
-            if entry["state"] == "running":
-                # the queue process died during this run: it goes on where its file ends; an
+            if entry["state"] in ("running", "interrupted"):
+                # the queue process died (or was interrupted) during this run: it goes on where its file ends; an
                 # interruption is not a failed attempt and does not use up a retry
                 entry["interruptions"] = entry.get("interruptions", 0) + 1
                 if resume_file:
-                    file_status, _ = read_status(run.out)
+                    try:
+                        file_status, _ = read_status(run.out)
+                    except (OSError, KeyError) as exc:  # the resume itself says what is wrong, or repairs it
+                        file_status = f"status unreadable: {exc}"
                     log.warning("%s: interrupted run (%s) goes on in %s", run.name, file_status, run.out)
             else:
                 entry["attempts"] = entry.get("attempts", 0) + 1
@@ -417,6 +442,10 @@ def _run_all(queue: Queue, station, status: dict, progress, software_version: st
             results.append(result)
             entry["state"], entry["reason"], entry["points"] = result.status, result.reason, result.points
             entry["ended"] = now_iso()
+            if guard is not None and guard.signal and result.status != "completed":
+                # stopped by the operator's signal: not a failed attempt; resume goes on in its file
+                entry["state"] = "interrupted"
+                return _interrupted(queue, status, results, guard)
             _write_status(queue, status)
             if result.status == "completed":
                 break

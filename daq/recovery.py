@@ -83,9 +83,10 @@ def write_flags_set(path: str | Path) -> bool:
 def clear_write_flags(path: str | Path) -> bool:
     """Clear the open-for-write mark of a file whose writer is gone. Returns True if cleared.
 
-    Only call this when no process is writing the file (the caller checks, e.g. through
-    the run's heartbeat or the queue's lock); clearing under a live writer is harmless to
-    the data already on disk but lets a second writer in.
+    Only call this when no process is writing the file (the caller holds the file's writer
+    lock, daq.locks.RunFileLock, and has checked that nothing holds HDF5's own exclusive
+    lock); clearing under a live writer is harmless to the data already on disk but lets a
+    second writer in.
     """
     with open(path, "r+b") as fh:
         base = _superblock_offset(fh)
@@ -116,11 +117,54 @@ def clear_write_flags(path: str | Path) -> bool:
     return True
 
 
-def open_run_file(path: str | Path) -> h5py.File:
-    """Open a run file for reading, also one still being written or left by a crash."""
+def hdf5_locking_option() -> bool:
+    """True when h5py can switch HDF5's own file locking off per file (h5py >= 3.5 built
+    with HDF5 >= 1.12.1 or 1.10.7)."""
+    if tuple(h5py.version.version_tuple[:2]) < (3, 5):
+        return False
+    v = tuple(h5py.version.hdf5_version_tuple[:3])
+    return v >= (1, 12, 1) or (1, 10, 7) <= v < (1, 11, 0)
+
+
+def no_inherit(f: h5py.File) -> h5py.File:
+    """Mark the descriptor HDF5 opened the file with close-on-exec (HDF5 opens without
+    O_CLOEXEC): a program this process starts does not keep the file, nor HDF5's lock, open.
+    POSIX only: on Windows HDF5's descriptor may belong to another C runtime than Python's,
+    and Python starts programs without handing them its handles anyway (close_fds)."""
+    if os.name != "posix":
+        return f
     try:
-        return h5py.File(path, "r")
+        fd = f.id.get_vfd_handle()
+        if isinstance(fd, int) and fd >= 0:
+            os.set_inheritable(fd, False)
+    except (OSError, ValueError, TypeError, AttributeError):  # another driver: no descriptor
+        pass
+    return f
+
+
+def open_run_file(path: str | Path, locking: bool = False) -> h5py.File:
+    """Open a run file for reading, also one still being written or left by a crash.
+
+    HDF5's own file lock is not taken (locking=False, where h5py can): a reader holding it
+    makes a writer that opens the file at that moment fail ("unable to lock file"), and
+    whether a writer lives is what the run file's lock sidecar says (daq.locks). Readers
+    take no lock of loopscope's either: they never stop a run from starting or resuming."""
+    # A file this process already has open (a writer, another reader) must be opened again
+    # with the same locking setting (HDF5 shares one file between them): then we use that.
+    choices = [{"locking": locking}, {}] if hdf5_locking_option() else [{}]
+    for kw in choices:
+        try:
+            return no_inherit(_open_for_reading(path, kw))
+        except OSError as exc:
+            if "locking flag values don't match" not in str(exc) or kw is choices[-1]:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open_for_reading(path: str | Path, kw: dict) -> h5py.File:
+    try:
+        return h5py.File(path, "r", **kw)
     except OSError as exc:
         if "already open for write" not in str(exc):
             raise
-    return h5py.File(path, "r", swmr=True)
+    return h5py.File(path, "r", swmr=True, **kw)

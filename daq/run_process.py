@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -169,11 +168,19 @@ class _Control:
 
 def _run_in_process(conn, job) -> None:
     """The run process's main: open the station, run the job, report, close."""
+    from daq.interrupts import InterruptGuard
+
     forward = _Forwarder(conn)
     control = _Control(conn)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: control.apply(
-            ("abort", f"run process received {signal.Signals(signum).name}")))
+    # SIGINT/SIGTERM (Ctrl-Break on Windows) abort the run to its safe state, as in `loopscope run`
+    guard = InterruptGuard(on_stop=lambda reason: control.apply(("abort", f"run process {reason}")),
+                           on_hold=lambda: control.runner is not None and control.runner.hold_where_it_is(),
+                           echo=None)
+    with guard:
+        _serve_job(conn, job, forward, control)
+
+
+def _serve_job(conn, job, forward, control) -> None:
     threading.Thread(target=control.listen, name="run-process-commands", daemon=True).start()
     outcome: dict = {"error": ""}
     station = None

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from daq.events import Event, EventBus
-from daq.plans import Plan, PlanError, Point
+from daq.plans import MAX_FILE_BYTES, Plan, PlanError, Point
 from daq.storage import Column, RunMetadata, RunWriter, StorageError, now_iso
 from instruments.roles import (FieldSource, InstrumentError, LimitError, QuenchError, Role,
                                TransientInstrumentError, role_kind)
@@ -42,6 +42,10 @@ POLL_INTERVAL_S = 0.02  # wall-clock; short enough for a sped-up simulated lab
 
 class RunAborted(Exception):
     """Raised inside the run loop when an abort was requested."""
+
+
+class _HoldRequested(Exception):
+    """Raised while going to the safe state when the operator asked the supply to hold."""
 
 
 class _RowLayout:
@@ -95,6 +99,11 @@ class RunResult:
     started: str
     ended: str
     safe_state: str = ""
+    #: False when the field was left away from the station's safe state (the safe-state
+    #: ramp failed, or the operator told the supply to hold where it is)
+    safe_state_reached: bool = True
+    #: the signal that stopped the run ("SIGINT", "SIGTERM", ...; "" for none)
+    interrupted_by: str = ""
 
 
 # ---------------------------------------------------------------------------- validation
@@ -139,28 +148,33 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
     max_current = float(src_limits.get("max_current_A", math.inf))
     max_rate = float(src_limits.get("max_ramp_rate_T_per_min", math.inf))
     lim = m.limits
+    # every comparison below is written `not value <= limit`, so that a NaN (which compares
+    # False with everything) is refused instead of slipping through
     for key, plan_value, station_value in (("max_field_T", lim.max_field_T, max_field),
                                            ("max_current_A", lim.max_current_A, max_current),
                                            ("max_ramp_rate_T_per_min", lim.max_ramp_rate_T_per_min, max_rate)):
-        if plan_value is not None and plan_value > station_value:
+        if plan_value is not None and not plan_value <= station_value:
             raise PlanError(f"{where}: limits.{key}: {plan_value:g} is above the station's {station_value:g}; "
                             "a plan may ask for less, never more")
     max_field = min(max_field, lim.max_field_T or math.inf)
     max_current = min(max_current, lim.max_current_A or math.inf)
     max_rate = min(max_rate, lim.max_ramp_rate_T_per_min or math.inf)
 
-    values = plan.field_values()
-    if values.size:
-        k = int(np.argmax(np.abs(values)))
-        v = float(values[k])
+    extremes = plan.field_extremes()  # the same largest |value| as plan.field_values(), unbuilt
+    for key, v in extremes:
+        if not math.isfinite(v):
+            raise PlanError(f"{where}: {key}: {v!r} is not a finite number")
+    if extremes:
+        key, v = max(extremes, key=lambda kv: abs(kv[1]))
         b = v if m.axis == "field" else v * coil_constant
         visits = f"{v:g} T" if m.axis == "field" else f"{v:g} A = {b:g} T"
-        if abs(b) > max_field * (1 + 1e-12):
-            raise PlanError(f"{where}: the plan visits {visits}, beyond the field limit ±{max_field:g} T of {source}")
-        if abs(b / coil_constant) > max_current * (1 + 1e-12):
-            raise PlanError(f"{where}: the plan visits {visits}, beyond the current limit ±{max_current:g} A "
+        if not abs(b) <= max_field * (1 + 1e-12):
+            raise PlanError(f"{where}: {key}: the plan visits {visits}, beyond the field limit ±{max_field:g} T "
                             f"of {source}")
-    if m.ramp_rate_T_per_min is not None and m.ramp_rate_T_per_min > max_rate:
+        if not abs(b / coil_constant) <= max_current * (1 + 1e-12):
+            raise PlanError(f"{where}: {key}: the plan visits {visits}, beyond the current limit "
+                            f"±{max_current:g} A of {source}")
+    if m.ramp_rate_T_per_min is not None and not m.ramp_rate_T_per_min <= max_rate:
         raise PlanError(f"{where}: ramp_rate_T_per_min: {m.ramp_rate_T_per_min:g} is above the limit "
                         f"{max_rate:g} T/min of {source}")
     if plan.kind == "persistent_step":
@@ -171,18 +185,36 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
         thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
         t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
         t_max = min(t_max, lim.max_temperature_K or math.inf)
-        worst = float(np.max(m.outer.all_values()))
-        if worst > t_max:
-            raise PlanError(f"{where}: outer: temperature {worst:g} K is above the limit {t_max:g} K")
-        if float(np.min(m.outer.all_values())) <= 0:
-            raise PlanError(f"{where}: outer: temperatures must be above 0 K")
+        (low_key, low), (high_key, high) = m.outer.extremes()
+        if not high <= t_max:
+            raise PlanError(f"{where}: {high_key}: temperature {high:g} K is above the limit {t_max:g} K")
+        if not low > 0:
+            raise PlanError(f"{where}: {low_key}: temperature {low:g} K; temperatures must be above 0 K")
+    lockins = [d for d in detectors if instruments[d][0] == "lockin"]
+    if plan.kind == "grid" and m.outer.quantity == "frequency":
+        (low_key, low), (high_key, high) = m.outer.extremes()
+        for key, f in ((low_key, low), (high_key, high)):
+            _check_frequency(where, key, f, instruments, lockins)
+    if plan.kind == "resonance_tracking":
+        lo, hi = m.resonance.window()
+        _check_frequency(where, "resonance.center_Hz", m.resonance.center_Hz, instruments, lockins[:1])
+        _check_frequency(where, "resonance.span_Hz", lo, instruments, lockins[:1],
+                         what=f"the search window {lo:g}..{hi:g} Hz reaches")
+        _check_frequency(where, "resonance.span_Hz", hi, instruments, lockins[:1],
+                         what=f"the search window {lo:g}..{hi:g} Hz reaches")
     if m.temperature is not None:
         name = _first_of_kind(instruments, "thermometer", None, f"{where}: temperature")
         t_max = min(float(instruments[name][1].get("max_temperature_K", math.inf)),
                     lim.max_temperature_K or math.inf)
-        if m.temperature.setpoint_K > t_max:
+        if not m.temperature.setpoint_K <= t_max:
             raise PlanError(f"{where}: temperature.setpoint_K: {m.temperature.setpoint_K:g} K is above the "
                             f"limit {t_max:g} K of {name}")
+    columns = 8 + len(plan.label_columns()) + sum(len(DETECTOR_QUANTITIES.get(instruments[d][0], ()))
+                                                  for d in detectors)
+    expected = plan.total_points() * columns * 8
+    if expected > MAX_FILE_BYTES:
+        raise PlanError(f"{where}: {plan.total_points():,} points of {columns} quantities make a run file of "
+                        f"about {expected / 1e9:.1f} GB, more than the limit of {MAX_FILE_BYTES / 1e9:g} GB")
     for i, sus in enumerate(m.suspenders):
         key = f"{where}: suspenders[{i}]"
         if sus.kind == "temperature_band":
@@ -190,6 +222,25 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
         else:
             _first_of_kind(instruments, "field_probe", sus.probe, key)
     return source, detectors
+
+
+def frequency_range(info: dict) -> tuple[float, float]:
+    """The frequencies a lock-in may be set to: its station limits within its driver's range."""
+    lo = max(float(info.get("min_frequency_Hz") or 0.0), float(info.get("driver_min_frequency_Hz") or 0.0))
+    hi = min(float(info.get("max_frequency_Hz") or math.inf),
+             float(info.get("driver_max_frequency_Hz") or math.inf))
+    return lo, hi
+
+
+def _check_frequency(where: str, key: str, f: float, instruments: dict, lockins: list[str],
+                     what: str = "") -> None:
+    if not (math.isfinite(f) and f > 0):
+        raise PlanError(f"{where}: {key}: {f!r} Hz is not a positive finite frequency")
+    for name in lockins:
+        lo, hi = frequency_range(instruments[name][1])
+        if not lo <= f <= hi:
+            shown = f"{what} {f:g} Hz" if what else f"{f:g} Hz is"
+            raise PlanError(f"{where}: {key}: {shown} outside the range {lo:g}..{hi:g} Hz of {name}")
 
 
 def _first_of_kind(instruments: dict, kind: str, name: str | None, where: str) -> str:
@@ -232,6 +283,11 @@ class Runner:
         self._pause = threading.Event()
         self._abort = threading.Event()
         self._abort_reason = ""
+        self._interrupted_by = ""
+        # set once the supply must stop where it is, even on its way to the safe state
+        self._hold = threading.Event()
+        self._going_safe = False
+        self._finished = threading.Event()
         self._thread: threading.Thread | None = None
         self.result: RunResult | None = None
         self._points_done = 0
@@ -263,9 +319,16 @@ class Runner:
         return self._thread
 
     def wait(self, timeout: float | None = None) -> RunResult | None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """The result once the run has ended (file closed, safe state done); None on timeout.
+        Waits on the run's own "finished" flag, not on the thread: a KeyboardInterrupt in
+        Thread.join can leave a thread marked stopped while it still runs."""
+        if self._thread is not None or self.state != "idle":
+            self._finished.wait(timeout)
         return self.result
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
 
     def pause(self) -> None:
         if self.state == "running":
@@ -274,10 +337,20 @@ class Runner:
     def resume(self) -> None:
         self._pause.clear()
 
-    def abort(self, reason: str = "aborted by the operator") -> None:
-        self._abort_reason = reason
+    def abort(self, reason: str = "aborted by the operator", signal: str = "") -> None:
+        """Stop at the next safe point; the field then goes to the station's safe state."""
+        if not self._abort.is_set():
+            self._abort_reason = reason
+            self._interrupted_by = signal
         self._abort.set()
         self._pause.clear()
+
+    def hold_where_it_is(self) -> None:
+        """The operator's last word (a third Ctrl-C): stop any ramp, the safe-state ramp
+        included, and leave the supply holding its present field. The run ends aborted,
+        and its result and file say the field is NOT at the safe state."""
+        self._hold.set()
+        self.abort("the operator told the supply to hold where it is")
 
     @property
     def points_done(self) -> int:
@@ -324,7 +397,25 @@ class Runner:
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> RunResult:
-        """Execute the plan. Blocking; never raises for instrument trouble (see the result)."""
+        """Execute the plan. Blocking; never raises for instrument trouble (see the result).
+
+        Called from the main thread (a script, a notebook, a queue), Ctrl-C, SIGTERM and
+        Ctrl-Break stop the run at its next safe point (daq.interrupts): the field goes to
+        the station's safe state, the file is closed with the reason, and only then is the
+        interrupt raised again as the signal would have (KeyboardInterrupt; SystemExit for
+        the others), unless an outer front end (a queue, the CLI) handles it. Any other
+        exception that reaches the run loop ends the same way and is raised again after."""
+        from daq.interrupts import InterruptGuard
+
+        guard = InterruptGuard(on_stop=lambda reason: self.abort(reason, signal=guard.signal),
+                               on_hold=self.hold_where_it_is, reraise=True)
+        try:
+            with guard:
+                return self._run()
+        finally:
+            self._finished.set()
+
+    def _run(self) -> RunResult:
         started = now_iso()
         self._points_done = 0
         signal, axes = self._signal_and_axes()
@@ -367,7 +458,8 @@ class Runner:
         self._emit("started", path=str(self.writer.path), total=total, title=m.title, plan_kind=self.plan.kind,
                    columns=[c.name for c in self.writer.columns], units=[c.units for c in self.writer.columns],
                    signal=signal, axes=axes, start_index=start_index)
-        status, reason, safe = "completed", "", ""
+        status, reason, safe, reached = "completed", "", "", True
+        pending: BaseException | None = None  # raised again once the field is safe and the file closed
         try:
             if m.temperature is not None:
                 self._temperature_first()
@@ -386,22 +478,28 @@ class Runner:
         except Exception as exc:  # a bug must still end in the safe state with the data kept
             log.exception("runner failed")
             status, reason = "failed", f"unexpected {type(exc).__name__}: {exc}"
+        except BaseException as exc:  # KeyboardInterrupt where no guard took the signal, SystemExit
+            status, reason, pending = "aborted", f"interrupted ({type(exc).__name__})", exc
         if status != "completed":
             self._set_state("safe_state")
             self._emit("error" if status == "failed" else "warning", message=reason)
             self.writer.log("error" if status == "failed" else "warning", reason)
-            safe = self._go_safe()
+            safe, reached = self._go_safe()
             if safe:
                 reason = f"{reason}; safe state: {safe}"
+            self.writer.log("info" if reached else "error", f"safe state: {safe or 'reached'}")
         try:
             self.writer.close(status, reason)
         except Exception as exc:
             status, reason = "failed", f"{reason}; closing the file failed: {exc}"
         self._set_state(status)
-        self.result = RunResult(self.writer.path, status, reason, self._points_done, started, now_iso(), safe)
+        self.result = RunResult(self.writer.path, status, reason, self._points_done, started, now_iso(), safe,
+                                safe_state_reached=reached, interrupted_by=self._interrupted_by)
         self._emit("finished", status=status, reason=reason, path=str(self.writer.path),
-                   points=self._points_done, safe_state=safe)
+                   points=self._points_done, safe_state=safe, safe_state_reached=reached)
         self.bus.drain()
+        if pending is not None:
+            raise pending
         return self.result
 
     def _snapshot(self) -> dict:
@@ -411,16 +509,53 @@ class Runner:
             log.warning("station snapshot failed: %s", exc)
             return {"error": f"snapshot failed: {exc}"}
 
-    def _go_safe(self) -> str:
+    def _go_safe(self) -> tuple[str, bool]:
+        """Bring the field source to the station's safe state, through the sessions the run
+        has open, with the usual bounded retries (an abort does not cut them short; only the
+        operator's hold does). Returns (account, reached)."""
+        self._going_safe = True
+        src = self.source
+        interrupts = 0
+        while True:
+            try:
+                if self._hold.is_set():
+                    raise _HoldRequested()
+                account = self._retrying(src, src.go_to_safe_state, self._hold.is_set)
+                if self._hold.is_set():
+                    raise _HoldRequested()
+                return account, True
+            except _HoldRequested:
+                return self._hold_here(), False
+            except KeyboardInterrupt:
+                # no guard took the signal (a run outside the main thread's reach): the ramp
+                # to safety is started again; the third interrupt holds the supply instead
+                interrupts += 1
+                log.warning("interrupt during the ramp to the safe state (%d): going on", interrupts)
+                if interrupts >= 2:
+                    self._hold.set()
+            except Exception as exc:
+                message = f"could not bring {self.source_name} to its safe state: {exc}"
+                log.error(message)
+                self._emit("error", message=message)
+                if self.writer is not None:
+                    self.writer.log("error", message)
+                return f"FAILED ({exc}); the field is NOT at the safe state", False
+
+    def _hold_here(self) -> str:
+        """Pause the supply where it is (the operator's hold): one attempt, no retries."""
+        src = self.source
         try:
-            return self._retrying(self.source, self.source.go_to_safe_state)
+            src.pause_ramp()
         except Exception as exc:
-            message = f"could not bring {self.source_name} to its safe state: {exc}"
-            log.error(message)
-            self._emit("error", message=message)
-            if self.writer is not None:
-                self.writer.log("error", message)
-            return f"FAILED ({exc})"
+            return (f"{self.source_name}: told to hold, but pausing it failed ({exc}); the field is NOT "
+                    "at the safe state")
+        try:
+            where = f"{src.read_field_T():.4g} T"
+        except Exception:
+            where = "an unknown field (it did not answer)"
+        message = f"{self.source_name}: holding at {where} on the operator's request; NOT at the safe state"
+        self._emit("warning", message=message)
+        return message
 
     def _finish_field(self) -> None:
         m = self.plan.model
@@ -636,6 +771,11 @@ class Runner:
         self._sleep_wall(seconds / self.time_scale)
 
     def _sleep_wall(self, seconds: float) -> None:
+        if self._going_safe:
+            # on the way to the safe state an abort is what brought us here: only a hold stops
+            if self._hold.wait(seconds):
+                raise _HoldRequested()
+            return
         if self._abort.wait(seconds):
             raise RunAborted()
 
@@ -827,6 +967,14 @@ def _limits_of(role: Role) -> dict:
     out["has_persistent_switch"] = bool(getattr(role, "has_persistent_switch", False))
     if hasattr(role, "max_temperature_K"):
         out["max_temperature_K"] = role.max_temperature_K
+    if role_kind(role) == "lockin":
+        values = getattr(role, "limit_values", None) or {}
+        for key in ("min_frequency_Hz", "max_frequency_Hz"):
+            if values.get(key) is not None:
+                out[key] = float(values[key])
+        driver_range = getattr(getattr(role, "driver_cls", None), "FREQUENCY_RANGE_HZ", None)
+        if driver_range is not None:
+            out["driver_min_frequency_Hz"], out["driver_max_frequency_Hz"] = map(float, driver_range)
     return out
 
 

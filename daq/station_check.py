@@ -18,5 +18,10 @@ def plan_instruments(config) -> dict[str, tuple[str, dict]]:
                 cfg.settings.get("coil_constant_T_per_A", getattr(role_cls, "coil_constant_T_per_A", 1.0)))
             info["has_persistent_switch"] = bool(
                 cfg.settings.get("persistent_switch", getattr(role_cls, "has_persistent_switch", False)))
+        if cfg.role == "lockin":
+            # the instrument's own range, known from the driver class without connecting
+            driver_range = getattr(resolve_driver(cfg.driver).driver_cls, "FREQUENCY_RANGE_HZ", None)
+            if driver_range is not None:
+                info["driver_min_frequency_Hz"], info["driver_max_frequency_Hz"] = map(float, driver_range)
         out[name] = (cfg.role, info)
     return out

@@ -6,10 +6,17 @@ so the file is consistent on disk at every instant and another process can read 
 it grows. Points are buffered in memory and written in blocks by a background flusher at
 least every `max_data_at_risk_s`, so a crash loses at most that much data; the acquisition
 thread only appends a tuple to a list.
+
+Before it creates, replaces or opens a file a writer takes the lock of the file's sidecar
+`<file>.lock` (daq/locks.py) and holds it until the file is closed: that is how any process
+tells a live run (refused: a second writer, --overwrite, a fit) from one whose writer died.
+The structure is written under a temporary name and moved into place complete, then the
+file is opened directly in SWMR-write mode, so a kill at any moment leaves either no file
+(or the old one) or a consistent one that resumes.
 """
 from __future__ import annotations
 
-import fcntl
+import glob
 import json
 import os
 import shutil
@@ -23,6 +30,9 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
+from daq.locks import LockBusy, RunFileLock, hdf5_lock_blocks_writers, sidecar_path, writer_alive
+from daq.locks import lock_held  # noqa: F401  (where it used to live)
+
 FILE_FORMAT = "loopscope-run"
 FILE_FORMAT_VERSION = "1"
 STATUS_LENGTH = 32
@@ -32,6 +42,10 @@ LOG_MESSAGE_LENGTH = 512
 LOG_LEVEL_LENGTH = 16
 
 STATUSES = ("running", "completed", "aborted", "failed", "interrupted")
+# Opening a run file to append: how long to wait for readers holding HDF5's shared file lock
+# (then it is opened without it) and for a program holding HDF5's exclusive lock (then refused).
+HDF5_READER_WAIT_S = 2.0
+HDF5_WRITER_WAIT_S = 10.0
 
 
 class StorageError(RuntimeError):
@@ -120,6 +134,10 @@ def check_output_path(path: str | Path, overwrite: bool = False, min_free_bytes:
             f"output file {path} already exists; choose another name or pass --overwrite")
     if path.exists() and path.is_dir():
         raise StorageError(f"output file {path} is a directory")
+    if path.exists() and writer_alive(path):
+        raise StorageError(
+            f"output file {path} is being written by another process (a run is recording into it); "
+            "--overwrite never replaces a file that is being written: choose another name")
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.exists():
         try:
@@ -203,14 +221,27 @@ class RunWriter:
         self._closed = False
         self._flush_error: BaseException | None = None
         self._rows = _RowBuffer(len(self.columns))
-        if resume:
-            self._file = self._open_existing()
-        else:
-            self._file = self._create(metadata, signal, list(axes), chunk_rows)
-        # HDF5 drops its own file lock in SWMR mode; hold a shared lock for the life of the
-        # writer so that other processes can tell a live run from one whose writer died.
-        self._alive_lock = open(self.path, "rb")
-        fcntl.flock(self._alive_lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        # The writer's lock, on the run file's sidecar (daq/locks.py): taken before the file is
+        # created, replaced or opened, held until it is closed. HDF5 drops its own file lock in
+        # SWMR mode; this one tells other processes a live run from one whose writer died, and
+        # keeps a second writer, an --overwrite or a fit out of a file being written.
+        self._alive_lock = RunFileLock(self.path)
+        try:
+            self._alive_lock.acquire()
+        except LockBusy:
+            raise StorageError(f"cannot {'resume' if resume else 'write'} {self.path}: another process is "
+                               f"writing it (it holds {sidecar_path(self.path).name})") from None
+        except OSError as exc:
+            raise StorageError(f"cannot {'resume' if resume else 'write'} {self.path}: cannot take its lock "
+                               f"{sidecar_path(self.path)}: {exc.strerror or exc}") from None
+        try:
+            if resume:
+                self._file = self._open_existing()
+            else:
+                self._file = self._create(metadata, signal, list(axes), chunk_rows, overwrite)
+        except BaseException:
+            self._alive_lock.release()
+            raise
         self._stop_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
         if background_flush:
@@ -218,13 +249,85 @@ class RunWriter:
             self._flusher.start()
 
     # -- creation -------------------------------------------------------------------------
-    def _create(self, md: RunMetadata, signal: str, axes: list[str], chunk_rows: int) -> h5py.File:
-        opened = False
+    def _create(self, md: RunMetadata, signal: str, axes: list[str], chunk_rows: int,
+                overwrite: bool) -> h5py.File:
+        """Write the whole structure to a temporary file beside the run file, move it into
+        place complete, then open it for appending in SWMR mode.
+
+        So the run file's name never holds half a structure: a crash while creating leaves no
+        run file (or, with overwrite, the old one intact), a crash after it a complete file
+        that resumes. Nothing at the name is truncated or replaced before our lock is held."""
+        self._remove_stale_temporaries()
+        tmp = self.path.with_name(f".{self.path.name}.creating-{os.getpid()}.tmp")
         try:
-            f = h5py.File(self.path, "w", libver="latest")
-            opened = True
+            f = h5py.File(tmp, "w-", libver="latest")
         except OSError as exc:
             raise StorageError(f"cannot create {self.path}: {exc}") from exc
+        try:
+            try:
+                self._write_structure(f, md, signal, axes, chunk_rows)
+            finally:
+                f.close()
+            self._place(tmp, overwrite)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        f = self._open_swmr_write("write")
+        try:
+            self._bind(f)
+            f.flush()
+        except Exception as exc:
+            f.close()
+            raise StorageError(f"cannot open {self.path} for writing: {exc}") from exc
+        return f
+
+    def _remove_stale_temporaries(self) -> None:
+        # temporaries of writers of this file that died while creating it (we hold its lock,
+        # so none is in use)
+        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.creating-*.tmp"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
+    def _place(self, tmp: Path, overwrite: bool) -> None:
+        """Move the finished temporary file to the run file's name.
+
+        With overwrite, os.replace swaps it in in one step: until then the old file is intact,
+        and a crash leaves the old or the new one. Windows cannot replace a file another
+        program has open: refused, the old file kept. Without overwrite the name must still
+        be free, even if a file appeared there since the check: a hard link refuses an
+        existing name (POSIX), and so does os.rename on Windows; on a POSIX file system
+        without hard links, the name is checked just before the rename (our lock keeps other
+        loopscope writers out)."""
+        path = self.path
+        try:
+            if overwrite:
+                os.replace(tmp, path)
+            elif os.name == "nt":
+                os.rename(tmp, path)
+            else:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise
+                except OSError:
+                    if path.exists():
+                        raise FileExistsError(path) from None
+                    os.rename(tmp, path)
+                else:
+                    tmp.unlink()
+        except FileExistsError:
+            raise StorageError(f"output file {path} already exists; choose another name or pass --overwrite") \
+                from None
+        except PermissionError as exc:
+            raise StorageError(f"cannot replace {path}: another program has it open ({exc.strerror}); "
+                               f"close it or choose another name ({path} is unchanged)") from None
+        except OSError as exc:
+            raise StorageError(f"cannot create {path}: {exc}") from exc
+
+    def _write_structure(self, f: h5py.File, md: RunMetadata, signal: str, axes: list[str],
+                         chunk_rows: int) -> None:
         try:
             f.attrs["default"] = "entry"
             f.attrs["file_format"] = FILE_FORMAT
@@ -295,14 +398,67 @@ class RunWriter:
             log.create_dataset("level", shape=(0,), maxshape=(None,), dtype=f"S{LOG_LEVEL_LENGTH}", chunks=(256,))
             log.create_dataset("message", shape=(0,), maxshape=(None,), dtype=f"S{LOG_MESSAGE_LENGTH}",
                                chunks=(256,))
-            self._bind(f)
-            f.swmr_mode = True
             f.flush()
         except Exception as exc:
-            if opened:
-                f.close()
             raise StorageError(f"cannot write the structure of {self.path}: {exc}") from exc
-        return f
+
+    def _wait_for_hdf5_writers(self, what: str) -> None:
+        """Refuse (after waiting a little) while a process holds HDF5's exclusive lock on the
+        file: something writing it outside loopscope, without SWMR (e.g. h5py mode "r+")."""
+        deadline = time.monotonic() + HDF5_WRITER_WAIT_S
+        while hdf5_lock_blocks_writers(self.path):
+            if time.monotonic() >= deadline:
+                raise StorageError(
+                    f"cannot {what} {self.path}: another program has it open for writing (it holds HDF5's "
+                    "file lock: an h5py session with mode 'r+', an HDF5 editor?); close it and try again")
+            time.sleep(0.05)
+
+    def _open_swmr_write(self, what: str) -> h5py.File:
+        """Open the run file for appending, directly in SWMR-write mode.
+
+        From the open on, every write keeps the file consistent on disk, so a kill at any
+        moment leaves a file that readers open (mode "r+" and then swmr_mode = True would leave
+        a moment in which a kill marks the file open-for-write without SWMR, which no reader
+        opens until the mark is cleared). HDF5 takes its own file lock for the open (on POSIX;
+        on Windows it locks nothing). A reader holding HDF5's shared lock at that instant makes
+        the open fail ("unable to lock file"): we wait for it a little, then open without
+        HDF5's lock, since ours (the sidecar) is what keeps a second writer out. A process
+        holding HDF5's exclusive lock is a real writer: refused."""
+        from h5py import h5f, h5p
+
+        from daq.recovery import hdf5_locking_option, no_inherit
+
+        try:  # the name as h5py passes it to HDF5 (on Windows the encoding depends on HDF5's version)
+            from h5py._hl.compat import filename_encode
+        except ImportError:  # pragma: no cover - a future h5py
+            def filename_encode(p):
+                return str(p).encode("utf-8") if os.name == "nt" else os.fsencode(p)
+        name = filename_encode(self.path)
+        readers_deadline = time.monotonic() + HDF5_READER_WAIT_S
+        use_hdf5_lock = True
+        while True:
+            self._wait_for_hdf5_writers(what)
+            fapl = h5p.create(h5p.FILE_ACCESS)
+            fapl.set_libver_bounds(h5f.LIBVER_LATEST, h5f.LIBVER_LATEST)
+            if not use_hdf5_lock:
+                fapl.set_file_locking(False, True)
+            try:
+                fid = h5f.open(name, h5f.ACC_RDWR | h5f.ACC_SWMR_WRITE, fapl=fapl)
+                break
+            except OSError as exc:
+                if "unable to lock file" not in str(exc):
+                    raise StorageError(f"cannot {what} {self.path}: {exc}") from exc
+                if time.monotonic() < readers_deadline:
+                    time.sleep(0.02)
+                elif hdf5_locking_option() and not hdf5_lock_blocks_writers(self.path):
+                    use_hdf5_lock = False
+                    self._log.append((time.time(), "warning",
+                                      "another program had the file open for reading (HDF5's shared file lock); "
+                                      "opened it without HDF5's lock"))
+                else:
+                    raise StorageError(f"cannot {what} {self.path}: another program holds HDF5's file lock "
+                                       f"on it ({exc}); close it and try again") from exc
+        return no_inherit(h5py.File(fid))
 
     def _bind(self, f: h5py.File) -> None:
         entry = f["entry"]
@@ -317,13 +473,11 @@ class RunWriter:
 
         if not self.path.exists():
             raise StorageError(f"cannot resume {self.path}: no such file")
-        if writer_alive(self.path):
-            raise StorageError(f"cannot resume {self.path}: another process is still writing it")
+        # no other loopscope writer: we hold the file's lock; nothing else writing it: checked
+        # here, before the dead writer's open-for-write mark is cleared
+        self._wait_for_hdf5_writers("resume")
         clear_write_flags(self.path)
-        try:
-            f = h5py.File(self.path, "r+", libver="latest")
-        except OSError as exc:
-            raise StorageError(f"cannot resume {self.path}: {exc}") from exc
+        f = self._open_swmr_write("resume")
         try:
             data = f["entry"]["data"]
             missing = [c.name for c in self.columns if c.name not in data]
@@ -340,7 +494,6 @@ class RunWriter:
             self._status[()] = _fixed("running", STATUS_LENGTH)
             self._reason[()] = _fixed("", REASON_LENGTH)
             self._end_time[()] = _fixed("", TIME_LENGTH)
-            f.swmr_mode = True
             f.flush()
         except Exception:
             f.close()
@@ -479,26 +632,14 @@ class RunWriter:
             finally:
                 self._closed = True
                 self._file.close()
-                self._alive_lock.close()
+                self._alive_lock.release()
         if error is not None:
             raise StorageError(f"{self.path}: {error}") from error
 
 
-def lock_held(path: str | Path) -> bool:
-    """True while some process holds a flock on the file (it is alive: the kernel drops the
-    locks of a process that dies, SIGKILL included)."""
-    with open(path, "rb") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
-
-
-def writer_alive(path: str | Path) -> bool:
-    """True while a RunWriter (in any process on this machine) holds the file open."""
-    return lock_held(path)
+# lock_held(lock file) and writer_alive(run file) live in daq.locks (imported above): a writer
+# holds the lock of the run file's sidecar `<file>.lock`, which the kernel drops when the
+# process dies (SIGKILL included).
 
 
 def read_status(path: str | Path) -> tuple[str, str]:

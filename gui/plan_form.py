@@ -434,13 +434,13 @@ def check_plan(data: dict, station) -> tuple[P.Plan | None, list[str]]:
     try:
         plan = P.load_plan(data)
     except P.PlanError as exc:
-        return None, [line for line in str(exc).splitlines() if line.strip()]
+        return None, [line for line in exc.messages if line.strip()]
     if station is None:
         return plan, []
     try:
         check_plan_against_station(plan, station_instruments(station))
     except P.PlanError as exc:
-        return plan, [line for line in str(exc).splitlines() if line.strip()]
+        return plan, [line for line in exc.messages if line.strip()]
     return plan, []
 
 
@@ -602,8 +602,13 @@ class PlanEditor(QWidget):
         self.limits_label.setText(self._limits_text())
 
     def load_file(self, path: str | Path) -> list[str]:
+        from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
+
         path = Path(path)
-        data = yaml.safe_load(path.read_text())
+        try:
+            data, _ = load_yaml_file(path, label="plan file")
+        except SafeYAMLError as exc:
+            raise P.PlanError(str(exc)) from None
         if not isinstance(data, dict):
             raise P.PlanError(f"{path}: a plan is a mapping of keys to values")
         self.path = path

@@ -54,6 +54,10 @@ class RoleContext:
     # (each instrument has its own session and buffers its reply). False for a bus where
     # that is not so, e.g. several instruments behind one serial GPIB adapter session.
     overlap_reads: bool = True
+    # One run at a time per instrument (instruments.instrument_lock): the station's name for
+    # the holder record, and how long connect() waits for another holder to let go
+    station: str = ""
+    lock_wait_s: float = 0.0
 
 
 _VISA_LIBRARY_CACHE: dict[str, str] = {}
@@ -124,6 +128,8 @@ class VisaRole(Role):
         self.idn = ""
         self._lock = threading.RLock()
         self._stale = False
+        self._instrument_locks: list = []  # held from connect() to close(), kept over reconnects
+        self._reconnecting = False
 
     @classmethod
     def from_config(cls, cfg, context: RoleContext, driver_cls: type | None = None):
@@ -171,28 +177,67 @@ class VisaRole(Role):
             raise
         return driver
 
+    def locked_resources(self) -> list[str]:
+        """The resources this role drives, each locked from connect() to close()."""
+        return [self.resource]
+
+    def _take_instrument_locks(self) -> None:
+        """Before a single byte goes out: refuse an instrument another process holds."""
+        from instruments.instrument_lock import acquire
+        if self._instrument_locks:
+            return  # a reconnect: still ours
+        taken = []
+        try:
+            for resource in self.locked_resources():
+                taken.append(acquire(resource, instrument=self.name, station=self.context.station,
+                                     wait_s=self.context.lock_wait_s))
+        except BaseException:
+            for lock in taken:
+                lock.release()
+            raise
+        self._instrument_locks = taken
+
+    def _release_instrument_locks(self) -> None:
+        locks, self._instrument_locks = self._instrument_locks, []
+        for lock in locks:
+            lock.release()
+
     def connect(self) -> None:
-        """Open the session and check *IDN?; writes nothing."""
+        """Take the instrument's lock, open the session and check *IDN?; writes nothing."""
         with self._lock:
-            self.driver = self._open_driver(self.driver_cls, self.resource,
-                                            **self.driver_kwargs())
+            self._take_instrument_locks()
+            try:
+                self.driver = self._open_driver(self.driver_cls, self.resource,
+                                                **self.driver_kwargs())
+            except BaseException:
+                if not self._reconnecting:
+                    self._release_instrument_locks()
+                raise
             self.idn = getattr(self.driver, "_idn", "")
             self._stale = False
 
     def close(self) -> None:
+        """Close the session(s) and give the instrument's lock back (kept over a reconnect)."""
         with self._lock:
             for drv in self._drivers():
                 _quiet_close(drv)
             self.driver = None
+            if not self._reconnecting:
+                self._release_instrument_locks()
 
     def _drivers(self) -> list:
         return [d for d in (self.driver,) if d is not None]
 
     def reconnect(self) -> None:
-        """Close and reopen the VISA session(s), checking *IDN? again."""
+        """Close and reopen the VISA session(s), checking *IDN? again. The instrument's lock
+        is held throughout: no other process can slip in between."""
         with self._lock:
-            self.close()
-            self.connect()
+            self._reconnecting = True
+            try:
+                self.close()
+                self.connect()
+            finally:
+                self._reconnecting = False
 
     # error mapping -----------------------------------------------------------------------
     @contextmanager
@@ -955,6 +1000,9 @@ class SquidFluxReadout(VisaRole, FluxReadout):
 
     def _drivers(self) -> list:
         return [d for d in (self.driver, self.voltmeter) if d is not None]
+
+    def locked_resources(self) -> list[str]:
+        return [r for r in (self.resource, self.voltmeter_resource) if r]
 
     def connect(self) -> None:
         with self._lock:

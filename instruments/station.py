@@ -11,7 +11,9 @@ Loading is in three passes so that a mistake never half-drives a lab:
 2. open every instrument and check its *IDN? (queries only, nothing written);
 3. hand the roles over. Settings are written later, only by role methods that change things.
 
-Any failure in 1 raises StationError; in 2, InstrumentError (TransientInstrumentError when
+Any failure in 1 raises StationError (one line, naming the station file, the instrument, the
+key and the value; the file is read with loopscope.safe_yaml, so an instrument named twice, a
+binary or oversized file is refused too); in 2, InstrumentError (TransientInstrumentError when
 the instrument does not answer), after closing whatever was already open.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Mapping
 import yaml
 
 from instruments.roles import FieldLimits, InstrumentError, Role
+from loopscope.safe_yaml import SafeYAMLError, load_yaml_file, load_yaml_text
 
 from instruments.roles import ROLE_KINDS  # noqa: E402  (one list of role kinds)
 SAFE_STATES = ("zero", "hold")
@@ -39,7 +42,7 @@ SIM_VOLTMETER_NAME = "nanovoltmeter"
 
 
 class StationError(ValueError):
-    """A station file that cannot be used. The message names the instrument, key and value."""
+    """A station file that cannot be used. The message names the file, instrument, key and value."""
 
 
 @dataclass(frozen=True)
@@ -86,22 +89,24 @@ def _read_source(source) -> tuple[dict, str, str | None]:
     if isinstance(source, Mapping):
         return dict(source), yaml.safe_dump(dict(source), sort_keys=False), None
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and (
-            source.endswith((".yaml", ".yml")) or Path(source).is_file())):
+            source.endswith((".yaml", ".yml")) or Path(source).exists())):
         path = Path(source)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise StationError(f"station file {str(path)!r} cannot be read: {exc}") from None
+            data, text = load_yaml_file(path, label="station file")
+        except SafeYAMLError as exc:
+            if exc.kind == "missing":
+                raise StationError(f"station file {path} cannot be read: it does not exist") from None
+            raise StationError(str(exc)) from None
         where = str(path)
     elif isinstance(source, str):
         text, where = source, None
+        try:
+            data = load_yaml_text(text, "<station text>")
+        except SafeYAMLError as exc:
+            raise StationError(str(exc)) from None
     else:
         raise StationError(f"station source must be a path, YAML text or a dict, got "
                            f"{type(source).__name__}")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise StationError(f"station file {where or '<text>'} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise StationError(f"station file {where or '<text>'} must be a mapping with keys "
                            f"{sorted(TOP_KEYS)}, got {type(data).__name__}")
@@ -247,8 +252,20 @@ def validate_station(source, resources: Mapping[str, str] | None = None) -> Stat
     ``resources`` overrides resource strings by instrument name (tests on free ports):
     ``{name: resource}``; the voltmeter of a flux readout by ``"<name>.voltmeter"`` or,
     as the simulated lab calls it, ``"nanovoltmeter"``. Names the station does not use are
-    ignored, so ``SimulatedLab.resources`` can be passed as it is."""
+    ignored, so ``SimulatedLab.resources`` can be passed as it is.
+
+    Every StationError about a file starts with the file's name."""
     data, text, where = _read_source(source)
+    try:
+        return _validate(data, text, where, resources)
+    except StationError as exc:
+        if where and not str(exc).startswith(where):
+            raise StationError(f"{where}: {exc}") from None
+        raise
+
+
+def _validate(data: dict, text: str, where: str | None,
+              resources: Mapping[str, str] | None) -> StationConfig:
     resources = dict(resources or {})
     for key in data:
         if key not in TOP_KEYS:
@@ -314,7 +331,8 @@ class Station:
         try:
             return self.roles[name]
         except KeyError:
-            raise StationError(f"station {self.name!r} has no instrument {name!r}; it has "
+            source = f" ({self.config.path})" if self.config.path else ""
+            raise StationError(f"station {self.name!r}{source} has no instrument {name!r}; it has "
                                f"{', '.join(self.roles) or 'none'}") from None
 
     def __getitem__(self, name: str) -> Role:
@@ -371,12 +389,14 @@ class Station:
         return f"<Station {self.name!r}: {', '.join(self.roles)}>"
 
 
-def build_roles(config: StationConfig) -> dict[str, Role]:
-    """Role objects for every instrument, not connected."""
+def build_roles(config: StationConfig, lock_wait_s: float = 0.0) -> dict[str, Role]:
+    """Role objects for every instrument, not connected. Each takes its instrument's lock
+    when it connects (instruments.instrument_lock), waiting up to lock_wait_s for it."""
     from instruments.drivers import resolve_driver
     from instruments.role_impl import RoleContext
     context = RoleContext(time_scale=config.time_scale, safe_state=config.safe_state,
-                          visa_library=config.visa_library, overlap_reads=config.overlap_reads)
+                          visa_library=config.visa_library, overlap_reads=config.overlap_reads,
+                          station=config.name, lock_wait_s=lock_wait_s)
     roles: dict[str, Role] = {}
     for name, cfg in config.instruments.items():
         resolved = resolve_driver(cfg.driver)
@@ -385,19 +405,21 @@ def build_roles(config: StationConfig) -> dict[str, Role]:
 
 
 def load_station(source, resources: Mapping[str, str] | None = None,
-                 connect: bool = True) -> Station:
-    """Validate, then (connect=True) open every instrument and check its *IDN?.
+                 connect: bool = True, lock_wait_s: float = 0.0) -> Station:
+    """Validate, then (connect=True) take every instrument's lock, open it and check its *IDN?.
 
-    Nothing is written to any instrument here. On any failure the sessions already opened
-    are closed and the error (StationError, InstrumentError) is raised."""
+    Nothing is written to any instrument here. An instrument that another process holds is
+    refused with InstrumentBusyError naming the holder, before anything is sent to it
+    (after waiting up to lock_wait_s for it). On any failure the sessions already opened
+    are closed (their locks released) and the error (StationError, InstrumentError) is raised."""
     config = validate_station(source, resources)
-    roles = build_roles(config)
+    roles = build_roles(config, lock_wait_s=lock_wait_s)
     if connect:
         opened: list[Role] = []
         try:
             for role in roles.values():
+                opened.append(role)  # closed on failure too: a half-connected role lets go of its lock
                 role.connect()
-                opened.append(role)
         except BaseException:
             for role in opened:
                 role.close()

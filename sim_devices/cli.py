@@ -1,7 +1,9 @@
 """``loopscope sim``: run the simulated lab in the foreground until Ctrl-C."""
 from __future__ import annotations
 
+import ipaddress
 import signal
+import socket
 import threading
 
 import click
@@ -24,7 +26,11 @@ def sim(config_path, seed, speed, host, base_port):
     try:
         lab = SimulatedLab(config_path, seed=seed, speed=speed, host=host, base_port=base_port)
     except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(str(exc)) from None
+    if not is_loopback(host):
+        click.echo(f"warning: --host {host}: the simulated lab is served to the network; anyone who "
+                   f"can reach this machine can drive its instruments (there is no authentication). "
+                   f"Use --host 127.0.0.1 to keep it on this machine.", err=True)
     stop = threading.Event()
     # Ctrl-C and SIGTERM only set the event, so the shutdown below always runs and exits 0
     prev_int = signal.signal(signal.SIGINT, lambda *a: stop.set())
@@ -32,8 +38,8 @@ def sim(config_path, seed, speed, host, base_port):
     try:
         try:
             lab.start()
-        except OSError as exc:
-            raise click.ClickException(f"cannot bind the simulated lab's ports: {exc}") from exc
+        except (OSError, OverflowError) as exc:
+            raise click.ClickException(f"cannot bind the simulated lab's ports on {host}: {exc}") from None
         click.echo(f"loopscope simulated lab (seed {seed}, speed x{speed:g}); Ctrl-C to stop")
         for name, model, res in lab.describe():
             click.echo(f"  {name:<24} {model:<22} {res}")
@@ -44,6 +50,19 @@ def sim(config_path, seed, speed, host, base_port):
         signal.signal(signal.SIGTERM, prev_term)
         lab.stop()
         click.echo("simulated lab stopped")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False  # the bind fails and says so
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import yaml
+from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
 
 INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter", "lockin",
                     "lockin_sr860", "temperature_controller", "squid_controller")
@@ -133,9 +133,9 @@ def load_config(config=None) -> dict:
     else:
         p = Path(config)
         try:
-            user = yaml.safe_load(p.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read simulated-lab configuration {p}: {exc}") from exc
+            user = load_yaml_file(p, label="simulated-lab configuration")[0] or {}
+        except SafeYAMLError as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(user, dict):
             raise ConfigError(f"{p}: the top level must be a mapping")
     cfg = _merge(DEFAULTS, user, "")

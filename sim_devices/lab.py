@@ -44,6 +44,11 @@ class SimulatedLab:
 
     def __init__(self, config: dict | str | Path | None = None, seed: int = 0, speed: float = 1.0,
                  host: str = "127.0.0.1", base_port: int | None = 0):
+        highest = 65535 - (len(INSTRUMENT_NAMES) - 1)
+        if base_port and not 1 <= base_port <= highest:
+            raise ValueError(f"base port {base_port}: the {len(INSTRUMENT_NAMES)} instruments take ports "
+                             f"base..base+{len(INSTRUMENT_NAMES) - 1}, so give 1..{highest} "
+                             f"(or 0 for free ports)")
         self.seed = seed
         self.host = host
         self.base_port = base_port or 0
@@ -106,6 +111,15 @@ class SimulatedLab:
         """(name, model, resource) for each instrument."""
         resources = self.resources
         return [(n, self.instruments[n].model, resources.get(n, "")) for n in INSTRUMENT_NAMES]
+
+    # ----------------------------------------------------------------- command log
+    def command_log(self) -> dict[str, list[str]]:
+        """Instrument name -> the lines it received (the last 10 000 of each), in order."""
+        return {name: [line for _, line in inst.command_log] for name, inst in self.instruments.items()}
+
+    def clear_command_log(self) -> None:
+        for inst in self.instruments.values():
+            inst.command_log.clear()
 
     # ----------------------------------------------------------------- faults
     def inject_fault(self, instrument: str, kind: str, **params):

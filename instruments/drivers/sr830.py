@@ -15,11 +15,14 @@ class SR830(SRSLockIn, StockSR830):
     MODEL = "SR830"
 
     DEFAULT_NAME = "Stanford Research Systems SR830 Lock-in amplifier"
+    #: the reference frequencies the instrument accepts, Hz (plans are checked against it
+    #: before anything is connected: daq.station_check)
+    FREQUENCY_RANGE_HZ = (0.001, 102000)
 
     frequency = Instrument.control(
         "FREQ?", "FREQ%0.5e",
         """Control the reference frequency in Hz (0.001 to 102 kHz; refuses others).""",
-        validator=strict_limit, values=(0.001, 102000),
+        validator=strict_limit, values=FREQUENCY_RANGE_HZ,
         get_process=float_reply("FREQ?"))
 
     x = Instrument.measurement("OUTP?1", """Get X in V.""", get_process=float_reply("OUTP?1"))

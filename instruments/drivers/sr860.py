@@ -14,11 +14,14 @@ class SR860(SRSLockIn, StockSR860):
     IDN_PATTERN = r"Stanford.Research.Systems.*SR86[05]"
     MODEL = "SR860"
     DEFAULT_NAME = "Stanford Research Systems SR860 Lock-in amplifier"
+    #: the reference frequencies the instrument accepts, Hz (plans are checked against it
+    #: before anything is connected: daq.station_check)
+    FREQUENCY_RANGE_HZ = (0.001, 500000)
 
     frequency = Instrument.control(
         "FREQ?", "FREQ %0.6e",
         """Control the reference frequency in Hz (1 mHz to 500 kHz; refuses others).""",
-        validator=strict_limit, values=(0.001, 500000),
+        validator=strict_limit, values=FREQUENCY_RANGE_HZ,
         get_process=float_reply("FREQ?"))
 
     x = Instrument.measurement("OUTP? 0", """Get X in V.""", get_process=float_reply("OUTP? 0"))

@@ -4,8 +4,12 @@ error queue, noise generator. An instrument answers one command line with a repl
 from __future__ import annotations
 
 import re
+from collections import deque
 
 import numpy as np
+
+#: lines kept in each instrument's command log (the oldest are dropped)
+COMMAND_LOG_LENGTH = 10_000
 
 _ALIASES = {"MAGNET": "MAG", "SUPPLY": "SUPP", "TARGET": "TARG", "LIMIT": "LIM", "QUENCH": "QU",
             "PSWITCH": "PS", "SEGMENTS": "SEG", "SEGMENT": "SEG", "LFREQUENCY": "LFR", "RJUNCTION": "RJUN",
@@ -65,6 +69,9 @@ class SimInstrument:
         self.rng = rng
         self.params = params or {}
         self.errors: list[tuple[int, str]] = []
+        #: every line received, as (simulated time s, line), the last COMMAND_LOG_LENGTH of them:
+        #: tests use it to prove what was (or that nothing was) sent
+        self.command_log: deque[tuple[float, str]] = deque(maxlen=COMMAND_LOG_LENGTH)
         self.commands: dict = {}
         self.patterns: list = []
         self.register("*IDN?", lambda a: self.idn)
@@ -137,6 +144,7 @@ class SimInstrument:
         """Handle one received line (possibly several ';'-separated commands)."""
         with self.world.lock:
             self.world.advance()
+            self.command_log.append((self.world.t, line))
             replies = []
             for cmd in self.split_line(line):
                 try:

@@ -326,20 +326,28 @@ def test_cli_reanalyze_summary_series_and_rerun(runs):
     args = [str(runs / "rings"), str(runs / "bad"), "--model", "persistent_current", "--select", "sample.name=rings",
             "--workers", "2", "--summary", str(out), "--series", "thouless", "--series", "exponential", "--no-progress"]
     r = CliRunner().invoke(reanalyze_cmd, args)
-    assert r.exit_code == 0, r.output
+    # the files in bad/ cannot be fitted: the command says so and exits 1, the rest is done
+    assert r.exit_code == 1, r.output
     assert "9 fitted" in r.output and "series thouless" in r.output
     assert "error: " in r.output and "foreign HDF5 file" in r.output
+    assert "some runs failed" in r.stderr and "Traceback" not in r.output
     for suffix in (".csv", ".h5", "_thouless.png", "_thouless.json", "_exponential.png"):
         assert (runs / "out" / f"rings{suffix}").stat().st_size > 0
-    r2 = CliRunner().invoke(reanalyze_cmd, args + ["--json"])
-    assert r2.exit_code == 0, r2.output
+    # the summary exists now: a second run refuses to replace it (before fitting anything) ...
+    before = {p: digest(p) for p in (runs / "out").iterdir()}
+    refused = CliRunner().invoke(reanalyze_cmd, args)
+    assert refused.exit_code == 1 and "already exists" in refused.output and "--overwrite" in refused.output
+    assert {p: digest(p) for p in (runs / "out").iterdir()} == before
+    # ... unless asked to
+    r2 = CliRunner().invoke(reanalyze_cmd, args + ["--json", "--overwrite"])
+    assert r2.exit_code == 1, r2.output
     import json
 
-    got = json.loads(r2.output)
+    got = json.loads(r2.stdout)
     assert got["up to date"] == 9 and got["fitted"] == 0
     assert got["series"]["thouless"]["parameters"]["Ec_K"]["value"] == pytest.approx(EC_TRUE, rel=0.03)
-    r3 = CliRunner().invoke(reanalyze_cmd, args + ["--force", "--json"])
-    assert json.loads(r3.output)["fitted"] == 9
+    r3 = CliRunner().invoke(reanalyze_cmd, args + ["--force", "--json", "--overwrite"])
+    assert json.loads(r3.stdout)["fitted"] == 9
 
 
 def test_cli_rejects_bad_requests(runs):
@@ -351,3 +359,20 @@ def test_cli_rejects_bad_requests(runs):
     assert r.exit_code == 2
     r = CliRunner().invoke(reanalyze_cmd, [str(runs), "-m", "susceptibility", "--series", "bogus"])
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("address", ["notaurl", "tcp://host", "tcp://host:99999", "http://h:8786", "h:port"])
+def test_cli_bad_scheduler_address_is_one_line(runs, address):
+    r = CliRunner().invoke(reanalyze_cmd, [str(runs / "chi"), "-m", "susceptibility", "--scheduler", address])
+    assert r.exit_code == 1, r.output
+    lines = r.output.strip().splitlines()
+    assert lines == [f"Error: --scheduler {address!r} is not a Dask scheduler address; give [tcp://]HOST:PORT, "
+                     f"e.g. tcp://10.0.0.5:8786"]
+
+
+def test_cli_exits_non_zero_when_every_run_failed(runs):
+    r = CliRunner().invoke(reanalyze_cmd, [str(runs / "bad"), "-m", "persistent_current", "--workers", "1",
+                                           "--no-progress"])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip().startswith("reanalyze: every run failed (") and "error" in r.stderr
+    assert "Traceback" not in r.output

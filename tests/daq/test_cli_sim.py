@@ -98,3 +98,39 @@ def test_bad_station_key_refused(sim_lab_factory, tmp_path):
     bad.write_text(text)
     r = run_cli("run", PLANS_DIR / "field_list.yaml", "--station", bad, "--out", tmp_path / "x.h5")
     assert r.exit_code != 0 and "colour" in r.output
+
+
+def one_line_error(result, *words):
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda f: f.create_dataset("entry/data", data=np.arange(5)), ["/entry/data is a dataset, not a group"]),
+    (lambda f: f.create_group("entry/data").create_dataset("x", data=np.zeros((3, 4))), ["/entry/data/x", "2-dimensional"]),
+    (lambda f: f.create_group("entry/data").create_dataset("s", data=np.array([b"a", b"b"])), ["/entry/data/s"]),
+    (lambda f: f.create_group("entry/data").create_group("nested"), ["/entry/data/nested is a group"]),
+    (lambda f: f.create_group("other"), ["/entry/data is missing"]),
+], ids=["dataset", "2d", "strings", "group", "missing"])
+def test_export_of_a_file_that_is_not_ours(tmp_path, make, words):
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:
+        make(f)
+    out = tmp_path / "out.csv"
+    r = CliRunner().invoke(main, ["export", str(path), "--csv", str(out)])
+    one_line_error(r, str(path), "not a loopscope run file", *words)
+    assert not out.exists()
+    r = CliRunner().invoke(main, ["inspect", str(path)])
+    one_line_error(r, str(path))
+
+
+def test_demo_out_directory_that_cannot_be_made(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for out in ("/proc/nope", str(blocker / "sub")):
+        r = CliRunner().invoke(main, ["demo", "--out", out, "--quiet"])
+        one_line_error(r, f"--out {out}", "cannot create the directory")

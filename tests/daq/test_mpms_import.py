@@ -144,3 +144,83 @@ def test_cli_and_errors(tmp_path):
     assert not (tmp_path / "b.h5").exists()
     with pytest.raises(MPMSImportError, match=".h5"):
         import_mpms(DATA / "mvsh9.dat", tmp_path / "x.txt")
+
+
+# ------------------------------------------------------------------ files cut short
+def _cut_in_last_row(src, dst, column="DC Moment Fixed Ctr (emu)", chars_kept=4):
+    """A copy of the real file cut inside a number of its last data row, as a copy stopped
+    mid-write leaves it: the row ends with the first chars of its moment ("0.40" of
+    "0.40135920823009"), a plausible number, with more columns in the header after it."""
+    raw = src.read_bytes()
+    text = raw.decode("latin-1")
+    header = text[text.index("[Data]"):].splitlines()[1].split(",")
+    j = header.index(column)
+    start = raw.rstrip(b"\r\n").rfind(b"\n") + 1
+    fields = raw[start:].split(b",")
+    cut = b",".join(fields[:j]) + b"," + fields[j][:chars_kept]
+    dst.write_bytes(raw[:start] + cut)
+    return fields[j].decode()  # the whole number that was cut
+
+
+@pytest.mark.parametrize("name, rows", [("mvsh9.dat", 425), ("zfcfc1.dat", 504)])
+def test_row_cut_mid_number_is_dropped_and_counted(tmp_path, name, rows):
+    cut = tmp_path / name
+    whole_value = _cut_in_last_row(DATA / name, cut)
+    assert len(whole_value) > 4  # the number really was cut
+    full = import_mpms(DATA / name, tmp_path / "full.h5")
+    messages = []
+    part = import_mpms(cut, tmp_path / "cut.h5", messages=messages)
+    expected = (f"1 of {rows} data rows dropped, not imported: 1 cut short (fewer fields than the header's 89): "
+                f"data row {rows}")
+    assert messages == [f"{cut}: {expected}"]
+    with h5py.File(full, "r") as f, h5py.File(part, "r") as g:
+        for q in ("field_T", "moment_Am2", "temperature_K", "timestamp"):
+            assert np.array_equal(g["entry/data"][q][:], f["entry/data"][q][:-1])  # all but the cut row
+        assert g["entry/status"][()] == b"completed"
+        assert g["entry/status_reason"][()].decode() == expected
+        levels = [x.decode() for x in g["entry/log/level"][:]]
+        log = [x.decode() for x in g["entry/log/message"][:]]
+        assert ("warning", f"{name}: {expected}") in list(zip(levels, log))
+    from daq.inspect import format_summary, summarize
+
+    assert expected in format_summary(summarize(part))
+
+
+def test_rows_with_too_few_or_too_many_fields_are_dropped(tmp_path):
+    lines = (DATA / "mvsh9.dat").read_bytes().split(b"\n")
+    first = lines.index(b"[Data]\r") + 2  # the first data row (the file has CRLF line ends)
+    lines[first + 10] = b",".join(lines[first + 10].split(b",")[:40]) + b"\r"      # data row 11: 40 fields
+    lines[first + 20] = lines[first + 20].rstrip(b"\r") + b",1.5,2.5\r"             # data row 21: 91 fields
+    src = tmp_path / "damaged.dat"
+    src.write_bytes(b"\n".join(lines))
+    r = CliRunner().invoke(import_mpms_cmd, [str(src), "--out", str(tmp_path / "d.h5")])
+    assert r.exit_code == 0, r.output
+    warning = ("warning: " + str(src) + ": 2 of 425 data rows dropped, not imported: "
+               "1 cut short (fewer fields than the header's 89): data row 11; "
+               "1 more fields than the header's 89: data row 21")
+    assert warning in r.stderr.splitlines()
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert f["entry/data/field_T"].shape == (423,)
+
+
+def test_last_row_the_file_ends_inside():
+    from daq.mpms_import import whole_rows
+
+    names = ["a", "b", "c"]
+    rows = [["1", "2", "3"], ["4", "5", "6.0"]]
+    assert whole_rows(names, rows, ends_with_newline=True) == (rows, {})
+    kept, dropped = whole_rows(names, rows, ends_with_newline=False)
+    assert kept == rows[:1] and dropped == {"the file ends inside it (no line end after the last row)": [2]}
+    rows = [["1", "2", "3"], ["4", "5", ""]]  # its last field is empty: nothing can be cut
+    assert whole_rows(names, rows, ends_with_newline=False) == (rows, {})
+
+
+def test_nothing_whole_is_an_error(tmp_path):
+    text = (DATA / "mvsh9.dat").read_text(encoding="latin-1")
+    head = text[:text.index("[Data]") + len("[Data]")]
+    header = text[len(head):].lstrip("\r\n").splitlines()[0]
+    src = tmp_path / "only_a_stub.dat"
+    src.write_text(head + "\n" + header + "\n,3847245635.29,2.0", encoding="latin-1")
+    with pytest.raises(MPMSImportError, match="no whole data row .*1 cut short"):
+        import_mpms(src, tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()

@@ -1,6 +1,7 @@
 """Overnight queues on the simulated lab: status file, policies, faults, notifications, kill-and-resume."""
 import http.server
 import json
+import os
 import random
 import signal
 import subprocess
@@ -232,7 +233,8 @@ KILL_PLAN = sweep_plan(points=3000, detectors=["gaussmeter"])
 
 
 def recorded_points(folder: Path) -> int:
-    """Points on disk in every run file of the folder (read as another process would, SWMR)."""
+    """Points on disk in every run file of the folder (read as another process would, SWMR,
+    without HDF5's file lock: a reader must never stop a resuming writer)."""
     from daq.recovery import open_run_file
     total = 0
     for path in folder.glob("*.h5") if folder.exists() else []:
@@ -245,10 +247,13 @@ def recorded_points(folder: Path) -> int:
 
 
 def test_kill_at_random_moments_then_resume_loses_and_repeats_nothing(sim_lab_factory, tmp_path):
+    """SIGKILL at random moments, resume each time. The moments are random in progress (points
+    on disk, across run boundaries), never in time; LOOPSCOPE_KILL_SEED picks other moments
+    (a shell loop over seeds hunts for flakes)."""
     lab, station = sim_lab_factory()
     runs = [{"plan": "plan.yaml", "out": f"{name}.h5"} for name in ("a", "b", "c")]
     q = make_queue(tmp_path, station, runs, plan=KILL_PLAN)
-    rng = random.Random(20261122)
+    rng = random.Random(int(os.environ.get("LOOPSCOPE_KILL_SEED", "20261122")))
     command = "run"
     kills = 0
     for attempt in range(20):
@@ -256,14 +261,14 @@ def test_kill_at_random_moments_then_resume_loses_and_repeats_nothing(sim_lab_fa
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         command = "resume"
         if kills < 4:
-            # wait until this process has recorded points of its own, then kill at a random moment
-            on_disk = recorded_points(tmp_path / "runs")
-            deadline = time.monotonic() + 60
+            # kill once this process has recorded a random number of points of its own (the
+            # reader polling meanwhile is part of the test: it must not get in the resume's way)
+            target = recorded_points(tmp_path / "runs") + rng.randint(50, 1800)
+            deadline = time.monotonic() + 120
             while proc.poll() is None and time.monotonic() < deadline:
-                if recorded_points(tmp_path / "runs") > on_disk + 50:
+                if recorded_points(tmp_path / "runs") >= target:
                     break
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 1.0))
+                time.sleep(0.005)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate()

@@ -156,3 +156,174 @@ def test_wrong_row_length_refused_and_good_rows_kept(tmp_path):
     w.close("completed")
     with h5py.File(tmp_path / "r.h5", "r") as f:
         assert f["entry/data/point_index"].shape == (1,)
+
+
+# ------------------------------------------------------------------ killed at every stage, resumed
+# A writer that dies (os._exit: no cleanup, no flush, the OS closes its files, as after SIGKILL)
+# at one stage of creating or resuming a file; the stages are reached by running, not by timing.
+STAGED_WRITER = textwrap.dedent("""
+    import os, sys, time
+    import daq.recovery as recovery
+    import daq.storage as storage
+    from daq.storage import Column, RunMetadata, RunWriter
+    path, stage, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    die = lambda *a: os._exit(137)
+    if stage == "before_place":        # the structure is complete in the temporary file
+        storage.RunWriter._place = die
+    elif stage == "before_open":       # the file is in place, not yet open for appending
+        storage.RunWriter._open_swmr_write = die
+    elif stage == "after_clear":       # resume: the dead writer's mark cleared, not yet opened
+        real_clear = recovery.clear_write_flags
+        recovery.clear_write_flags = lambda p: (real_clear(p), die())
+    elif stage == "after_open":        # open for appending (SWMR), nothing written yet
+        real_bind = storage.RunWriter._bind
+        storage.RunWriter._bind = lambda self, f: (real_bind(self, f), die())
+    w = RunWriter(path, [Column("field_T", "T")], signal="field_T", axes=["field_T"],
+                  metadata=RunMetadata(title="staged", plan_kind="linear"), resume=mode == "resume",
+                  background_flush=False)
+    start = w.rows_written
+    for i in range(start, start + 100):
+        w.append((i, time.time(), 0.0, float(i)))
+    w.flush()
+    if stage == "after_rows":
+        die()
+    w.close("completed")
+""")
+
+
+def staged(path, stage, mode):
+    proc = subprocess.run([sys.executable, "-c", STAGED_WRITER, str(path), stage, mode], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == (0 if stage == "none" else 137), proc.stderr
+
+
+def go_on(path):
+    """What `queue resume` does: resume the file if it is there, else start it; add 100 points."""
+    from daq.locks import sidecar_path, writer_alive
+
+    assert not writer_alive(path)
+    resume = path.exists()
+    if resume:
+        assert read_status(path)[0] == "interrupted"  # readable by anyone, whatever the stage
+    w = RunWriter(path, [Column("field_T", "T")], signal="field_T", axes=["field_T"],
+                  metadata=RunMetadata(title="staged", plan_kind="linear"), resume=resume, background_flush=False)
+    start = w.rows_written
+    for i in range(start, start + 100):
+        w.append((i, time.time(), 0.0, float(i)))
+    w.close("completed")
+    assert not sidecar_path(path).exists()
+    with h5py.File(path, "r") as f:  # plain h5py
+        idx = f["entry/data/point_index"][:]
+    assert list(idx) == list(range(len(idx)))  # nothing lost, nothing twice
+    return len(idx)
+
+
+@pytest.mark.parametrize("stage", ["before_place", "before_open", "after_open", "after_rows"])
+def test_killed_while_creating_then_resumed(tmp_path, stage):
+    path = tmp_path / "run.h5"
+    staged(path, stage, "create")
+    if stage == "before_place":
+        assert not path.exists()  # never half a file under the run's name
+    assert go_on(path) == (200 if stage == "after_rows" else 100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5"]  # no temporary, no sidecar left
+
+
+@pytest.mark.parametrize("stage", ["after_clear", "after_open", "after_rows"])
+def test_killed_while_resuming_then_resumed(tmp_path, stage):
+    path = tmp_path / "run.h5"
+    staged(path, "after_rows", "create")  # a run killed with 100 points on disk
+    staged(path, stage, "resume")  # its resume killed too
+    assert go_on(path) == (300 if stage == "after_rows" else 200)
+
+
+HOLDER = textwrap.dedent("""
+    import sys, h5py
+    f = h5py.File(sys.argv[1], sys.argv[2])   # plain h5py, HDF5's own file lock on
+    print("open", flush=True)
+    sys.stdin.read()
+    f.close()
+""")
+
+
+def held(path, mode):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), mode], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "open", proc.stderr.read()
+    return proc
+
+
+@pytest.mark.skipif(os.name != "posix", reason="HDF5 locks files only on POSIX")
+def test_resume_waits_out_a_reader_holding_hdf5s_lock(tmp_path, monkeypatch):
+    import daq.storage
+
+    monkeypatch.setattr(daq.storage, "HDF5_READER_WAIT_S", 0.2)
+    path = tmp_path / "run.h5"
+    staged(path, "none", "create")  # a finished run (no open-for-write mark: plain "r" opens it)
+    reader = held(path, "r")
+    try:
+        w = RunWriter(path, [Column("field_T", "T")], signal="field_T", axes=["field_T"],
+                      metadata=RunMetadata(title="staged", plan_kind="linear"), resume=True)
+        w.append((w.rows_written, time.time(), 0.0, 0.0))
+        w.close("completed")
+    finally:
+        reader.communicate("")
+    with h5py.File(path, "r") as f:
+        assert f["entry/data/point_index"].shape == (101,)
+        assert any(b"opened it without HDF5's lock" in m for m in f["entry/log/message"][:])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="HDF5 locks files only on POSIX")
+def test_resume_refused_while_another_program_writes_the_file(tmp_path, monkeypatch):
+    import daq.storage
+
+    monkeypatch.setattr(daq.storage, "HDF5_WRITER_WAIT_S", 0.2)
+    path = tmp_path / "run.h5"
+    staged(path, "none", "create")
+    writer = held(path, "r+")
+    try:
+        before = path.read_bytes()
+        with pytest.raises(StorageError, match="another program has it open for writing"):
+            RunWriter(path, [Column("field_T", "T")], signal="field_T", axes=["field_T"],
+                      metadata=RunMetadata(title="staged", plan_kind="linear"), resume=True)
+        assert path.read_bytes() == before  # not even the other writer's open-for-write mark was touched
+    finally:
+        writer.communicate("")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="descriptor inheritance and HDF5's file locks are POSIX matters")
+def test_a_child_process_keeps_no_run_file_open(tmp_path):
+    """HDF5 opens files without close-on-exec: a program started meanwhile (even one told to
+    keep every inheritable descriptor) would keep the file, and HDF5's lock, after we close it."""
+    from daq.locks import sidecar_path, writer_alive
+
+    path = tmp_path / "run.h5"
+    staged(path, "none", "create")
+    writer = make_writer(tmp_path / "live.h5")
+    reader = open_run_file(path, locking=True)  # a reader that does take HDF5's shared lock
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                             close_fds=False, text=True)
+    try:
+        if os.path.isdir(f"/proc/{child.pid}/fd"):
+            held = {os.path.realpath(f"/proc/{child.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{child.pid}/fd")}
+            for p in (path, tmp_path / "live.h5", sidecar_path(tmp_path / "live.h5")):
+                assert str(p.resolve()) not in held, p
+        reader.close()
+        writer.close("completed")
+        assert not writer_alive(tmp_path / "live.h5")
+        # the child still runs: were HDF5's lock inherited, this plain "r+" open would fail
+        opened = subprocess.run([sys.executable, "-c", f"import h5py; h5py.File({str(path)!r}, 'r+').close()"],
+                                capture_output=True, text=True, timeout=60)
+        assert opened.returncode == 0, opened.stderr
+    finally:
+        child.communicate("")
+
+
+def test_reanalysis_pool_never_forks_with_an_hdf5_file_open(tmp_path):
+    from analysis.reanalysis import _hdf5_files_open
+
+    path = tmp_path / "run.h5"
+    staged(path, "none", "create")
+    assert not _hdf5_files_open()
+    with h5py.File(path, "r"):
+        assert _hdf5_files_open()  # then the pool starts its workers from a clean server instead
+    assert not _hdf5_files_open()

@@ -216,3 +216,61 @@ def test_lab_template_validates():
     cfg = validate_station(STATION_SIM.parent / "station_lab_template.yaml")
     assert cfg.safe_state == "hold" and cfg.time_scale == 1.0
     assert cfg.instruments["magnet"].settings["persistent_switch"] is True
+
+
+# ---------------------------------------------------------------- errors name the station file
+@pytest.mark.parametrize("mutate, match", [
+    (lambda d: d.update(colour="blue"), "station: unknown key 'colour' (value 'blue')"),
+    (lambda d: d["instruments"]["lockin"].update(driver="sr850"), "instrument 'lockin': unknown driver 'sr850'"),
+    (lambda d: d["instruments"]["coil_supply"]["limits"].update(max_field_T=float("nan")),
+     "'coil_supply'.limits.max_field_T = nan must be a finite number"),
+    (lambda d: d["instruments"]["lockin"].update(resource=d["instruments"]["gaussmeter"]["resource"]),
+     "already used by 'gaussmeter'"),
+])
+def test_every_station_error_names_the_file(tmp_path, mutate, match):
+    d = sim_station_dict()
+    mutate(d)
+    path = tmp_path / "lab_station.yaml"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    with pytest.raises(StationError) as err:
+        validate_station(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and match in message and "\n" not in message
+    with pytest.raises(StationError) as err:  # the same mapping given as a dict has no file to name
+        validate_station(d)
+    assert match in str(err.value) and not str(err.value).startswith(str(path))
+
+
+def test_duplicate_instrument_name_is_refused(tmp_path):
+    text = STATION_SIM.read_text()
+    block_start = text.index("  gaussmeter:\n")
+    block_end = text.index("\n\n", block_start)
+    path = tmp_path / "twice.yaml"
+    path.write_text(text[:block_end] + "\n" + text[block_start:block_end] + text[block_end:])
+    line = text[:block_end].count("\n") + 2
+    with pytest.raises(StationError) as err:
+        validate_station(path)
+    assert str(err.value) == (f"{path}: line {line}, column 3: duplicate key 'gaussmeter' "
+                              f"(first at line {text[:block_start].count(chr(10)) + 1})")
+
+
+@pytest.mark.parametrize("content, words", [
+    (bytes(range(256)), ["not a text file", "NUL"]),
+    ("station: x\n".encode("utf-16"), ["not a text file"]),
+    (b"station: caf\xe9\n", ["byte 0xe9", "not UTF-8"]),
+])
+def test_binary_station_file_is_one_line(tmp_path, content, words):
+    path = tmp_path / "station.yaml"
+    path.write_bytes(content)
+    with pytest.raises(StationError) as err:
+        validate_station(path)
+    assert str(err.value).startswith(f"station file {path}") and "\n" not in str(err.value)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_station_path_that_is_a_directory(tmp_path):
+    with pytest.raises(StationError, match="is a directory"):
+        validate_station(tmp_path)
+    with pytest.raises(StationError, match="is a directory"):
+        validate_station(str(tmp_path))

@@ -190,3 +190,79 @@ def test_cli_runs_until_interrupt_and_exits_zero(tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_command_log_records_every_line_received(lab_factory, rm):
+    lab = lab_factory()
+    assert all(lines == [] for lines in lab.command_log().values())
+    g = open_inst(rm, lab, "gaussmeter")
+    assert "425" in g.query("*IDN?")
+    g.write("UNIT 4")
+    g.query("RDGFIELD?")
+    log = lab.command_log()
+    assert log["gaussmeter"] == ["*IDN?", "UNIT 4", "RDGFIELD?"]
+    assert all(lines == [] for name, lines in log.items() if name != "gaussmeter")
+    times = [t for t, _ in lab.instruments["gaussmeter"].command_log]
+    assert times == sorted(times)  # simulated time of arrival
+    lab.clear_command_log()
+    assert lab.command_log()["gaussmeter"] == []
+    g.close()
+
+
+def test_command_log_is_bounded():
+    from sim_devices.instruments.base import COMMAND_LOG_LENGTH
+
+    lab = SimulatedLab()
+    inst = lab.instruments["coil_supply"]
+    for i in range(COMMAND_LOG_LENGTH + 5):
+        inst.handle_line(f"*OPC {i}")
+    lines = lab.command_log()["coil_supply"]
+    assert len(lines) == COMMAND_LOG_LENGTH and lines[0] == "*OPC 5" and lines[-1] == f"*OPC {COMMAND_LOG_LENGTH + 4}"
+
+
+def run_sim(*args):
+    return subprocess.run([sys.executable, "-m", "loopscope", "sim", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("port", ["70000", "65530", "-1"])
+def test_cli_base_port_out_of_range_is_one_line(port):
+    r = run_sim("--base-port", port)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"Error: base port {port}: the 8 instruments take ports base..base+7, so give 1..65528 "
+        f"(or 0 for free ports)"]
+
+
+def test_cli_warns_when_served_to_the_network():
+    # 192.0.2.1 (TEST-NET-1) is not an address of this machine: the warning comes first, then
+    # the bind fails, so nothing is ever served to a network in this test
+    r = run_sim("--host", "192.0.2.1", "--base-port", "0")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(lines) == 2, r.stderr
+    assert lines[0].startswith("warning: --host 192.0.2.1: the simulated lab is served to the network")
+    assert lines[1].startswith("Error: cannot bind the simulated lab's ports on 192.0.2.1")
+
+
+def test_is_loopback():
+    from sim_devices.cli import is_loopback
+
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.0.2.1", "10.0.0.5"):
+        assert not is_loopback(host), host
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"coil:\n  radius_m: 0.05\n  radius_m: 0.06\n", ["line 3", "duplicate key 'radius_m'"]),
+    (bytes(range(256)), ["not a text file"]),
+    (b"a: [1\n", ["not valid YAML"]),
+])
+def test_bad_config_file_is_one_line(tmp_path, content, words):
+    path = tmp_path / "lab.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    for w in words:
+        assert w in str(err.value)
