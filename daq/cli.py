@@ -160,9 +160,13 @@ def default_station_path() -> Path:
     return SIMULATED_STATION
 
 
+DEFAULT_DEMO_DIR = "loopscope-demo"
+
+
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="loopscope-demo",
-              help="Directory for the two run files.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help=f"Directory for the two run files (default: {DEFAULT_DEMO_DIR}/, or "
+                   f"{DEFAULT_DEMO_DIR}-1/, -2/ ... when it already holds a demo).")
 @click.option("--speed", type=float, default=200.0, show_default=True,
               help="Simulated clock speed-up.")
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -174,12 +178,17 @@ def demo(out_dir, speed, seed, quiet, overwrite):
 
     A persistent-current field sweep of normal-metal rings read by a SQUID, and a hysteresis
     loop of a soft-magnetic core; each written to its own HDF5 file in OUT
-    (persistent_currents.h5, hysteresis_loop.h5). If OUT already holds one of them, the demo
-    refuses before it starts, unless --overwrite; a file being written is never replaced.
+    (persistent_currents.h5, hysteresis_loop.h5). If an OUT given with --out already holds one
+    of them, the demo refuses before it starts, unless --overwrite; without --out, an earlier
+    demo is kept and the new one goes to the next free loopscope-demo-N/. A file being
+    written is never replaced.
     """
     from daq.demo import check_demo_outputs, run_demo
+    from daq.interrupts import InterruptGuard
     from daq.output_files import OutputFileError
 
+    if out_dir is None:
+        out_dir = _free_demo_dir(overwrite)
     try:
         check_demo_outputs(Path(out_dir), overwrite)
     except OutputFileError as exc:
@@ -189,14 +198,29 @@ def demo(out_dir, speed, seed, quiet, overwrite):
     except OSError as exc:
         raise click.ClickException(f"--out {out_dir}: cannot create the directory: "
                                    f"{exc.strerror or exc}") from None
-    from daq.interrupts import InterruptGuard
-
     with InterruptGuard(echo=lambda message: click.echo(message, err=True)) as guard:
         results = run_demo(Path(out_dir), speed=speed, seed=seed, quiet=quiet, overwrite=overwrite)
     for r in results:
         click.echo(describe_result(r))
     worst = max((exit_code(r, guard) for r in results), key=lambda c: (c == 3, c))
     sys.exit(worst)
+
+
+def _free_demo_dir(overwrite: bool) -> str:
+    """loopscope-demo, or the first loopscope-demo-N that holds no demo file yet."""
+    from daq.demo import DEMO_RUNS
+
+    def taken(d: Path) -> bool:
+        return any((d / name).exists() for _, _, name in DEMO_RUNS)
+
+    candidate = Path(DEFAULT_DEMO_DIR)
+    n = 0
+    while taken(candidate) and not overwrite:
+        n += 1
+        candidate = Path(f"{DEFAULT_DEMO_DIR}-{n}")
+    if n:
+        click.echo(f"{DEFAULT_DEMO_DIR}/ holds an earlier demo; this one goes to {candidate}/", err=True)
+    return str(candidate)
 
 
 @click.command(name="inspect")
