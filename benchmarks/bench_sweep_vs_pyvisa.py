@@ -2,8 +2,9 @@
 hand-written pyvisa loop issuing the same queries.
 
 The hand-written loop does per point what a careful person would and what the runner does:
-write the coil current, poll MEAS:CURR? until it is within the settle tolerance (same poll
-back-off), read the current, the Hall probe, the nanovoltmeter and the temperature. The
+write the coil current and read SYST:ERR? (the check the roles make after every setpoint),
+poll MEAS:CURR? until it is within the settle tolerance (same poll back-off), read the
+current, the Hall probe, the nanovoltmeter and the temperature. The
 runner's own traffic is recorded once to check it issues the same queries per point. Both run
 against the same simulated lab (in a separate process, so the lab's work does not share our
 GIL), alternately, several times; the figure is the ratio of their rates. The runner's rate
@@ -93,6 +94,9 @@ def run_bare(resources, points):
     for field in np.linspace(PLAN["sweep"]["start"], PLAN["sweep"]["stop"], points):
         target = field / k
         bop.write(f"CURRent {target:g}")
+        error = bop.query("SYST:ERR?")
+        if not error.startswith("0,"):
+            raise RuntimeError(f"CURRent {target:g} refused: {error}")
         poll = 0.02 / 32
         while abs(float(bop.query("MEASure:CURRent?")) - target) > 0.002:
             time.sleep(poll)

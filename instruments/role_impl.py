@@ -11,6 +11,13 @@ Every instrument exchange goes through ``VisaRole._io``, which
   that arrives late (a slow or garbled instrument) can never be read as the answer to the
   next question.
 
+Writes that change an instrument (setpoints, outputs, heater, frequency, ...) go through
+``VisaRole._setpoint_io``: the driver reads the instrument's error report after each of them
+(SYST:ERR? or *ESR?, one query) and a refused command raises RefusedCommandError naming the
+role, the command and the instrument's own code and text. Before a session's first setpoint
+the role reads and logs what the instrument reported earlier, so that only its own commands
+are blamed.
+
 Roles are built from a station entry (instruments.station.InstrumentConfig) by
 ``Role.from_config``; ``connect()`` opens the session and checks *IDN? without writing
 anything; settings are written only when a method that changes the instrument is called.
@@ -29,8 +36,9 @@ import pyvisa
 
 from instruments.drivers._base import LabInstrument, to_float
 from instruments.roles import (DeferredRead, FieldLimits, FieldProbe, FieldSource, FluxReadout,
-                               InstrumentError, LimitError, LockIn, PendingRead, QuenchError, Role,
-                               StopCheck, Thermometer, TransientInstrumentError)
+                               InstrumentError, LimitError, LockIn, PendingRead, QuenchError,
+                               RefusedCommandError, Role, StopCheck, Thermometer,
+                               TransientInstrumentError)
 
 
 class InterlockError(InstrumentError):
@@ -130,6 +138,7 @@ class VisaRole(Role):
         self._stale = False
         self._instrument_locks: list = []  # held from connect() to close(), kept over reconnects
         self._reconnecting = False
+        self._errors_read_on = None  # the driver session whose earlier errors were read
 
     @classmethod
     def from_config(cls, cfg, context: RoleContext, driver_cls: type | None = None):
@@ -266,9 +275,17 @@ class VisaRole(Role):
         role lock, errors mapped; reopens the session first after a transient error."""
         return _Exchange(self, action)
 
+    def _setpoint_io(self, action: str) -> "_Exchange":
+        """As _io, for writes that change the instrument (the driver checks its error report
+        after each). Before the session's first one, what the instrument reported earlier is
+        read and logged (queries only), so that the checks blame only our own commands."""
+        return _SetpointExchange(self, action)
+
     def _map_exception(self, action: str, exc: BaseException,
                        resource: str | None = None) -> BaseException | None:
         """The exception to raise instead of exc (None: raise exc unchanged)."""
+        if isinstance(exc, RefusedCommandError) and not exc.located:
+            return exc.located_at(f"{self.who(resource)}: {action}")
         if isinstance(exc, (InstrumentError, LimitError, NotImplementedError)):
             return None
         if isinstance(exc, TRANSIENT_ERRORS):
@@ -326,6 +343,29 @@ class _Exchange:
             return False
         finally:
             self.role._lock.release()
+
+
+class _SetpointExchange(_Exchange):
+    """The context manager behind VisaRole._setpoint_io."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> LabInstrument:
+        driver = super().__enter__()
+        role = self.role
+        if role._errors_read_on is not driver:
+            try:
+                driver.discard_stale_errors()
+            except BaseException as exc:
+                try:
+                    mapped = role._map_exception(f"{self.action} (reading earlier errors)", exc)
+                finally:
+                    role._lock.release()
+                if mapped is not None:
+                    raise mapped from exc
+                raise
+            role._errors_read_on = driver
+        return driver
 
 
 def _lock_session(role: VisaRole, action: str) -> None:
@@ -533,7 +573,7 @@ class KepcoFieldSource(_FieldSourceBase):
         target_A = field_T / self.coil_constant_T_per_A
         if self._prepared_driver is not self.driver:
             # once per session (a reconnect opens a new one): current mode, compliance, output on
-            with self._io("prepare current mode") as bop:
+            with self._setpoint_io("prepare current mode") as bop:
                 if bop.operating_mode != "CURR":
                     bop.operating_mode = "CURR"
                 compliance = float(self.settings["compliance_voltage_V"])
@@ -552,7 +592,7 @@ class KepcoFieldSource(_FieldSourceBase):
         if abs(target_A - start_A) / rate_A_per_s <= float(self.settings["step_interval_s"]):
             # a change smaller than one software step at this rate: the step is the ramp
             # (the coil's L/R slew smooths it), so write it at once, with no thread to wait for
-            with self._io("write current setpoint") as bop:
+            with self._setpoint_io("write current setpoint") as bop:
                 bop.current_setpoint = target_A
                 self._last_setpoint_A = target_A
             return
@@ -575,7 +615,7 @@ class KepcoFieldSource(_FieldSourceBase):
                 else:
                     setpoint = start_A + math.copysign(rate_A_per_s * elapsed_lab,
                                                        target_A - start_A)
-                with self._io("write current setpoint") as bop:
+                with self._setpoint_io("write current setpoint") as bop:
                     if self._stop_ramp.is_set():
                         return
                     bop.current_setpoint = setpoint
@@ -773,7 +813,7 @@ class AMI430FieldSource(_FieldSourceBase):
     def _send_ramp(self, field_T: float, rate_T_per_min: float, action: str) -> None:
         from instruments.drivers.ami430 import COOLING, HEATING
         self.check_quench()
-        with self._io(action) as ami:
+        with self._setpoint_io(action) as ami:
             code = ami.state
             if code in (HEATING, COOLING):
                 raise InterlockError(f"{self.who()}: refusing to ramp while the persistent "
@@ -811,7 +851,7 @@ class AMI430FieldSource(_FieldSourceBase):
         return code in (HOLDING, AT_ZERO)
 
     def pause_ramp(self) -> None:
-        with self._io("pause") as ami:
+        with self._setpoint_io("pause") as ami:
             ami.pause()
 
     # persistent switch ------------------------------------------------------------------------
@@ -837,11 +877,13 @@ class AMI430FieldSource(_FieldSourceBase):
         self.check_quench()
         if self.switch_heater_is_on():
             return
-        with self._io("switch heater on") as ami:
+        with self._setpoint_io("switch heater on") as ami:
             if ami.state in (RAMPING, ZEROING):
                 raise InterlockError(f"{self.who()}: refusing heater on while the leads ramp")
             try:
                 ami.enable_persistent_switch()
+            except RefusedCommandError:
+                raise               # the supply said no: its own words, not our interlock
             except InstrumentError as exc:
                 raise InterlockError(str(exc)) from None
         self._wait_switch(HEATING, float(self.settings["heater_warmup_s"]), "heating",
@@ -854,7 +896,7 @@ class AMI430FieldSource(_FieldSourceBase):
             raise NotImplementedError(f"{self.name} has no persistent switch")
         if not self.switch_heater_is_on():
             return
-        with self._io("switch heater off") as ami:
+        with self._setpoint_io("switch heater off") as ami:
             if ami.state in (RAMPING, ZEROING):
                 raise InterlockError(f"{self.who()}: refusing heater off while ramping")
             ami.disable_persistent_switch()
@@ -1074,22 +1116,22 @@ class SquidFluxReadout(VisaRole, FluxReadout):
             return bool(fll.locked)
 
     def reset_lock(self) -> None:
-        with self._io("reset the flux-locked loop") as fll:
+        with self._setpoint_io("reset the flux-locked loop") as fll:
             fll.reset()
             self._refresh_v_per_phi0()
 
     def set_gain(self, gain: float) -> None:
-        with self._io("set gain") as fll:
+        with self._setpoint_io("set gain") as fll:
             fll.gain = gain
             self._refresh_v_per_phi0()
 
     def set_feedback_ohm(self, ohm: float) -> None:
-        with self._io("set feedback resistor") as fll:
+        with self._setpoint_io("set feedback resistor") as fll:
             fll.feedback_ohm = ohm
             self._refresh_v_per_phi0()
 
     def set_locked(self, locked: bool) -> None:
-        with self._io("lock" if locked else "unlock") as fll:
+        with self._setpoint_io("lock" if locked else "unlock") as fll:
             fll.locked = bool(locked)
 
     def snapshot(self) -> dict:
@@ -1122,7 +1164,7 @@ class _LockInBase(VisaRole, LockIn):
         if not isinstance(frequency_Hz, (int, float)) or not lo <= frequency_Hz <= hi:
             raise LimitError(f"{self.who()}: frequency {frequency_Hz!r} Hz is outside the "
                              f"station limits [{lo:g}, {hi:g}] Hz")
-        with self._io(f"set frequency {frequency_Hz:g} Hz") as li:
+        with self._setpoint_io(f"set frequency {frequency_Hz:g} Hz") as li:
             li.frequency = frequency_Hz
 
     def read_frequency_Hz(self) -> float:
@@ -1179,7 +1221,7 @@ class LakeShore336Thermometer(VisaRole, Thermometer):
                 or not 0 <= temperature_K <= self.max_temperature_K:
             raise LimitError(f"{self.who()}: setpoint {temperature_K!r} K is outside "
                              f"[0, {self.max_temperature_K:g}] K (max_temperature_K)")
-        with self._io(f"set setpoint {temperature_K:g} K") as tc:
+        with self._setpoint_io(f"set setpoint {temperature_K:g} K") as tc:
             tc.set_setpoint_K(temperature_K)
 
     def read_setpoint_K(self) -> float:
@@ -1191,7 +1233,7 @@ class LakeShore336Thermometer(VisaRole, Thermometer):
         if word not in HEATER_RANGES:
             raise LimitError(f"{self.who()}: heater range {word!r} is not one of "
                              f"{list(HEATER_RANGES)}")
-        with self._io(f"set heater range {word}") as tc:
+        with self._setpoint_io(f"set heater range {word}") as tc:
             tc.set_heater_range(word)
 
     def read_heater_range(self) -> str:

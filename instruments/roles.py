@@ -32,6 +32,28 @@ class QuenchError(InstrumentError):
     """The magnet quenched. Never re-energise on our own."""
 
 
+class RefusedCommandError(InstrumentError):
+    """The instrument refused a command it was sent: its error queue (SYST:ERR?) or its
+    standard event status register (*ESR?) said so right after. Not transient: the same
+    command would be refused again.
+
+    ``commands``: what was sent since the previous check; ``errors``: what the instrument
+    reported, as (code, text) (for *ESR?: (bit weight, bit name)); ``detail``: the message
+    without the instrument's name, for a role to put its own in front."""
+
+    def __init__(self, message: str, *, detail: str = "", commands=(), errors=(),
+                 located: bool = False) -> None:
+        super().__init__(message)
+        self.detail = detail or message
+        self.commands = tuple(commands)
+        self.errors = tuple(errors)
+        self.located = located   # the message already names the role
+
+    def located_at(self, where: str) -> "RefusedCommandError":
+        return RefusedCommandError(f"{where}: {self.detail}", detail=self.detail,
+                                   commands=self.commands, errors=self.errors, located=True)
+
+
 @dataclass(frozen=True)
 class FieldLimits:
     """Hard limits of a field source, from the station file. A plan can ask for less, never more."""

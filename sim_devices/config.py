@@ -12,7 +12,7 @@ from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
 INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter", "lockin",
                     "lockin_sr860", "temperature_controller", "squid_controller")
 
-FAULT_KINDS = ("timeout", "garbage", "drop", "slow", "quench")
+FAULT_KINDS = ("timeout", "garbage", "drop", "slow", "quench", "refuse")
 
 
 def _ring_defaults(**over):
@@ -87,7 +87,7 @@ DEFAULTS: dict = {
 }
 
 _FAULT_KEYS = {"instrument", "kind", "after_s", "count", "probability", "duration_s", "delay_s",
-               "field_T"}
+               "field_T", "match"}
 
 
 class ConfigError(ValueError):
@@ -121,6 +121,9 @@ def validate_fault(f: dict, where: str = "faults") -> dict:
         raise ConfigError(f"{where}.instrument: {f.get('instrument')!r} is not one of {', '.join(INSTRUMENT_NAMES)}")
     if f["kind"] == "quench" and "field_T" not in f:
         raise ConfigError(f"{where}.field_T is required for a quench fault")
+    if f["kind"] == "refuse" and not (isinstance(f.get("match"), str) and f["match"].strip()):
+        raise ConfigError(f"{where}.match (the command header to refuse, e.g. 'FREQ') is required "
+                          f"for a refuse fault")
     return dict(f)
 
 

@@ -1,7 +1,10 @@
 """Fault injection: what a misbehaving instrument or magnet does, on a schedule.
 
 Kinds: timeout (no reply to queries), garbage (a garbled reply), drop (close the connection),
-slow (delay each reply by delay_s), quench (the magnet quenches when |B| passes field_T).
+slow (delay each reply by delay_s), quench (the magnet quenches when |B| passes field_T),
+refuse (the instrument refuses a command whose header starts with ``match`` as out of range:
+it is not executed, and the instrument's own out-of-range error goes to its error queue and
+*ESR?, as for any refused command).
 Each fault may start after ``after_s`` simulated seconds, last ``duration_s``, fire at most
 ``count`` times, and fire with ``probability`` (seeded) per query.
 """
@@ -25,6 +28,7 @@ class Fault:
         self.probability = float(spec.get("probability", 1.0))
         self.delay_s = float(spec.get("delay_s", 1.0))
         self.field_T = spec.get("field_T")
+        self.match = str(spec.get("match") or "").strip().lstrip(":").upper()
         self.fired = 0
         self.rng = rng
 
@@ -36,6 +40,11 @@ class Fault:
         if self.count is not None and self.fired >= int(self.count):
             return False
         return True
+
+    def refuses(self, cmd: str) -> bool:
+        """For a refuse fault: whether this command (one of a line's ';' parts) is refused."""
+        head = cmd.strip().lstrip(":").upper()
+        return "?" not in head.split(" ")[0] and head.startswith(self.match)
 
     def fire(self, t: float) -> bool:
         if not self.active(t):
@@ -71,7 +80,7 @@ class FaultManager:
             self._faults.clear()
             self.world.magnet.quench_field_T = None
 
-    def check(self, instrument: str, is_query: bool) -> Fault | None:
+    def check(self, instrument: str, is_query: bool, line: str = "") -> Fault | None:
         """The fault (if any) that fires for this message."""
         t = self.world.clock.now()
         with self._lock:
@@ -79,6 +88,8 @@ class FaultManager:
                 if f.instrument != instrument or f.kind == "quench":
                     continue
                 if f.kind in ("timeout", "garbage", "slow") and not is_query:
+                    continue
+                if f.kind == "refuse" and not any(f.refuses(c) for c in line.split(";")):
                     continue
                 if f.fire(t):
                     return f

@@ -180,15 +180,16 @@ class LabServer:
             line = raw.decode("latin-1").strip("\r\x00 ")
             if not line:
                 continue
-            fault = self.faults.check(inst.name, "?" in line) if self.faults else None
+            fault = self.faults.check(inst.name, "?" in line, line) if self.faults else None
             if fault is not None and fault.kind == "drop":
                 self._drop(conn)
                 return
+            refuse = fault.refuses if fault is not None and fault.kind == "refuse" else None
             try:
-                reply = inst.handle_line(line)
-            except Exception as exc:     # an instrument bug must not kill the server
+                reply = inst.handle_line(line, refuse)
+            except Exception:     # an instrument bug must not kill the server
                 log.exception("%s: error handling %r", inst.name, line)
-                inst.errors.append((-300, f"Device-specific error: {exc}"))
+                inst.push_error(-300, "Device-specific error")
                 reply = None
             if reply is None:
                 continue

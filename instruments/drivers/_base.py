@@ -1,5 +1,15 @@
 """What every loopscope driver adds to a pymeasure Instrument: identity check, snapshot,
-range validators that name the instrument, and a resource name for messages.
+range validators that name the instrument, a resource name for messages, and a check of the
+instrument's own error report after every command that changes it.
+
+Error checks follow pymeasure's convention: ``check_errors()`` reads (and so empties) what the
+instrument reports and returns it; ``check_set_errors()`` is what pymeasure's ``control``
+properties call after a set when defined with ``check_set_errors=True``. Here it raises
+``RefusedCommandError`` naming the instrument, every command written since the last check and
+the instrument's own code and text, so that a refused setpoint is never silent. Drivers of
+instruments with an error queue read ``SYST:ERR?`` until it answers code 0 (at most
+MAX_ERROR_READS times); the others (``ERROR_QUERY = "*ESR?"``) read the standard event status
+register once (reading clears it) and report its error bits with the manual's names.
 
 Drivers subclass pymeasure's stock classes; this mixin goes first in the bases so its
 ``__setattr__`` can put the instrument's name and resource into a LimitError raised by a
@@ -7,10 +17,19 @@ validator inside a pymeasure ``control`` property.
 """
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Callable, Sequence
 
-from instruments.roles import InstrumentError, LimitError
+from instruments.roles import InstrumentError, LimitError, RefusedCommandError
+
+log = logging.getLogger(__name__)
+
+#: SYST:ERR? reads one check makes at most: the queues here hold at most 15 entries, so an
+#: instrument still reporting errors after this many is broken, not busy
+MAX_ERROR_READS = 32
+#: commands remembered for the message of the next check (the oldest are forgotten)
+MAX_UNCHECKED = 16
 
 
 def strict_limit(value: float, limits: Sequence[float]) -> float:
@@ -34,6 +53,26 @@ def strict_choice(value: Any, choices) -> Any:
     return value
 
 
+def parse_error_entry(reply: str, query: str = "SYST:ERR?") -> tuple[int, str]:
+    """``-222,"Data out of range"`` -> (-222, "Data out of range"); ValueError if garbled."""
+    text = reply.strip()
+    code, sep, message = text.partition(",")
+    try:
+        number = int(float(code))
+    except ValueError:
+        raise ValueError(f"{query}: unparsable reply {reply!r}") from None
+    if not sep and number != 0:
+        raise ValueError(f"{query}: unparsable reply {reply!r} (no error text)")
+    return number, message.strip().strip('"')
+
+
+def format_errors(query: str, errors) -> str:
+    if query == "*ESR?":
+        return "*ESR? set " + ", ".join(f"bit {weight.bit_length() - 1} {name}"
+                                        for weight, name in errors)
+    return f"{query} answered " + "; ".join(f'{code},"{text}"' for code, text in errors)
+
+
 def to_float(reply: Any, what: str) -> float:
     """pymeasure keeps an unparsable reply as a string; a garbled reply must be an error."""
     if isinstance(reply, (list, tuple)):
@@ -55,6 +94,12 @@ class LabInstrument:
     MODEL: str = ""
     #: property names recorded by snapshot(); each is read once
     SNAPSHOT_PROPERTIES: Sequence[str] = ()
+    #: how the instrument reports a refused command: "SYST:ERR?" (an error queue, read until
+    #: code 0) or "*ESR?" (no queue: the standard event status register, read once)
+    ERROR_QUERY: str = "SYST:ERR?"
+    #: *ESR? bits that mean a refused command, weight -> the manual's name (ERROR_QUERY *ESR?)
+    ESR_ERROR_BITS: dict[int, str] = {32: "CME (command error)", 16: "EXE (execution error)",
+                                      8: "DDE (device-dependent error)", 4: "QYE (query error)"}
 
     @property
     def resource(self) -> str:
@@ -75,6 +120,67 @@ class LabInstrument:
             super().__setattr__(name, value)
         except LimitError as exc:
             raise LimitError(f"{self.who()}: {name} = {value!r} refused: {exc}") from None
+
+    # writes and the instrument's error report -------------------------------------------
+    def write(self, command: str, **kwargs) -> None:
+        super().write(command, **kwargs)
+        if "?" not in command:    # a query's answer is its own check
+            unchecked = self.__dict__.setdefault("_unchecked_commands", [])
+            unchecked.append(command)
+            del unchecked[:-MAX_UNCHECKED]
+
+    def _take_unchecked(self) -> list[str]:
+        unchecked = self.__dict__.get("_unchecked_commands") or []
+        self.__dict__["_unchecked_commands"] = []
+        return unchecked
+
+    def check_errors(self) -> list[tuple[int, str]]:
+        """Read what the instrument reports about refused commands, emptying the report.
+
+        SYST:ERR? instruments: every queue entry up to code 0, as [(code, text)]. *ESR?
+        instruments: the error bits of one *ESR? read, as [(bit weight, name)]. Reporting
+        is not raising (pymeasure's convention): see check_set_errors()."""
+        if self.ERROR_QUERY == "*ESR?":
+            value = int(to_float(self.ask("*ESR?"), "*ESR?"))
+            if not 0 <= value <= 255:
+                raise ValueError(f"*ESR?: {value} is not a register value 0..255")
+            return [(w, name) for w, name in sorted(self.ESR_ERROR_BITS.items(), reverse=True)
+                    if value & w]
+        errors: list[tuple[int, str]] = []
+        for _ in range(MAX_ERROR_READS):
+            code, text = parse_error_entry(self.ask(self.ERROR_QUERY), self.ERROR_QUERY)
+            if code == 0:
+                return errors
+            errors.append((code, text))
+        raise InstrumentError(
+            f"{self.who()}: {self.ERROR_QUERY} still reports errors after {MAX_ERROR_READS} "
+            f"reads ({format_errors(self.ERROR_QUERY, errors[-3:])}, ...)")
+
+    def check_set_errors(self) -> list:
+        """After a command that changes the instrument: raise RefusedCommandError if the
+        instrument refused anything sent since the last check. pymeasure calls this after
+        setting a ``control`` defined with ``check_set_errors=True``; the drivers' setpoint
+        methods call it after their writes. Costs one query when nothing was refused."""
+        commands = self._take_unchecked()
+        errors = self.check_errors()
+        if errors:
+            sent = ", ".join(repr(c) for c in commands) or "(nothing since the last check)"
+            detail = (f"the instrument refused {sent}: "
+                      f"{format_errors(self.ERROR_QUERY, errors)}")
+            raise RefusedCommandError(f"{self.who()}: {detail}", detail=detail,
+                                      commands=commands, errors=errors)
+        return errors
+
+    def discard_stale_errors(self) -> list:
+        """Read and forget what the instrument reported before this session's first
+        setpoint (another program's mistakes, the power-on bit), so that the check after a
+        setpoint reports only that setpoint. Queries only. Returns what was discarded."""
+        self._take_unchecked()
+        stale = self.check_errors()
+        if stale:
+            log.warning("%s: reported before this session's first setpoint (discarded): %s",
+                        self.who(), format_errors(self.ERROR_QUERY, stale))
+        return stale
 
     # identity ------------------------------------------------------------------------
     def identify(self) -> str:

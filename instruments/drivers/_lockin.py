@@ -9,6 +9,11 @@ class SRSLockIn(LabInstrument):
 
     DEFAULT_NAME = "Stanford Research Systems lock-in amplifier"
     SNAPSHOT_PROPERTIES = ("frequency", "time_constant", "sensitivity", "phase", "sine_voltage")
+    # no error queue: a refused command shows in the standard event status byte (SR830
+    # manual, "Status byte definitions"; the SR860 is taken to do the same)
+    ERROR_QUERY = "*ESR?"
+    ESR_ERROR_BITS = {32: "CMD (illegal command)", 16: "EXE (execution error)",
+                      4: "QRY (output queue overflow)", 1: "INP (input queue overflow)"}
 
     def __init__(self, adapter, name=None, **kwargs):
         # the stock drivers set no terminator (they assume GPIB or serial); over TCP both are \n

@@ -8,7 +8,10 @@ persistent-switch heater on whatever the currents are. This subclass:
 - refuses to switch the heater on while the supply current differs from the magnet current
   (the classic way to quench a persistent magnet);
 - fixes the stock ramp-rate command (the AMI wants ``segment,rate,upper bound``; the stock
-  driver hard-codes an upper bound of 1 kG, so its rate only covered the first 0.1 T).
+  driver hard-codes an upper bound of 1 kG, so its rate only covered the first 0.1 T);
+- reads ``SYST:ERR?`` after every command that changes the supply (rate, target, RAMP,
+  PAUSE, ZERO, PSwitch, QU 0): a refused one raises RefusedCommandError with the 430's own
+  code and text (e.g. ``-105,"Out of range"``), before the next command is sent.
 
 Units are the instrument's: kG, A, kG/s, A/s (the AMI defaults FIELD:UNITS 0 and
 RAMP:RATE:UNITS 0). The role converts to SI.
@@ -81,13 +84,13 @@ class AMI430(LabInstrument, StockAMI430):
         "FIELD:TARG?", "CONF:FIELD:TARG %g",
         """Control the target field in kG; refuses values beyond the field limit.""",
         validator=_optional_limit, values=None, dynamic=True,
-        get_process=float_reply("FIELD:TARG?"))
+        get_process=float_reply("FIELD:TARG?"), check_set_errors=True)
 
     target_current = Instrument.control(
         "CURR:TARG?", "CONF:CURR:TARG %g",
         """Control the target current in A; refuses values beyond the current limit.""",
         validator=_optional_limit, values=None, dynamic=True,
-        get_process=float_reply("CURR:TARG?"))
+        get_process=float_reply("CURR:TARG?"), check_set_errors=True)
 
     @property
     def ramp_rate_field(self) -> float:
@@ -106,6 +109,23 @@ class AMI430(LabInstrument, StockAMI430):
         if rate <= 0:
             raise LimitError(f"value {rate:g} kG/s: a ramp rate must be positive")
         self.write(f"CONF:RAMP:RATE:FIELD 1,{rate:g},{self.max_field_kG:g}")
+        self.check_set_errors()
+
+    # the stock actions, each followed by the error check --------------------------------
+    def ramp(self) -> None:
+        """Start ramping to the target (``RAMP``)."""
+        self.write("RAMP")
+        self.check_set_errors()
+
+    def pause(self) -> None:
+        """Pause the ramp, holding the present current (``PAUSE``)."""
+        self.write("PAUSE")
+        self.check_set_errors()
+
+    def zero(self) -> None:
+        """Ramp to zero current (``ZERO``)."""
+        self.write("ZERO")
+        self.check_set_errors()
 
     ramp_rate_current = property(
         lambda self: to_float(self.values("RAMP:RATE:CURR:1?")[0], "RAMP:RATE:CURR:1?"),
@@ -161,10 +181,13 @@ class AMI430(LabInstrument, StockAMI430):
                 f"current {supply:g} A differs from magnet current {magnet:g} A by more than "
                 f"{self.mismatch_tolerance_A:g} A; ramp the leads to the magnet current first")
         self.write("PSwitch 1")
+        self.check_set_errors()
 
     def disable_persistent_switch(self) -> None:
         self.write("PSwitch 0")
+        self.check_set_errors()
 
     def clear_quench(self) -> None:
         """Clear the quench flag (``QU 0``). Only a person decides to do this."""
         self.write("QU 0")
+        self.check_set_errors()

@@ -1,12 +1,16 @@
 """Kepco BOP 36-12 bipolar supply: pymeasure's KepcoBOP3612 with refusing setpoint limits.
 
 The stock driver truncates an out-of-range setpoint to ±12 A / ±36 V without a word; in a
-lab a typo then drives the coil at full current. Here the same commands refuse instead.
+lab a typo then drives the coil at full current. Here the same commands refuse instead, and
+every setpoint (current, voltage, mode, output) is followed by one ``SYST:ERR?``: a setpoint
+the supply itself refuses raises RefusedCommandError with its code and text.
 """
 from __future__ import annotations
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.kepco import KepcoBOP3612
+from pymeasure.instruments.kepco.kepcobop import OPERATING_MODES
+from pymeasure.instruments.validators import strict_discrete_set
 
 from instruments.drivers._base import LabInstrument, float_reply, strict_limit
 
@@ -25,6 +29,7 @@ class KepcoBOP(LabInstrument, KepcoBOP3612):
         validator=strict_limit,
         values=(-KepcoBOP3612._Imax, KepcoBOP3612._Imax),
         get_process=float_reply("CURRent?"),
+        check_set_errors=True,
     )
 
     voltage_setpoint = Instrument.control(
@@ -34,6 +39,21 @@ class KepcoBOP(LabInstrument, KepcoBOP3612):
         validator=strict_limit,
         values=(-KepcoBOP3612._Vmax, KepcoBOP3612._Vmax),
         get_process=float_reply("VOLTage?"),
+        check_set_errors=True,
+    )
+
+    # the stock commands, with the supply's error queue read after each set
+    operating_mode = Instrument.control(
+        "FUNCtion:MODE?", "FUNCtion:MODE %s",
+        """Control the operating mode: VOLT or CURR (the query's 0/1 mapped to them).""",
+        validator=strict_discrete_set, values=OPERATING_MODES,
+        get_process=lambda x: OPERATING_MODES[int(x)], check_set_errors=True,
+    )
+
+    output_enabled = Instrument.control(
+        "OUTPut?", "OUTPut %d", """Control whether the output is on (bool).""",
+        validator=strict_discrete_set, values={True: 1, False: 0}, map_values=True,
+        check_set_errors=True,
     )
 
     MEASURE_CURRENT = "MEASure:CURRent?"

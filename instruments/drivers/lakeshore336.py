@@ -19,6 +19,10 @@ class LakeShore336(LabInstrument, LakeShore3xx):
 
     IDN_PATTERN = r"LSCI.*(MODEL)?\s*336"
     MODEL = "Lake Shore 336"
+    # no error queue: a refused command sets CME/EXE in *ESR? (read once after each setpoint)
+    ERROR_QUERY = "*ESR?"
+    ESR_ERROR_BITS = {32: "CME (command error)", 16: "EXE (execution error)",
+                      4: "QYE (query error)"}
 
     def __init__(self, adapter, name="Lake Shore 336 temperature controller", *,
                  input_channel: str = "A", output_channel: int = 1,
@@ -58,6 +62,7 @@ class LakeShore336(LabInstrument, LakeShore3xx):
             raise LimitError(f"{self.who()}: setpoint {temperature_K!r} K refused: {exc} K "
                              f"(station max_temperature_K)") from None
         self.write(f"SETP {self.output_channel},{value:g}")
+        self.check_set_errors()
 
     @property
     def heater_range(self) -> str:
@@ -74,6 +79,7 @@ class LakeShore336(LabInstrument, LakeShore3xx):
         except LimitError as exc:
             raise LimitError(f"{self.who()}: heater range refused: {exc}") from None
         self.write(f"RANGE {self.output_channel},{HEATER_RANGES[word]}")
+        self.check_set_errors()
 
     @property
     def heater_output_percent(self) -> float:

@@ -28,6 +28,9 @@ class LakeShore425(LabInstrument, StockLakeShore425):
 
     IDN_PATTERN = r"LSCI.*(MODEL)?\s*425"
     MODEL = "Lake Shore 425"
+    ERROR_QUERY = "*ESR?"        # no error queue: CME/EXE in *ESR?
+    ESR_ERROR_BITS = {32: "CME (command error)", 16: "EXE (execution error)",
+                      4: "QYE (query error)"}
     SNAPSHOT_PROPERTIES = ("unit", "range", "mode")
 
     range = Instrument.control(
@@ -37,6 +40,7 @@ class LakeShore425(LabInstrument, StockLakeShore425):
         values={35: 1, 350: 2, 3500: 3, 35000: 4},
         map_values=True,
         cast=int,
+        check_set_errors=True,
     )
 
     def __init__(self, adapter, name="LakeShore 425 Gaussmeter", **kwargs):

@@ -4,7 +4,8 @@ No vendor publishes a socket command set for its FLL electronics, so this follow
 SCPI-style set of docs/squid_fll_protocol.md: ``*IDN?``, ``GAIN`` (loop gain, 0.01..100),
 ``RF`` (feedback resistor, 100 ohm..1 Mohm), ``VPHI?`` (output volts per flux quantum h/2e),
 ``LOCK`` 0/1 and ``LOCK?``, ``RESET`` (zero the output at the present flux), ``JUMPS?``
-(flux jumps since the last reset), ``OVLD?`` (output beyond its limit), ``VOUT?``.
+(flux jumps since the last reset), ``OVLD?`` (output beyond its limit), ``VOUT?``; a SCPI
+error queue (``SYST:ERR?``), read after every command that changes the controller.
 """
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ class SquidFLL(LabInstrument, SCPIMixin, Instrument):
 
     gain = Instrument.control(
         "GAIN?", "GAIN %g", """Control the loop gain (dimensionless, 0.01 to 100).""",
-        validator=strict_limit, values=(0.01, 100), get_process=float_reply("GAIN?"))
+        validator=strict_limit, values=(0.01, 100), get_process=float_reply("GAIN?"),
+        check_set_errors=True)
 
     feedback_ohm = Instrument.control(
         "RF?", "RF %g", """Control the feedback resistor in ohm (100 ohm to 1 Mohm).""",
-        validator=strict_limit, values=(100, 1e6), get_process=float_reply("RF?"))
+        validator=strict_limit, values=(100, 1e6), get_process=float_reply("RF?"),
+        check_set_errors=True)
 
     flux_jumps = Instrument.measurement(
         "JUMPS?", """Get the number of flux jumps since the last reset.""",
@@ -52,8 +55,10 @@ class SquidFLL(LabInstrument, SCPIMixin, Instrument):
 
     locked = Instrument.control(
         "LOCK?", "LOCK %d", """Control whether the loop is locked (bool).""",
-        validator=strict_discrete_set, values={True: 1, False: 0}, map_values=True, cast=int)
+        validator=strict_discrete_set, values={True: 1, False: 0}, map_values=True, cast=int,
+        check_set_errors=True)
 
     def reset(self) -> None:
         """Clear the integrator and re-lock (``RESET``)."""
         self.write("RESET")
+        self.check_set_errors()

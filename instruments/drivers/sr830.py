@@ -21,9 +21,10 @@ class SR830(SRSLockIn, StockSR830):
 
     frequency = Instrument.control(
         "FREQ?", "FREQ%0.5e",
-        """Control the reference frequency in Hz (0.001 to 102 kHz; refuses others).""",
+        """Control the reference frequency in Hz (0.001 to 102 kHz; refuses others; *ESR? read after a set).""",
         validator=strict_limit, values=FREQUENCY_RANGE_HZ,
-        get_process=float_reply("FREQ?"))
+        get_process=float_reply("FREQ?"),
+        check_set_errors=True)
 
     x = Instrument.measurement("OUTP?1", """Get X in V.""", get_process=float_reply("OUTP?1"))
     y = Instrument.measurement("OUTP?2", """Get Y in V.""", get_process=float_reply("OUTP?2"))

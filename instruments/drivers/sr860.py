@@ -20,9 +20,10 @@ class SR860(SRSLockIn, StockSR860):
 
     frequency = Instrument.control(
         "FREQ?", "FREQ %0.6e",
-        """Control the reference frequency in Hz (1 mHz to 500 kHz; refuses others).""",
+        """Control the reference frequency in Hz (1 mHz to 500 kHz; refuses others; *ESR? read after a set).""",
         validator=strict_limit, values=FREQUENCY_RANGE_HZ,
-        get_process=float_reply("FREQ?"))
+        get_process=float_reply("FREQ?"),
+        check_set_errors=True)
 
     x = Instrument.measurement("OUTP? 0", """Get X in V.""", get_process=float_reply("OUTP? 0"))
     y = Instrument.measurement("OUTP? 1", """Get Y in V.""", get_process=float_reply("OUTP? 1"))

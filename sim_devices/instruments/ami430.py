@@ -7,7 +7,7 @@ RAMP:RATE:CURR:1? answers "rate,upper_bound" as the real programmer does.
 from __future__ import annotations
 
 from .. import magnet as mg
-from .base import CommandError, SimInstrument
+from .base import ESR_CME, ESR_DDE, ESR_EXE, ESR_QYE, STB_ESB, STB_MSS, CommandError, SimInstrument
 
 
 class AMI430(SimInstrument):
@@ -16,6 +16,21 @@ class AMI430(SimInstrument):
     idn = "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65"
     reply_termination = "\r\n"
     welcome = ["American Magnetics Model 430 IP Interface", "Hello."]
+
+    # Error buffer and status registers as the 430 manual's sections 4.6 and 4.2.3 (Rev. 5/9):
+    # 10 errors, FIFO; beyond them the last one is replaced by -304,"Error buffer overflow";
+    # empty: 0,"No errors". Its own codes: command errors -1xx (CME, *ESR? bit 5), query
+    # errors -2xx (QYE, bit 2), execution errors -3xx (EXE, bit 4), device errors -4xx (DDE,
+    # bit 3). -102..-105 as the Model 420 manual words them (the 430's list is cut off in the
+    # copies we could read; the two share section 4.6).
+    error_queue_size = 10
+    no_error = (0, "No errors")
+    queue_overflow = (-304, "Error buffer overflow")
+    error_texts = {-113: (-101, "Unrecognized command"), -104: (-102, "Invalid argument"),
+                   -224: (-103, "Non-boolean argument"), -109: (-104, "Missing parameter"),
+                   -222: (-105, "Out of range")}
+    query_error_texts = {-113: (-201, "Unrecognized query")}
+    register_value_error = (-102, "Invalid argument")   # "enable values must be 0..255"
 
     def setup(self):
         self.field_units = 0      # 0 kG, 1 T
@@ -56,7 +71,7 @@ class AMI430(SimInstrument):
         r("RAMP", lambda a: self._err(m.ramp()))
         r("PAUSE", lambda a: m.pause())
         r("ZERO", lambda a: self._err(m.zero()))
-        r("PS", lambda a: self._err(m.set_heater(bool(self._bit(a)))))
+        r("PS", self._ps)
         r("PS?", lambda a: str(int(m.heater_on)) if m.switch_installed else "0")
         r("PS:INST?", lambda a: str(int(m.switch_installed)))
         r("PS:HTIME?", lambda a: f"{m.heater_warm_s:g}")
@@ -88,8 +103,31 @@ class AMI430(SimInstrument):
 
     @staticmethod
     def _err(msg):
+        # a RAMP/ZERO/PS the state forbids (quench, switch in transition): an execution error
+        # of the 430's -3xx class; the code and text are the simulator's own (docs/simulated_lab.md)
         if msg:
-            raise CommandError(-200, msg)
+            raise CommandError(-300, msg[:80], native=True)
+
+    def _ps(self, a):
+        on = bool(self._bit(a))
+        if on and not self.world.magnet.switch_installed:
+            raise CommandError(-107, "No switch installed", native=True)   # the 420's code
+        self._err(self.world.magnet.set_heater(on))
+
+    def esr_bit(self, code: int) -> int:
+        return {1: ESR_CME, 2: ESR_QYE, 3: ESR_EXE, 4: ESR_DDE}.get(-code // 100, 0)
+
+    def status_byte(self) -> int:
+        """*STB? of the 430 (4.2.3.1): bit 1 external rampdown (never, here), bit 2 quench,
+        bit 3 message available, bit 5 standard event summary, bit 6 status byte summary."""
+        stb = 4 if self.world.magnet.quenched else 0
+        if self._output_pending:
+            stb |= 8
+        if self.esr & self.ese:
+            stb |= STB_ESB
+        if stb & self.sre & ~STB_MSS:
+            stb |= STB_MSS
+        return stb
 
     def _vlim(self, a):
         v = self.one_float(a)

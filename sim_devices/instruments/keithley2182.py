@@ -21,6 +21,10 @@ class Keithley2182A(SimInstrument):
     model = "Keithley 2182A"
     idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2182A,4017523,C02  /A02"
     reply_termination = "\r"
+    # 2182 manual, 11 "Queues" and 15 ":SYSTem:ERRor?": a 10-message FIFO; when full, -350
+    # "Queue overflow" takes the last place; empty: 0,"No error"; Keithley's text for -222
+    error_queue_size = 10
+    error_texts = {-222: (-222, "Parameter data out of range")}
 
     def setup(self):
         self.noise10 = float(self.params.get("noise_V_10mV_range", 3e-9))
@@ -82,8 +86,10 @@ class Keithley2182A(SimInstrument):
         r("CALC2:IMM?", lambda a: self._calc2())
         r("STAT:PRES", lambda a: None)
         r("STAT:QUE:CLE", lambda a: self.errors.clear())
+        r("STAT:QUE?", lambda a: self.pop_error())          # the same queue as SYST:ERR?
+        r("STAT:QUE:NEXT?", lambda a: self.pop_error())
+        r("SYST:CLE", lambda a: self.errors.clear())
         r("STAT:MEAS:ENAB", lambda a: None)
-        r("*STB?", lambda a: "1" if len(self.buffer) >= self.buffer_points else "0")
         r("TRAC:POIN", lambda a: setattr(self, "buffer_points", int(self.one_float(a))))
         r("TRAC:POIN?", lambda a: str(self.buffer_points))
         r("TRAC:CLE", lambda a: self.buffer.clear())
@@ -110,6 +116,10 @@ class Keithley2182A(SimInstrument):
 
     def reset(self):
         self._defaults()
+
+    def summary_bits(self) -> int:
+        # bit 0, measurement summary: the buffer is full (what pymeasure's KeithleyBuffer waits for)
+        return 1 if len(self.buffer) >= self.buffer_points else 0
 
     @staticmethod
     def _bool(a):

@@ -9,6 +9,12 @@ class KepcoBOP(SimInstrument):
     model = "Kepco BOP 36-12"
     idn = "KEPCO,BOP 36-12 DM,E174512,4.04-1.80"
     reply_termination = "\n"
+    # SCPI error queue with the standard codes and texts (0,"No error"; -113 undefined header,
+    # -222 data out of range, -224 illegal parameter value). Depth and overflow as Kepco's
+    # SYST:ERR? description (MST 488 manual B.46: 15 errors, the oldest kept, the last entry
+    # -350,"Too many errors"); the BIT 4886 manual itself could not be had (docs/simulated_lab.md)
+    error_queue_size = 15
+    queue_overflow = (-350, "Too many errors")
 
     def setup(self):
         coil = self.world.coil

@@ -1,5 +1,10 @@
 """Lake Shore Model 336 temperature controller. Input A reads the sample (cryostat model),
-B the mixing-chamber plate (same), C and D fixed stages (4 K plate, 50 K stage)."""
+B the mixing-chamber plate (same), C and D fixed stages (4 K plate, 50 K stage).
+
+No error queue: a refused command sets a bit of the standard event status register (*ESR?):
+bit 5 CME (unrecognized header, malformed argument), bit 4 EXE (a value the instrument cannot
+take, e.g. a negative setpoint or an output outside 1..4); *STB? bit 4 MAV, bit 5 ESB, bit 6
+RQS/MSS (status system of the Model 335/336 manuals, 6.2)."""
 from __future__ import annotations
 
 import math
@@ -18,6 +23,8 @@ class LakeShore336(SimInstrument):
     idn = "LSCI,MODEL336,LSA1B2C,2.9"
     reply_termination = "\r\n"
     scpi = False
+    error_queue_size = 0     # no SYST:ERR?: errors only set *ESR? bits
+    stb_eav_bit = 0
 
     def setup(self):
         self.setpoints = {1: None, 2: 0.0, 3: 0.0, 4: 0.0}

@@ -3,6 +3,10 @@
 RANGE 1..4 = 35 G, 350 G, 3.5 kG, 35 kG. Above the selected range RDGFIELD? answers "OL"
 (what the front panel shows; RDGSTATUS? sets bit 5, 32 = overload), so a float cast fails
 loudly instead of returning a wrong number. Noise: a fixed fraction of the range, rms.
+
+No error queue: a refused command sets *ESR? bit 5 CME (unrecognized header, malformed
+argument) or bit 4 EXE (a range or unit outside the list), as Lake Shore's gaussmeters do
+(the Model 475 manual, 6.1.4; the 425 manual itself could not be had).
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ class LakeShore425(SimInstrument):
     idn = "LSCI,MODEL425,4250123,1.6"
     reply_termination = "\r\n"
     scpi = False
+    error_queue_size = 0     # no SYST:ERR?: errors only set *ESR? bits
+    stb_eav_bit = 0
 
     def setup(self):
         self.unit = 1

@@ -2,12 +2,20 @@
 
 Outputs beyond the sensitivity clip at 1.09 x full scale and set the output-overload bit (4)
 of LIAS?, as a real SR830 does when its display shows OVLD.
+
+No error queue (no SYST:ERR?): a refused command sets a bit of the standard event status byte
+(*ESR?, manual "Status byte definitions"): bit 5 CMD for an illegal command (unknown header,
+malformed argument), bit 4 EXE for an execution error (a parameter out of range); bit 7 PON at
+power-on. Serial poll status (*STB?): bit 0 SCN (no scan in progress), bit 1 IFC (no command
+in progress), bit 2 ERR / bit 3 LIA (an enabled bit of ERRS? / LIAS? set), bit 4 MAV, bit 5
+ESB, bit 6 SRQ. *ESE, *ESR?, *SRE, *STB?, LIAE, ERRE and their queries take an optional bit
+number (``*ESR? 4`` reads and clears bit 4 only). *CLS clears every status byte.
 """
 from __future__ import annotations
 
 import math
 
-from .base import CommandError, SimInstrument
+from .base import STB_MSS, CommandError, SimInstrument
 from .lockin_core import LockinCore
 
 SENSITIVITIES = [2e-9, 5e-9, 10e-9, 20e-9, 50e-9, 100e-9, 200e-9, 500e-9, 1e-6, 2e-6, 5e-6, 10e-6, 20e-6,
@@ -30,6 +38,9 @@ class SR830(SimInstrument):
     amp_range = (0.004, 5.0)
     snap_map = {1: "X", 2: "Y", 3: "R", 4: "THETA", 9: "FREQ"}
     outp_map = {1: "X", 2: "Y", 3: "R", 4: "THETA"}
+    error_queue_size = 0     # no SYST:ERR?: errors only set *ESR? bits
+    stb_eav_bit = 0          # bit 2 is ERR (ERRS? & ERRE), never set here
+    esr_opc_bit = 0          # the SR830's *ESR? bit 0 is INP (input queue overflow), not OPC
 
     def setup(self):
         self.core = LockinCore(self.world, self.rng, float(self.params.get("input_noise_V_per_rtHz", 1e-8)))
@@ -38,6 +49,8 @@ class SR830(SimInstrument):
         self.tc_index = self.time_constants.index(0.1)
         self.slope_index = 0
         self.lias = 0
+        self.liae = 0
+        self.erre = 0
         self.settings = {"SYNC": 0, "ISRC": 0, "IGND": 0, "ICPL": 0, "ILIN": 0, "FMOD": 1, "RSLP": 0,
                          "RMOD": 1, "SRAT": 4, "TSTR": 0}
         self.aux_out = [0.0] * 4
@@ -61,7 +74,17 @@ class SR830(SimInstrument):
         r("OUTP?", self._outp)
         r("SNAP?", self._snap)
         r("LIAS?", self._lias)
-        r("ERRS?", lambda a: "0")
+        r("ERRS?", lambda a: self._bit_query(0, a))       # no hardware errors, ever
+        r("*ESR?", self._esr_query)
+        r("*ESE", lambda a: setattr(self, "ese", self._bit_set(self.ese, a)))
+        r("*ESE?", lambda a: self._bit_query(self.ese, a))
+        r("*SRE", lambda a: setattr(self, "sre", self._bit_set(self.sre, a) & ~STB_MSS))
+        r("*SRE?", lambda a: self._bit_query(self.sre, a))
+        r("*STB?", lambda a: self._bit_query(self.status_byte(), a))
+        r("LIAE", lambda a: setattr(self, "liae", self._bit_set(self.liae, a)))
+        r("LIAE?", lambda a: self._bit_query(self.liae, a))
+        r("ERRE", lambda a: setattr(self, "erre", self._bit_set(self.erre, a)))
+        r("ERRE?", lambda a: self._bit_query(self.erre, a))
         r("AUXV?", lambda a: f"{self.aux_out[int(self.floats(a)[0]) - 1]:.3f}")
         r("AUXV", self._auxv)
         r("OAUX?", lambda a: f"{self.noise(1e-4):.4f}")
@@ -83,7 +106,6 @@ class SR830(SimInstrument):
         r("TRIG", lambda a: None)
         r("FAST", lambda a: None)
         r("STRD", lambda a: None)
-        r("LIAE", lambda a: None)
         r("OUTX", lambda a: None)
         r("OUTX?", lambda a: "1")
         r("SSET", lambda a: None)
@@ -95,6 +117,44 @@ class SR830(SimInstrument):
         c.frequency, c.amplitude, c.phase_deg, c.harmonic = 1000.0, 0.1, 0.0, 1
         self.sens = self.sensitivities.index(1)
         self.lias = 0
+
+    # ------------------------------------------------------------------ status bytes
+    def summary_bits(self) -> int:
+        bits = 1 | 2                      # SCN: no scan in progress; IFC: interface ready
+        if self.lias & self.liae:
+            bits |= 8                     # LIA
+        return bits
+
+    def clear_status(self) -> None:
+        super().clear_status()
+        self.lias = 0
+
+    def _bit(self, a: str) -> int:
+        i = int(self.one_float(a))
+        if not 0 <= i <= 7:
+            raise CommandError(-222, f"bit {i} outside 0..7")
+        return i
+
+    def _bit_set(self, value: int, a: str) -> int:
+        """``CMD j`` sets the register to j; ``CMD i,j`` sets bit i to j."""
+        v = self.floats(a)
+        if len(v) == 2:
+            i = self._bit(str(v[0]))
+            if v[1] not in (0, 1):
+                raise CommandError(-222, f"bit value {v[1]} not 0 or 1")
+            return (value | (1 << i)) if v[1] else (value & ~(1 << i))
+        return self._register_value(a)
+
+    def _bit_query(self, value: int, a: str) -> str:
+        return str((value >> self._bit(a)) & 1) if a.strip() else str(value)
+
+    def _esr_query(self, a: str) -> str:
+        if not a.strip():
+            return str(self.read_esr())
+        i = self._bit(a)
+        out = (self.esr >> i) & 1
+        self.esr &= ~(1 << i)               # reading a bit clears that bit only
+        return str(out)
 
     # ------------------------------------------------------------------ helpers
     def _index(self, a, table):

@@ -91,6 +91,23 @@ def test_dead_instrument_fails_to_safe_state_with_data_kept(sim_lab_factory, tmp
         assert f["entry/data/point_index"].shape[0] >= 10
 
 
+def test_a_setpoint_the_supply_refuses_fails_the_run_in_its_own_words(sim_lab_factory, tmp_path):
+    # not retried as a transient error: the run ends, the reason quotes the supply, field safe
+    lab, station_file = sim_lab_factory()
+    with load_station(station_file) as station:
+        runner = Runner(station, sweep(retries=3), tmp_path / "refused.h5")
+        runner.start()
+        wait_points(runner, 10)
+        lab.inject_fault("coil_supply", "refuse", match="CURR", count=1)
+        result = runner.wait(60)
+    assert result.status == "failed"
+    assert "RefusedCommandError" in result.reason and "coil_supply" in result.reason
+    assert 'SYST:ERR? answered -222,"Data out of range"' in result.reason
+    assert "retrying" not in result.reason
+    assert abs(lab.world.field_T) < 1e-4
+    assert read_status(result.path)[0] == "failed"
+
+
 def test_quench_on_the_magnet_ends_in_failed_run_and_no_reenergising(sim_lab_factory, tmp_path):
     lab, station_file = sim_lab_factory(speed=1000.0)
     plan = load_plan({"title": "quench", "kind": "linear", "source": "magnet_supply", "detectors": ["gaussmeter"],

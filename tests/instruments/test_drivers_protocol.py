@@ -15,9 +15,14 @@ from instruments.drivers.lakeshore425 import LakeShore425, OverloadError
 from instruments.drivers.squid_fll import SquidFLL
 from instruments.drivers.sr830 import SR830
 from instruments.drivers.sr860 import SR860
-from instruments.roles import InstrumentError, LimitError
+from instruments.roles import (InstrumentError, LimitError, RefusedCommandError,
+                               TransientInstrumentError)
 
 WELCOME = [(None, "American Magnetics Model 430 IP Interface"), (None, "Hello.")]
+#: the error check after a setpoint, answered "nothing refused"
+SCPI_OK = ("SYST:ERR?", '0,"No error"')
+AMI_OK = ("SYST:ERR?", '0,"No errors"')
+ESR_OK = ("*ESR?", "0")
 AMI_LIMITS = dict(max_field_T=9.0, max_current_A=90.0, max_ramp_rate_T_per_min=0.24)
 
 
@@ -27,12 +32,12 @@ def test_kepco_readings_and_setpoints():
         ("*IDN?", "KEPCO,BOP 36-12 DM,E174512,4.04-1.80"),
         ("MEASure:CURRent?", "1.25000E+00"),
         ("MEASure:VOLTage?", "2.5E+00"),
-        ("CURRent 3.5", None),
+        ("CURRent 3.5", None), SCPI_OK,
         ("CURRent?", "3.50000E+00"),
-        ("VOLTage 30", None),
-        ("FUNCtion:MODE CURR", None),
+        ("VOLTage 30", None), SCPI_OK,
+        ("FUNCtion:MODE CURR", None), SCPI_OK,
         ("FUNCtion:MODE?", "1"),
-        ("OUTPut 1", None),
+        ("OUTPut 1", None), SCPI_OK,
         ("OUTPut?", "1"),
     ]) as bop:
         assert bop.check_identity().startswith("KEPCO")
@@ -99,9 +104,9 @@ def test_ami_reads_welcome_and_state():
 
 def test_ami_ramp_commands():
     with expected_protocol(AMI430, WELCOME + [
-        ("CONF:RAMP:RATE:FIELD 1,0.04,90", None),
-        ("CONF:FIELD:TARG 10", None),
-        ("RAMP", None), ("PAUSE", None), ("ZERO", None),
+        ("CONF:RAMP:RATE:FIELD 1,0.04,90", None), AMI_OK,
+        ("CONF:FIELD:TARG 10", None), AMI_OK,
+        ("RAMP", None), AMI_OK, ("PAUSE", None), AMI_OK, ("ZERO", None), AMI_OK,
         ("RAMP:RATE:FIELD:1?", "0.040000,90.000000"),
         ("FIELD:TARG?", "10.000000"),
     ], **AMI_LIMITS) as ami:
@@ -137,8 +142,8 @@ def test_ami_without_limits_refuses_every_setpoint():
 def test_ami_heater_interlock_on_mismatch():
     with expected_protocol(AMI430, WELCOME + [
         ("CURR:SUPP?", "0.0"), ("CURR:MAG?", "20.0"),
-        ("CURR:SUPP?", "20.01"), ("CURR:MAG?", "20.0"), ("PSwitch 1", None),
-        ("PSwitch 0", None),
+        ("CURR:SUPP?", "20.01"), ("CURR:MAG?", "20.0"), ("PSwitch 1", None), AMI_OK,
+        ("PSwitch 0", None), AMI_OK,
     ], **AMI_LIMITS) as ami:
         with pytest.raises(InstrumentError, match="refusing.*heater on.*0 A.*20 A"):
             ami.enable_persistent_switch()
@@ -171,7 +176,7 @@ def test_ls425_overload_names_the_range():
 
 
 def test_ls425_range_is_strict():
-    with expected_protocol(LakeShore425, [("RANGE 3", None)]) as gm:
+    with expected_protocol(LakeShore425, [("RANGE 3", None), ESR_OK]) as gm:
         gm.range = 3500
         with pytest.raises(LimitError):
             gm.range = 1000
@@ -192,7 +197,7 @@ def test_2182_voltage():
 def test_sr830():
     with expected_protocol(SR830, [
         ("*IDN?", "Stanford_Research_Systems,SR830,s/n48151,ver1.07"),
-        ("SNAP? 1,2", "1.5e-6,-2.5e-7"), ("FREQ1.50000e+03", None), ("FREQ?", "1500"),
+        ("SNAP? 1,2", "1.5e-6,-2.5e-7"), ("FREQ1.50000e+03", None), ESR_OK, ("FREQ?", "1500"),
         ("OFLT?", "8"),
     ]) as li:
         li.check_identity()
@@ -207,7 +212,7 @@ def test_sr830():
 def test_sr860():
     with expected_protocol(SR860, [
         ("*IDN?", "Stanford_Research_Systems,SR860,003285,v1.51"),
-        ("SNAP? X, Y", "1.5e-6,-2.5e-7"), ("FREQ 2.000000e+03", None), ("FREQ?", "2000"),
+        ("SNAP? X, Y", "1.5e-6,-2.5e-7"), ("FREQ 2.000000e+03", None), ESR_OK, ("FREQ?", "2000"),
         ("OFLT?", "10"), ("SNAP? X, Y", "1.5e-6"),
     ]) as li:
         li.check_identity()
@@ -223,8 +228,8 @@ def test_sr860():
 def test_ls336_temperature_setpoint_range():
     with expected_protocol(LakeShore336, [
         ("*IDN?", "LSCI,MODEL336,LSA1B2C,2.9"),
-        ("KRDG? A", "+3.00000E-02"), ("SETP? 1", "+0.0300"), ("SETP 1,0.5", None),
-        ("RANGE? 1", "2"), ("RANGE 1,1", None),
+        ("KRDG? A", "+3.00000E-02"), ("SETP? 1", "+0.0300"), ("SETP 1,0.5", None), ESR_OK,
+        ("RANGE? 1", "2"), ("RANGE 1,1", None), ESR_OK,
     ], max_temperature_K=1.0) as tc:
         tc.check_identity()
         assert tc.temperature_K == 0.03
@@ -242,8 +247,8 @@ def test_ls336_temperature_setpoint_range():
 def test_squid_fll():
     with expected_protocol(SquidFLL, [
         ("*IDN?", "LOOPSCOPE,SIMFLL-1,FLL000123,1.0"),
-        ("VPHI?", "1.0"), ("LOCK?", "1"), ("LOCK 0", None), ("RESET", None),
-        ("GAIN 10", None), ("GAIN?", "10"), ("RF 23250", None), ("JUMPS?", "2"),
+        ("VPHI?", "1.0"), ("LOCK?", "1"), ("LOCK 0", None), SCPI_OK, ("RESET", None), SCPI_OK,
+        ("GAIN 10", None), SCPI_OK, ("GAIN?", "10"), ("RF 23250", None), SCPI_OK, ("JUMPS?", "2"),
         ("OVLD?", "0"),
     ]) as fll:
         fll.check_identity()
@@ -269,3 +274,76 @@ def test_dynamic_limits_stay_private_with_plain_attribute_lookup():
         ami.set_limits(1.0, 10.0, 0.1)
         with pytest.raises(LimitError, match="outside the range \\[-10, 10\\]"):
             ami.target_field = 10.5
+
+
+# ---------------------------------------------------------------- error checks after setpoints
+def test_a_refused_setpoint_raises_with_the_instruments_own_code_and_text():
+    with expected_protocol(KepcoBOP, [
+        ("CURRent 11", None), ("SYST:ERR?", '-222,"Data out of range"'), SCPI_OK,
+    ]) as bop:
+        with pytest.raises(RefusedCommandError) as info:
+            bop.current_setpoint = 11
+    err = info.value
+    assert err.commands == ("CURRent 11",) and err.errors == ((-222, "Data out of range"),)
+    assert str(err) == ("Kepco BOP 36-12 at protocol: the instrument refused 'CURRent 11': "
+                        'SYST:ERR? answered -222,"Data out of range"')
+    assert not isinstance(err, TransientInstrumentError)
+
+
+def test_the_check_reads_the_whole_queue_and_names_every_unchecked_command():
+    # pymeasure's check_errors convention: read until code 0; the message names what was sent
+    with expected_protocol(AMI430, WELCOME + [
+        ("CONF:BOGUS 1", None), ("PAUSE", None), ("SYST:ERR?", '-101,"Unrecognized command"'),
+        ("SYST:ERR?", '-105,"Out of range"'), AMI_OK,
+    ], **AMI_LIMITS) as ami:
+        ami.write("CONF:BOGUS 1")     # written directly: unchecked until the next check
+        with pytest.raises(RefusedCommandError,
+                           match=r"refused 'CONF:BOGUS 1', 'PAUSE': SYST:ERR\? answered "
+                                 r'-101,"Unrecognized command"; -105,"Out of range"'):
+            ami.pause()
+
+
+def test_check_errors_reports_without_raising_and_stops_at_no_error():
+    with expected_protocol(Keithley2182, [
+        ("SYST:ERR?", '-113,"Undefined header"'), ("SYST:ERR?", '+0,"No error"'),
+        ("SYST:ERR?", '0,"No error"'),
+    ]) as vm:
+        assert vm.check_errors() == [(-113, "Undefined header")]
+        assert vm.check_errors() == []
+
+
+def test_an_error_queue_that_never_empties_is_an_instrument_error():
+    from instruments.drivers._base import MAX_ERROR_READS
+    with expected_protocol(SquidFLL, [("SYST:ERR?", '-350,"Queue overflow"')] * MAX_ERROR_READS) as fll:
+        with pytest.raises(InstrumentError, match=f"still reports errors after {MAX_ERROR_READS}"):
+            fll.check_errors()
+
+
+def test_a_garbled_error_reply_is_a_value_error():
+    # garbled, like any reading: the role maps it to a transient error and reconnects
+    with expected_protocol(KepcoBOP, [("OUTPut 1", None), ("SYST:ERR?", "#@!")]) as bop:
+        with pytest.raises(ValueError, match="SYST:ERR\\?: unparsable"):
+            bop.output_enabled = True
+
+
+@pytest.mark.parametrize("esr,named", [("16", r"\*ESR\? set bit 4 EXE \(execution error\)"),
+                                       ("160", r"\*ESR\? set bit 5 CMD \(illegal command\)$")])
+def test_esr_instruments_report_the_error_bits_by_the_manuals_names(esr, named):
+    # SR830: no error queue; bit 7 (PON) is no error and is left out of the report
+    with expected_protocol(SR830, [("FREQ1.00000e+03", None), ("*ESR?", esr)]) as li:
+        with pytest.raises(RefusedCommandError, match=r"refused 'FREQ1.00000e\+03': " + named):
+            li.frequency = 1000
+
+
+def test_ls336_setpoint_refused_by_the_controller():
+    with expected_protocol(LakeShore336, [("SETP 1,0.5", None), ("*ESR?", "16")],
+                           max_temperature_K=1.0) as tc:
+        with pytest.raises(RefusedCommandError, match="SETP 1,0.5.*bit 4 EXE"):
+            tc.set_setpoint_K(0.5)
+
+
+def test_stale_errors_are_read_and_forgotten(caplog):
+    with expected_protocol(KepcoBOP, [("SYST:ERR?", '-113,"Undefined header"'), SCPI_OK]) as bop:
+        with caplog.at_level("WARNING"):
+            assert bop.discard_stale_errors() == [(-113, "Undefined header")]
+    assert "before this session's first setpoint" in caplog.text and "-113" in caplog.text
