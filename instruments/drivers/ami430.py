@@ -39,7 +39,13 @@ def _optional_limit(value, limits):
 class AMI430(LabInstrument, StockAMI430):
     """AMI 430 with field, current and ramp-rate limits and a heater-mismatch interlock."""
 
-    IDN_PATTERN = r"AMERICAN\s+MAGNETICS.*430"
+    # "AMERICAN MAGNETICS INC.,MODEL 430,<serial>,<firmware>": AMI's own Magnet-DAQ reads the
+    # serial number from the third field and the firmware from the last
+    # (American-Magnetics-Inc/magnet-daq, Magnet-DAQ/socket.cpp); older firmware answers
+    # without the serial ("AMERICAN MAGNETICS INC.,MODEL 430,1.62", in public socket scripts).
+    # The older Model 420 programmer (another command set) and other AMI products are refused.
+    IDN_PATTERN = r"^AMERICAN\s+MAGNETICS(?:\s+INC\.?)?\s*,\s*MODEL\s*430(?![0-9])"
+    IDN_EXPECTED = "'AMERICAN MAGNETICS INC.,MODEL 430,...'"
     MODEL = "AMI 430"
     SNAPSHOT_PROPERTIES = ("coilconst", "field", "magnet_current", "supply_current",
                            "target_field", "ramp_rate_field", "state_word",
