@@ -698,6 +698,11 @@ class KepcoFieldSource(_FieldSourceBase):
 class AMI430FieldSource(_FieldSourceBase):
     """A superconducting magnet on an AMI 430, with its persistent switch and interlocks.
 
+    - units: connect reads FIELD:UNITS? and RAMP:RATE:UNITS? (never changes them) and every
+      field and rate sent or read is converted from the supply's units; they are asked again
+      before each setpoint, and a change by another client refuses that ramp (the driver
+      adapts); connect also compares COIL? (in T/A), CURR:LIM? and the ramp segments with the
+      station and refuses what disagrees (``connect``);
     - limits: target field, implied current and ramp rate are checked before anything is
       sent (LimitError), and again by the driver;
     - heater ON is refused while supply and magnet currents differ (the driver checks);
@@ -732,6 +737,12 @@ class AMI430FieldSource(_FieldSourceBase):
         self.has_persistent_switch = bool(self.settings["persistent_switch"])
         self._coil_T_per_A: float | None = self.settings.get("coil_constant_T_per_A")
         self._target_T = 0.0
+        #: what connect() found in the supply: its units, coil constant, current limit and
+        #: ramp segments, each in its own units and in SI, with how they compare to the station
+        self.supply: dict = {}
+        #: with several ramp segments, their upper bounds in T: the role writes its rate into
+        #: each, keeping the bounds; [] (one segment): segment 1, bounded by the field limit
+        self._segment_bounds_T: list[float] = []
 
     def driver_kwargs(self) -> dict:
         return {"max_field_T": self.limits.max_field_T,
@@ -739,30 +750,137 @@ class AMI430FieldSource(_FieldSourceBase):
                 "max_ramp_rate_T_per_min": self.limits.max_ramp_rate_T_per_min}
 
     def connect(self) -> None:
+        """Open the session, check *IDN?, then read (queries only, nothing is changed) the
+        supply's units, coil constant, current limit and ramp segments and compare them with
+        the station: the role adapts to the units; a coil constant that differs, a current
+        limit below what the station allows or a ramp segment slower than the station's
+        maximum rate refuse the connection."""
         super().connect()
         self.driver.mismatch_tolerance_A = float(self.settings["mismatch_tolerance_A"])
+        changes = self.supply.get("unit_changes")
+        try:
+            self.supply = self._read_supply(self.driver)
+            if changes:
+                self.supply["unit_changes"] = changes
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_supply(self, ami) -> dict:
+        from instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
+        who = self.who()
+        with self._mapped("read units (FIELD:UNITS?, RAMP:RATE:UNITS?)"):
+            field_code, rate_code = ami.read_units()
+        fu, ru = ami.field_unit, ami.rate_unit
+        report: dict = {
+            "field_units": {"FIELD:UNITS": field_code, "unit": FIELD_UNITS[field_code]},
+            "ramp_rate_units": {"RAMP:RATE:UNITS": rate_code,
+                                "unit": f"per {RATE_TIME_UNITS[rate_code]}", "rate_unit": ru},
+            "notes": []}
+        notes = report["notes"]
+        # coil constant: COIL? is in kG/A or T/A; compare like with like, in T/A
         with self._mapped("read coil constant (COIL?)"):
-            reported = self.driver.coilconst / 10.0      # kG/A -> T/A
+            coil_raw = ami.coilconst
+        reported = ami.to_tesla(coil_raw)
+        if not reported > 0:
+            raise InstrumentError(f"{who}: coil constant: COIL? answered {coil_raw!r} {fu}/A; the "
+                                  f"supply has no coil constant, so its fields mean nothing")
+        report["coil_constant"] = {"COIL?": coil_raw, "unit": f"{fu}/A", "T_per_A": reported}
         configured = self.settings.get("coil_constant_T_per_A")
         if configured is not None and abs(reported - configured) > 0.01 * configured:
-            self.close()
             raise InstrumentError(
-                f"{self.who()}: the supply's coil constant {reported:g} T/A (COIL?) differs "
-                f"from the station's coil_constant_T_per_A {configured:g} T/A; fields would be "
+                f"{who}: coil constant: the supply's {reported:g} T/A (COIL? = {coil_raw:g} "
+                f"{fu}/A, FIELD:UNITS {field_code} = {fu}) differs from the station's "
+                f"coil_constant_T_per_A {configured:g} T/A by more than 1 %; fields would be "
                 f"wrong. Fix the station file or the supply")
         self._coil_T_per_A = reported
+        # current limit: the supply refuses targets above it; the station must not allow more
+        with self._mapped("read current limit (CURR:LIM?)"):
+            limit_A = ami.current_limit
+        lim = self.limits
+        allowed_A = min(lim.max_current_A, lim.max_field_T / reported)
+        report["current_limit"] = {"CURR:LIM?": limit_A, "A": limit_A,
+                                   "station_allows_A": allowed_A}
+        if allowed_A > limit_A * (1 + 1e-9):
+            raise InstrumentError(
+                f"{who}: current limit: the station allows {allowed_A:g} A (max_current_A "
+                f"{lim.max_current_A:g} A, max_field_T {lim.max_field_T:g} T at "
+                f"{reported:g} T/A) but the supply's current limit is {limit_A:g} A (CURR:LIM?); "
+                f"the supply would refuse those targets. Lower the station's limits to "
+                f"{limit_A:g} A ({limit_A * reported:g} T) or raise the supply's")
+        notes.append(f"current: the station's {allowed_A:g} A governs; the supply's own limit "
+                     f"is {limit_A:g} A (CURR:LIM?)")
+        report["ramp_segments"] = self._read_segments(ami, notes)
+        return report
+
+    def _read_segments(self, ami, notes: list) -> list:
+        """Read RAMP:RATE:SEG? and every segment; refuse a ramp profile slower than the station.
+
+        The role ramps with one rate: into segment 1 (the field limit as its bound) when the
+        supply uses one segment, into every segment (their bounds kept) when it uses several.
+        Segments within the station's field range that all have one rate hold no profile: that
+        rate is the last ramp's setting, which the role overwrites. Different rates there are a
+        ramp profile (slower at high field, as a magnet's maker specifies): the station's
+        maximum rate must not exceed the slowest of them."""
+        who, lim = self.who(), self.limits
+        with self._mapped("read ramp segments (RAMP:RATE:SEG?)"):
+            count = ami.ramp_segments
+        if not 1 <= count <= 10:
+            raise InstrumentError(f"{who}: ramp segments: RAMP:RATE:SEG? answered {count}, "
+                                  f"not 1 to 10")
+        segments, lower_T = [], 0.0
+        for n in range(1, count + 1):
+            with self._mapped(f"read ramp segment {n} (RAMP:RATE:FIELD:{n}?)"):
+                rate, upper = ami.ramp_segment_field(n)
+            seg = {"segment": n, "RAMP:RATE:FIELD?": [rate, upper], "unit": ami.rate_unit,
+                   "rate_T_per_min": ami.rate_to_T_per_min(rate), "from_T": lower_T,
+                   "to_T": ami.to_tesla(upper) if n < count else None,
+                   "upper_T": ami.to_tesla(upper), "in_station_range": lower_T < lim.max_field_T}
+            segments.append(seg)
+            if n < count:
+                lower_T = max(lower_T, ami.to_tesla(upper))
+        in_range = [s for s in segments if s["in_station_range"]]
+        rates = {s["RAMP:RATE:FIELD?"][0] for s in in_range}
+        self._segment_bounds_T = [s["upper_T"] for s in segments] if count > 1 else []
+        where = "every segment, keeping their bounds" if count > 1 else "segment 1"
+        if len(in_range) <= 1 or len(rates) == 1:
+            notes.append(
+                f"ramp rate: the supply ramps at {in_range[0]['rate_T_per_min']:g} T/min up to "
+                f"the station's {lim.max_field_T:g} T (its last setting, no profile); the role "
+                f"writes its own rate (<= {lim.max_ramp_rate_T_per_min:g} T/min) into {where}")
+            return segments
+        for seg in in_range:
+            if lim.max_ramp_rate_T_per_min > seg["rate_T_per_min"] * (1 + 1e-9):
+                span = (f"{seg['from_T']:g} T to "
+                        + (f"{seg['to_T']:g} T" if seg["to_T"] is not None else "the limit"))
+                rate, upper = seg["RAMP:RATE:FIELD?"]
+                raise InstrumentError(
+                    f"{who}: ramp segments: the station's max_ramp_rate_T_per_min "
+                    f"{lim.max_ramp_rate_T_per_min:g} T/min is above the supply's ramp segment "
+                    f"{seg['segment']} ({span}) rate {seg['rate_T_per_min']:g} T/min "
+                    f"(RAMP:RATE:FIELD:{seg['segment']}? = {rate:g} {seg['unit']}, up to "
+                    f"{upper:g} {ami.field_unit}); the role ramps with one rate and would exceed "
+                    f"it there. Lower max_ramp_rate_T_per_min to "
+                    f"{min(s['rate_T_per_min'] for s in in_range):g} T/min or change the "
+                    f"supply's segments")
+        notes.append(
+            f"ramp rate: the supply's {len(in_range)} ramp segments within "
+            f"{lim.max_field_T:g} T allow {min(s['rate_T_per_min'] for s in in_range):g} T/min "
+            f"or more, at least the station's {lim.max_ramp_rate_T_per_min:g} T/min: the "
+            f"station's limit governs; the role writes its rate into {where}")
+        return segments
 
     @property
     def coil_constant_T_per_A(self) -> float:
         if self._coil_T_per_A is None:
             with self._io("read coil constant") as ami:
-                self._coil_T_per_A = ami.coilconst / 10.0
+                self._coil_T_per_A = ami.coil_constant_T_per_A
         return self._coil_T_per_A
 
     # readings ---------------------------------------------------------------------------
     def read_field_T(self) -> float:
         with self._io("read field") as ami:
-            return ami.field / 10.0
+            return ami.field_T
 
     def read_current_A(self) -> float:
         with self._io("read supply current") as ami:
@@ -818,10 +936,36 @@ class AMI430FieldSource(_FieldSourceBase):
             if code in (HEATING, COOLING):
                 raise InterlockError(f"{self.who()}: refusing to ramp while the persistent "
                                      f"switch is {'heating' if code == HEATING else 'cooling'}")
-            ami.ramp_rate_field = rate_T_per_min * 10.0 / 60.0
-            ami.target_field = field_T * 10.0
+            self._confirm_units(ami, action)
+            rate = ami.rate_from_T_per_min(rate_T_per_min)
+            if self._segment_bounds_T:
+                for n, upper_T in enumerate(self._segment_bounds_T, start=1):
+                    ami.set_segment_rate(n, rate, ami.from_tesla(upper_T))
+            else:
+                ami.ramp_rate_field = rate
+            ami.target_field = ami.from_tesla(field_T)
             ami.ramp()
         self._target_T = field_T
+
+    def _confirm_units(self, ami, action: str) -> None:
+        """Before a setpoint goes out: the units must still be those read at connect.
+
+        Another client (the front panel, a QCoDeS session) may change them at any time; a
+        setpoint in the wrong unit is 10x (kG/T) or 60x (per s/min) off. On a change the driver
+        adapts to the new units and this ramp is refused: readings since the last check may be
+        wrong, which a person should know. The next ramp (the safe state's) goes out right."""
+        from instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
+        before = ami.units
+        after = ami.read_units()
+        if after != before:
+            def words(units):
+                return (f"FIELD:UNITS {units[0]} ({FIELD_UNITS[units[0]]}), RAMP:RATE:UNITS "
+                        f"{units[1]} (per {RATE_TIME_UNITS[units[1]]})") if units else "unknown"
+            self.supply.setdefault("unit_changes", []).append({"from": before, "to": after})
+            raise InstrumentError(
+                f"{self.who()}: {action} refused: the supply's units changed from {words(before)} "
+                f"to {words(after)} since they were read (another client?); readings since then "
+                f"may be wrong. Now adapted to the new units")
 
     def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
         self.check_setpoint(field_T, rate_T_per_min)
@@ -983,6 +1127,7 @@ class AMI430FieldSource(_FieldSourceBase):
         snap = super().snapshot()
         snap["coil_constant_T_per_A"] = self.coil_constant_T_per_A
         snap["has_persistent_switch"] = self.has_persistent_switch
+        snap["supply"] = self.supply
         return snap
 
 

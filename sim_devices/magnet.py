@@ -13,6 +13,8 @@ import math
 
 # AMI 430 state codes
 RAMPING, HOLDING, PAUSED, MANUAL_UP, MANUAL_DOWN, ZEROING, QUENCH, AT_ZERO, HEATING, COOLING = range(1, 11)
+#: ramp segments the AMI 430 holds
+MAX_SEGMENTS = 10
 
 
 class SuperconductingMagnet:
@@ -33,8 +35,11 @@ class SuperconductingMagnet:
         self.dump_tau = quench_dump_tau_s
         # supply settings
         self.voltage_limit_V = voltage_limit_V
-        self.ramp_rate = ramp_rate_A_per_s        # segment 1 rate, A/s
-        self.ramp_upper_A = current_limit_A
+        # ramp segments, as the AMI 430 keeps them: up to 10 of [rate A/s, upper bound A];
+        # segment k applies from the bound of k-1 (0 A for the first) to its own, the last
+        # in use beyond its bound too; segment_count of them are in use (RAMP:RATE:SEG)
+        self.segments = [[ramp_rate_A_per_s, current_limit_A] for _ in range(MAX_SEGMENTS)]
+        self.segment_count = 1
         self.current_limit_A = current_limit_A
         self.target_A = 0.0
         # state
@@ -64,10 +69,43 @@ class SuperconductingMagnet:
     def supply_voltage_V(self) -> float:
         return self.magnet_voltage_V if self.heater_on else 0.0
 
+    @property
+    def ramp_rate(self) -> float:
+        """Segment 1's rate, A/s."""
+        return self.segments[0][0]
+
+    @ramp_rate.setter
+    def ramp_rate(self, rate: float) -> None:
+        self.segments[0][0] = rate
+
+    def segment_at(self, current_A: float, outward: bool = True) -> int:
+        """Index of the segment in use at current_A, moving away from zero (outward) or toward
+        it: a bound belongs to the segment below it."""
+        i, n = abs(current_A), self.segment_count
+        for k in range(n - 1):
+            upper = self.segments[k][1]
+            if (upper > i) if outward else (upper >= i):
+                return k
+        return n - 1
+
+    def _ramp_step(self, direction: float) -> tuple[float, float]:
+        """(rate A/s, A to the edge of its segment) for a move from I_s in direction (+-1)."""
+        outward = self.I_s == 0.0 or (direction > 0) == (self.I_s > 0)
+        k = self.segment_at(self.I_s, outward)
+        i, n = abs(self.I_s), self.segment_count
+        if outward:
+            room = self.segments[k][1] - i if k < n - 1 else math.inf
+        else:
+            room = i - (self.segments[k - 1][1] if k > 0 else 0.0)
+        rate = self.segments[k][0]
+        if self.heater_on or not self.switch_installed:   # the leads alone: no inductive load
+            rate = min(rate, self.voltage_limit_V / self.L)
+        return rate, room
+
     def effective_ramp_rate(self) -> float:
-        if self.heater_on or not self.switch_installed:
-            return min(self.ramp_rate, self.voltage_limit_V / self.L)
-        return self.ramp_rate   # leads only: no inductive load
+        """The rate a ramp from the present supply current toward the target runs at, A/s."""
+        target = 0.0 if self._zeroing else self.target_A
+        return self._ramp_step(1.0 if target >= self.I_s else -1.0)[0]
 
     # ----------------------------------------------------------------- commands
     def quench(self, reason: str) -> None:
@@ -150,24 +188,42 @@ class SuperconductingMagnet:
             return
         if self.state in (RAMPING, ZEROING):
             target = 0.0 if self._zeroing else self.target_A
-            rate = self.effective_ramp_rate()
-            d = target - self.I_s
-            t_need = abs(d) / rate if rate > 0 else math.inf
-            step = min(dt, t_need)
             i_s_old = self.I_s
-            self.I_s += math.copysign(rate * step, d) if d else 0.0
-            if step >= t_need:
-                self.I_s = target
+            left, fastest, reached = dt, 0.0, self.I_s == target
+            for _ in range(2 * MAX_SEGMENTS + 2):   # one pass per segment edge crossed
+                d = target - self.I_s
+                if d == 0.0:
+                    reached = True
+                    break
+                if left <= 0.0:
+                    break
+                rate, room = self._ramp_step(d)
+                if rate <= 0:
+                    break
+                fastest = max(fastest, rate)
+                dist = min(abs(d), room)
+                t_need = dist / rate
+                if left >= t_need:
+                    left -= t_need
+                    if dist == abs(d):
+                        self.I_s = target
+                    else:   # onto the segment's edge exactly, so the next pass starts past it
+                        outward = self.I_s == 0.0 or (d > 0) == (self.I_s > 0)
+                        edge = abs(self.I_s) + room if outward else abs(self.I_s) - room
+                        self.I_s = math.copysign(edge, d if self.I_s == 0.0 else self.I_s)
+                else:
+                    self.I_s += math.copysign(rate * left, d)
+                    left = 0.0
             if self.heater_on:
                 self.I_m = self.I_s
                 self.dIm_dt = (self.I_s - i_s_old) / dt
                 # a ramp faster than the magnet tolerates quenches it
-                if abs(self.I_s - i_s_old) / max(step, 1e-15) > self.max_ramp_rate * (1 + 1e-9) and step > 0:
-                    self.quench(f"ramped at {rate:.4g} A/s, above the magnet's {self.max_ramp_rate:.4g} A/s")
+                if fastest > self.max_ramp_rate * (1 + 1e-9):
+                    self.quench(f"ramped at {fastest:.4g} A/s, above the magnet's {self.max_ramp_rate:.4g} A/s")
                     return
             else:
                 self._evolve_persistent(dt)
-            if step >= t_need:
+            if reached:
                 if self._zeroing:
                     self.state = AT_ZERO
                     self._zeroing = False

@@ -88,8 +88,13 @@ def to_float(reply: Any, what: str) -> float:
 class LabInstrument:
     """Mixin for pymeasure Instrument subclasses used by loopscope roles."""
 
-    #: a regular expression the *IDN? reply must match (case-insensitive)
+    #: a regular expression the *IDN? reply must match (case-insensitive, searched from the
+    #: start: anchor it with ^). Each driver names the real units' replies it was written from
+    #: (manuals, recorded transcripts) next to its pattern; tests/instruments/test_identity.py
+    #: holds them as a table, with wrong models that must be refused.
     IDN_PATTERN: str = ""
+    #: the accepted *IDN? forms in words, for the refusal message
+    IDN_EXPECTED: str = ""
     #: the model in the lab's words, for messages ("Kepco BOP 36-12")
     MODEL: str = ""
     #: property names recorded by snapshot(); each is read once
@@ -187,15 +192,22 @@ class LabInstrument:
         """Ask *IDN? (every instrument we drive answers it, SCPI or not)."""
         return self.ask("*IDN?").strip()
 
+    @classmethod
+    def identity_matches(cls, idn: str) -> bool:
+        """Whether an *IDN? reply names the model this driver drives (nothing is sent)."""
+        return not cls.IDN_PATTERN or re.search(cls.IDN_PATTERN, idn.strip(),
+                                                re.IGNORECASE) is not None
+
     def check_identity(self) -> str:
         """Ask *IDN? and raise InstrumentError unless it names the model this driver drives.
 
         Only a query: nothing is written that could change the instrument."""
         idn = self.identify()
-        if self.IDN_PATTERN and not re.search(self.IDN_PATTERN, idn, re.IGNORECASE):
+        if not self.identity_matches(idn):
+            forms = f": {self.IDN_EXPECTED}" if self.IDN_EXPECTED else ""
             raise InstrumentError(
                 f"wrong instrument at {self.resource}: *IDN? answered {idn!r}, "
-                f"expected a {self.MODEL} (pattern {self.IDN_PATTERN!r})")
+                f"expected a {self.MODEL}{forms} (pattern {self.IDN_PATTERN!r})")
         self._idn = idn
         return idn
 

@@ -8,13 +8,20 @@ persistent-switch heater on whatever the currents are. This subclass:
 - refuses to switch the heater on while the supply current differs from the magnet current
   (the classic way to quench a persistent magnet);
 - fixes the stock ramp-rate command (the AMI wants ``segment,rate,upper bound``; the stock
-  driver hard-codes an upper bound of 1 kG, so its rate only covered the first 0.1 T);
+  driver hard-codes an upper bound of 1, in whatever field unit the supply is in);
 - reads ``SYST:ERR?`` after every command that changes the supply (rate, target, RAMP,
   PAUSE, ZERO, PSwitch, QU 0): a refused one raises RefusedCommandError with the 430's own
   code and text (e.g. ``-105,"Out of range"``), before the next command is sent.
 
-Units are the instrument's: kG, A, kG/s, A/s (the AMI defaults FIELD:UNITS 0 and
-RAMP:RATE:UNITS 0). The role converts to SI.
+Units. The 430 answers and takes every field in its FIELD:UNITS (0 kilogauss, 1 tesla), the
+coil constant in kG/A or T/A, and every ramp rate per the time unit of RAMP:RATE:UNITS
+(0 per second, 1 per minute); currents are in A either way. A supply keeps the units its last
+user chose (QCoDeS sets tesla), so nothing is assumed: ``read_units()`` asks both (queries
+only, nothing is changed) and until it has, every field or rate setpoint is refused. The
+properties of the stock driver (``field``, ``target_field``, ``ramp_rate_field``,
+``coilconst``) stay in the supply's units; ``field_T``, ``coil_constant_T_per_A``,
+``to_tesla()``, ``from_tesla()``, ``rate_to_T_per_min()`` and ``rate_from_T_per_min()``
+convert with the units last read. The limits are kept in SI and converted when checked.
 """
 from __future__ import annotations
 
@@ -31,22 +38,55 @@ STATE_WORDS = {
 }
 RAMPING, HOLDING, PAUSED, ZEROING, QUENCH, AT_ZERO, HEATING, COOLING = 1, 2, 3, 6, 7, 8, 9, 10
 
+#: FIELD:UNITS? codes (the 430 manual): the unit's name and tesla per unit
+FIELD_UNITS = {0: "kG", 1: "T"}
+TESLA_PER_FIELD_UNIT = {0: 0.1, 1: 1.0}
+#: RAMP:RATE:UNITS? codes: the time unit of every ramp rate and seconds per unit
+RATE_TIME_UNITS = {0: "s", 1: "min"}
+SECONDS_PER_TIME_UNIT = {0: 1.0, 1: 60.0}
+
+UNITS_UNKNOWN = ("the supply's field and ramp-rate units are not known: read them first "
+                 "(read_units() asks FIELD:UNITS? and RAMP:RATE:UNITS?)")
+
+
+class _Refusal:
+    """A validator range that refuses every value, with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
 
 def _optional_limit(value, limits):
+    if isinstance(limits, _Refusal):
+        raise LimitError(limits.reason)
     if limits is None:
         raise LimitError("no limit configured for this driver (construct it with max_field_T, "
                          "max_current_A and max_ramp_rate_T_per_min)")
     return strict_limit(value, limits)
 
 
+def _unit_code(reply, query: str) -> int:
+    code = to_float(reply, query)
+    if code not in (0.0, 1.0):
+        raise ValueError(f"{query}: expected 0 or 1, got {reply!r}")
+    return int(code)
+
+
 class AMI430(LabInstrument, StockAMI430):
     """AMI 430 with field, current and ramp-rate limits and a heater-mismatch interlock."""
 
-    IDN_PATTERN = r"AMERICAN\s+MAGNETICS.*430"
+    # "AMERICAN MAGNETICS INC.,MODEL 430,<serial>,<firmware>": AMI's own Magnet-DAQ reads the
+    # serial number from the third field and the firmware from the last
+    # (American-Magnetics-Inc/magnet-daq, Magnet-DAQ/socket.cpp); older firmware answers
+    # without the serial ("AMERICAN MAGNETICS INC.,MODEL 430,1.62", in public socket scripts).
+    # The older Model 420 programmer (another command set) and other AMI products are refused.
+    IDN_PATTERN = r"^AMERICAN\s+MAGNETICS(?:\s+INC\.?)?\s*,\s*MODEL\s*430(?![0-9])"
+    IDN_EXPECTED = "'AMERICAN MAGNETICS INC.,MODEL 430,...'"
     MODEL = "AMI 430"
-    SNAPSHOT_PROPERTIES = ("coilconst", "field", "magnet_current", "supply_current",
-                           "target_field", "ramp_rate_field", "state_word",
-                           "persistent_switch_heater_on", "current_limit", "voltage_limit")
+    SNAPSHOT_PROPERTIES = ("field_units", "ramp_rate_units", "coilconst", "field",
+                           "magnet_current", "supply_current", "target_field", "ramp_rate_field",
+                           "ramp_segments", "state_word", "persistent_switch_heater_on",
+                           "current_limit", "voltage_limit")
 
     #: |supply - magnet| current, in A, above which the heater must not be switched on
     mismatch_tolerance_A = 0.05
@@ -68,21 +108,93 @@ class AMI430(LabInstrument, StockAMI430):
             raise InstrumentError(
                 f"wrong instrument at {resource}: no welcome message within the timeout; an "
                 f"AMI 430 greets every new connection (is this an AMI 430?)") from None
+        #: (FIELD:UNITS code, RAMP:RATE:UNITS code) as last read; None until read_units()
+        self.units: tuple[int, int] | None = None
         self.set_limits(max_field_T, max_current_A, max_ramp_rate_T_per_min)
 
     def set_limits(self, max_field_T, max_current_A, max_ramp_rate_T_per_min) -> None:
-        kg = None if max_field_T is None else 10.0 * max_field_T
-        self.max_field_kG = kg
-        self.target_field_values = None if kg is None else (-kg, kg)
-        self.target_current_values = (None if max_current_A is None
-                                      else (-max_current_A, max_current_A))
-        self.max_ramp_rate_kG_per_s = (None if max_ramp_rate_T_per_min is None
-                                       else 10.0 * max_ramp_rate_T_per_min / 60.0)
+        """The limits in SI; setpoints are checked against them in the supply's units."""
+        self.max_field_T = max_field_T
+        self.max_current_A = max_current_A
+        self.max_ramp_rate_T_per_min = max_ramp_rate_T_per_min
+        self._apply_limits()
+
+    def _apply_limits(self) -> None:
+        if self.max_field_T is None:
+            self.target_field_values = None
+        elif self.units is None:
+            self.target_field_values = _Refusal(UNITS_UNKNOWN)
+        else:
+            limit = self.from_tesla(self.max_field_T)
+            self.target_field_values = (-limit, limit)
+        self.target_current_values = (None if self.max_current_A is None
+                                      else (-self.max_current_A, self.max_current_A))
+
+    # units ----------------------------------------------------------------------------
+    field_units = Instrument.measurement(
+        "FIELD:UNITS?", """Get the field unit code: 0 kilogauss, 1 tesla.""",
+        get_process=lambda v: _unit_code(v, "FIELD:UNITS?"))
+
+    ramp_rate_units = Instrument.measurement(
+        "RAMP:RATE:UNITS?", """Get the ramp-rate time unit code: 0 per second, 1 per minute.""",
+        get_process=lambda v: _unit_code(v, "RAMP:RATE:UNITS?"))
+
+    def read_units(self) -> tuple[int, int]:
+        """Ask FIELD:UNITS? and RAMP:RATE:UNITS? (queries only) and convert with them from now on.
+
+        Returns (field code, rate code)."""
+        units = (self.field_units, self.ramp_rate_units)
+        self.units = units
+        self._apply_limits()
+        return units
+
+    def _known_units(self) -> tuple[int, int]:
+        if self.units is None:
+            raise InstrumentError(f"{self.who()}: {UNITS_UNKNOWN}")
+        return self.units
+
+    @property
+    def field_unit(self) -> str:
+        """"kG" or "T": the unit of every field the supply takes and answers."""
+        return FIELD_UNITS[self._known_units()[0]]
+
+    @property
+    def rate_unit(self) -> str:
+        """"kG/s", "kG/min", "T/s" or "T/min": the unit of every field ramp rate."""
+        field, time = self._known_units()
+        return f"{FIELD_UNITS[field]}/{RATE_TIME_UNITS[time]}"
+
+    def to_tesla(self, value: float) -> float:
+        """A field (or, per ampere, a coil constant) in the supply's units -> T (T/A)."""
+        return value * TESLA_PER_FIELD_UNIT[self._known_units()[0]]
+
+    def from_tesla(self, value_T: float) -> float:
+        return value_T / TESLA_PER_FIELD_UNIT[self._known_units()[0]]
+
+    def rate_to_T_per_min(self, rate: float) -> float:
+        """A field ramp rate in the supply's units -> T/min."""
+        field, time = self._known_units()
+        return rate * TESLA_PER_FIELD_UNIT[field] * 60.0 / SECONDS_PER_TIME_UNIT[time]
+
+    def rate_from_T_per_min(self, rate_T_per_min: float) -> float:
+        field, time = self._known_units()
+        return rate_T_per_min / TESLA_PER_FIELD_UNIT[field] * SECONDS_PER_TIME_UNIT[time] / 60.0
+
+    @property
+    def field_T(self) -> float:
+        """Get the magnet field in T (FIELD:MAG? in the supply's units, converted)."""
+        return self.to_tesla(self.field)
+
+    @property
+    def coil_constant_T_per_A(self) -> float:
+        """Get the coil constant in T/A (COIL? in kG/A or T/A, converted)."""
+        return self.to_tesla(self.coilconst)
 
     # setpoints with limits ----------------------------------------------------------
     target_field = Instrument.control(
         "FIELD:TARG?", "CONF:FIELD:TARG %g",
-        """Control the target field in kG; refuses values beyond the field limit.""",
+        """Control the target field in the supply's unit (kG or T: FIELD:UNITS); refuses
+        values beyond the field limit, and every value until the units are read.""",
         validator=_optional_limit, values=None, dynamic=True,
         get_process=float_reply("FIELD:TARG?"), check_set_errors=True)
 
@@ -94,22 +206,41 @@ class AMI430(LabInstrument, StockAMI430):
 
     @property
     def ramp_rate_field(self) -> float:
-        """Control the segment-1 field ramp rate in kG/s; refuses rates beyond the limit.
+        """Control the segment-1 field ramp rate in the supply's units (kG or T per s or min);
+        refuses rates beyond the limit.
 
         Set writes ``CONF:RAMP:RATE:FIELD 1,<rate>,<upper bound>`` with the field limit as
-        the upper bound of the single segment."""
-        reply = self.values("RAMP:RATE:FIELD:1?")
-        return to_float(reply[0], "RAMP:RATE:FIELD:1?")
+        the upper bound of the single segment (``set_segment_rate`` writes another one)."""
+        return self.ramp_segment_field(1)[0]
 
     @ramp_rate_field.setter
-    def ramp_rate_field(self, rate_kG_per_s: float) -> None:
-        if self.max_ramp_rate_kG_per_s is None or self.max_field_kG is None:
-            _optional_limit(rate_kG_per_s, None)
-        rate = strict_limit(rate_kG_per_s, (0.0, self.max_ramp_rate_kG_per_s))
-        if rate <= 0:
-            raise LimitError(f"value {rate:g} kG/s: a ramp rate must be positive")
-        self.write(f"CONF:RAMP:RATE:FIELD 1,{rate:g},{self.max_field_kG:g}")
+    def ramp_rate_field(self, rate: float) -> None:
+        self.write(self._segment_rate_command(1, rate, None))
         self.check_set_errors()
+
+    def set_segment_rate(self, segment: int, rate: float, upper: float | None) -> None:
+        """Write ``CONF:RAMP:RATE:FIELD <segment>,<rate>,<upper>`` in the supply's units; the
+        rate must be positive and within the ramp-rate limit. ``upper`` None: the field limit."""
+        try:
+            command = self._segment_rate_command(segment, rate, upper)
+        except LimitError as exc:
+            raise LimitError(f"{self.who()}: ramp segment {segment} rate {rate!r} refused: "
+                             f"{exc}") from None
+        self.write(command)
+        self.check_set_errors()
+
+    def _segment_rate_command(self, segment: int, rate: float, upper: float | None) -> str:
+        if self.max_ramp_rate_T_per_min is None or self.max_field_T is None:
+            _optional_limit(rate, None)
+        if self.units is None:
+            raise LimitError(UNITS_UNKNOWN)
+        unit = self.rate_unit
+        rate = strict_limit(rate, (0.0, self.rate_from_T_per_min(self.max_ramp_rate_T_per_min)))
+        if rate <= 0:
+            raise LimitError(f"value {rate:g} {unit}: a ramp rate must be positive")
+        if upper is None:
+            upper = self.from_tesla(self.max_field_T)
+        return f"CONF:RAMP:RATE:FIELD {int(segment)},{rate:g},{upper:g}"
 
     # the stock actions, each followed by the error check --------------------------------
     def ramp(self) -> None:
@@ -129,10 +260,25 @@ class AMI430(LabInstrument, StockAMI430):
 
     ramp_rate_current = property(
         lambda self: to_float(self.values("RAMP:RATE:CURR:1?")[0], "RAMP:RATE:CURR:1?"),
-        doc="Get the segment-1 current ramp rate in A/s (set the field rate instead).")
+        doc="Get the segment-1 current ramp rate in A per second or minute (RAMP:RATE:UNITS).")
+
+    ramp_segments = Instrument.measurement(
+        "RAMP:RATE:SEG?", """Get the number of ramp segments in use (1 to 10).""",
+        get_process=lambda v: int(to_float(v, "RAMP:RATE:SEG?")))
+
+    def ramp_segment_field(self, segment: int) -> tuple[float, float]:
+        """(rate, upper bound) of a ramp segment, ``RAMP:RATE:FIELD:<n>?``, in the supply's
+        units: the segment applies from the previous segment's bound (0 for the first) to its
+        own; the last one up to the current limit."""
+        query = f"RAMP:RATE:FIELD:{int(segment)}?"
+        reply = self.values(query)
+        if len(reply) != 2:
+            raise ValueError(f"{query}: expected 'rate,upper bound', got {reply!r}")
+        return to_float(reply[0], query), to_float(reply[1], query)
 
     # readings that must be numbers -----------------------------------------------------
-    field = Instrument.measurement("FIELD:MAG?", """Get the magnet field in kG.""",
+    field = Instrument.measurement("FIELD:MAG?", """Get the magnet field in the supply's unit
+                                   (kG or T: FIELD:UNITS); ``field_T`` converts.""",
                                    get_process=float_reply("FIELD:MAG?"))
     magnet_current = Instrument.measurement("CURR:MAG?", """Get the magnet current in A.""",
                                             get_process=float_reply("CURR:MAG?"))
@@ -140,7 +286,8 @@ class AMI430(LabInstrument, StockAMI430):
                                             get_process=float_reply("CURR:SUPP?"))
     magnet_voltage = Instrument.measurement("VOLT:MAG?", """Get the magnet voltage in V.""",
                                             get_process=float_reply("VOLT:MAG?"))
-    coilconst = Instrument.measurement("COIL?", """Get the coil constant in kG/A.""",
+    coilconst = Instrument.measurement("COIL?", """Get the coil constant in kG/A or T/A
+                                       (FIELD:UNITS); ``coil_constant_T_per_A`` converts.""",
                                        get_process=float_reply("COIL?"))
     current_limit = Instrument.measurement("CURR:LIM?", """Get the supply current limit in A.""",
                                            get_process=float_reply("CURR:LIM?"))

@@ -18,7 +18,21 @@ from instruments.drivers._base import LabInstrument, float_reply, strict_limit
 class KepcoBOP(LabInstrument, KepcoBOP3612):
     """Kepco BOP 36-12 with strict ranges; commands are the stock pymeasure ones."""
 
-    IDN_PATTERN = r"KEPCO.*BOP\s*36-12"
+    # What a BOP 36-12 answers to *IDN? depends on its digital interface card:
+    # - BIT 4886 (GPIB/LAN): the card in the model field, then the BOP's rating and the
+    #   calibration date: "KEPCO,BIT 4886 36-12  08-04-2023,H249977,4.04-1.82", recorded from a
+    #   real unit (pymeasure, tests/instruments/kepco/test_kepcobop.py); the BIT 4886 appendix of
+    #   Kepco's BOP manuals (A.6 *IDN?) lists the fields: manufacturer, model, calibration date,
+    #   serial number, firmware.
+    # - BIT 4882 and the older GPIB cards: the BOP model itself, "KEPCO,BOP 36-12M,<serial>,
+    #   <firmware>" (the form other BOPs give on these cards, e.g. "KEPCO,BOP 50-20,E1234,2.6"
+    #   in ISISComputingGroup/EPICS-DeviceEmulator, lewis_emulators/kepco/device.py); "BIT 4882
+    #   36-12" is accepted by analogy with the 4886, not from a transcript.
+    # A model suffix (M, D, ...) is allowed; another rating (a BOP 20-20, 36-6, 50-8; the
+    # 1 kW BOPs) is refused: the current and voltage limits below are the 36-12's. A BIT 232
+    # card answers "KEPCO BOP BIT 232 REV n" without the rating and is refused too.
+    IDN_PATTERN = r"^KEPCO\s*,\s*(?:BOP|BIT\s*488[26])\s*36-12(?![0-9.])"
+    IDN_EXPECTED = "'KEPCO,BOP 36-12...' or 'KEPCO,BIT 4886 36-12 ...' (BIT 4882/4886 cards)"
     MODEL = "Kepco BOP 36-12"
     SNAPSHOT_PROPERTIES = ("operating_mode", "output_enabled", "current_setpoint",
                            "voltage_setpoint", "current", "voltage")

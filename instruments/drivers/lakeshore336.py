@@ -17,7 +17,13 @@ HEATER_RANGES = {"off": 0, "low": 1, "medium": 2, "high": 3}
 class LakeShore336(LabInstrument, LakeShore3xx):
     """LakeShore 336: one control loop (output) regulating on one sensor input."""
 
-    IDN_PATTERN = r"LSCI.*(MODEL)?\s*336"
+    # <manufacturer>,<model>,<instrument serial>/<option card serial>,<firmware>, as the manuals
+    # of the 335/336/350 family give *IDN? (e.g. "LSCI,MODEL350,1234567/1234567,1.0"); real 336
+    # replies quoted in public lab scripts: "LSCI,MODEL336,LSA165V/#######,2.7",
+    # "LSCI,MODEL336,LSA2CMQ/LSA2C8R,2.9". A 335 (two inputs, two outputs), 350 or 340 is
+    # refused.
+    IDN_PATTERN = r"^LSCI\s*,\s*MODEL\s*336\s*,"
+    IDN_EXPECTED = "'LSCI,MODEL336,...'"
     MODEL = "Lake Shore 336"
     # no error queue: a refused command sets CME/EXE in *ESR? (read once after each setpoint)
     ERROR_QUERY = "*ESR?"

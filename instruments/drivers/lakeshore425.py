@@ -26,7 +26,12 @@ class OverloadError(InstrumentError):
 class LakeShore425(LabInstrument, StockLakeShore425):
     """LakeShore 425 gaussmeter returning SI and raising on overload."""
 
-    IDN_PATTERN = r"LSCI.*(MODEL)?\s*425"
+    # "LSCI,MODEL425,4250022,1.0": the Model 425 manual (chapter 6, *IDN?: manufacturer, model,
+    # serial, firmware); "LSCI,MODEL425,LSA425T,1.3" in simonsobs/socs's LS425 agent tests.
+    # Other Lake Shore gaussmeters (421: "LSCI,MODEL421,0,070199"; 455, 475: other commands and
+    # ranges) are refused.
+    IDN_PATTERN = r"^LSCI\s*,\s*MODEL\s*425\s*,"
+    IDN_EXPECTED = "'LSCI,MODEL425,...'"
     MODEL = "Lake Shore 425"
     ERROR_QUERY = "*ESR?"        # no error queue: CME/EXE in *ESR?
     ESR_ERROR_BITS = {32: "CME (command error)", 16: "EXE (execution error)",

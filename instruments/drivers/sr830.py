@@ -11,7 +11,11 @@ from instruments.drivers._lockin import SRSLockIn
 class SR830(SRSLockIn, StockSR830):
     """SR830; ``xy_V`` reads X and Y at one instant (``SNAP? 1,2``)."""
 
-    IDN_PATTERN = r"Stanford.Research.Systems.*SR830"
+    # "Stanford_Research_Systems,SR830,s/n12345,ver1.07" (pymeasure,
+    # tests/instruments/srs/test_sr830.py; the SR830 manual's *IDN? gives the same form).
+    # An SR810 (one phase), SR850 or SR860 (other command sets) is refused.
+    IDN_PATTERN = r"^Stanford[_ ]Research[_ ]Systems\s*,\s*SR830\s*,"
+    IDN_EXPECTED = "'Stanford_Research_Systems,SR830,...'"
     MODEL = "SR830"
 
     DEFAULT_NAME = "Stanford Research Systems SR830 Lock-in amplifier"

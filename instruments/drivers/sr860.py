@@ -11,7 +11,13 @@ from instruments.drivers._lockin import SRSLockIn
 class SR860(SRSLockIn, StockSR860):
     """SR860; ``xy_V`` reads X and Y at one instant (``SNAP? X, Y``)."""
 
-    IDN_PATTERN = r"Stanford.Research.Systems.*SR86[05]"
+    # "Stanford_Research_Systems,SR860,002819,v1.51" and "Stanford_Research_Systems,SR865A,
+    # 002725,v1.34" (SRS's own package thinkSRS/srsinst.sr860: getting_started.ipynb, README.md;
+    # it drives the SR860, SR865 and SR865A with one command set, _IdString 'SR86[05][A]?,').
+    # An SR865/SR865A is accepted; its wider frequency range is not used (the SR860's
+    # 500 kHz stays the limit). An SR830 is refused (another command set).
+    IDN_PATTERN = r"^Stanford[_ ]Research[_ ]Systems\s*,\s*SR86[05]A?\s*,"
+    IDN_EXPECTED = "'Stanford_Research_Systems,SR860,...' (or SR865, SR865A)"
     MODEL = "SR860"
     DEFAULT_NAME = "Stanford Research Systems SR860 Lock-in amplifier"
     #: the reference frequencies the instrument accepts, Hz (plans are checked against it

@@ -1,8 +1,19 @@
 """American Magnetics Model 430 programmer driving the superconducting magnet.
 
-Field units follow FIELD:UNITS (0 kilogauss, the power-up default the stock pymeasure driver
-assumes; 1 tesla); ramp-rate time units follow RAMP:RATE:UNITS (0 per second, 1 per minute).
-RAMP:RATE:CURR:1? answers "rate,upper_bound" as the real programmer does.
+Units, as the 430 manual gives them: CONF:FIELD:UNITS {0|1} / FIELD:UNITS? choose kilogauss (0,
+the factory default the stock pymeasure driver assumes) or tesla (1) for every field the
+programmer takes or answers (COIL? and CONF:COIL in kG/A or T/A, FIELD:MAG?, FIELD:SUPP?,
+FIELD:TARG?, CONF:FIELD:TARG, RAMP:RATE:FIELD:n?, CONF:RAMP:RATE:FIELD and its upper bound);
+CONF:RAMP:RATE:UNITS {0|1} / RAMP:RATE:UNITS? choose per second (0) or per minute (1) for
+every ramp rate (field or current). Currents (CURR:*, CONF:CURR:LIM) are in A whatever the
+units. The setting belongs to the programmer, not to a connection: what one client sets,
+every other sees, as with the real supply.
+
+Ramp segments: CONF:RAMP:RATE:SEG n (1 to 10) sets how many are in use; CONF:RAMP:RATE:CURR
+and CONF:RAMP:RATE:FIELD take "segment,rate[,upper bound]"; RAMP:RATE:CURR:n? and
+RAMP:RATE:FIELD:n? answer "rate,upper bound" (an error for a segment beyond the count in
+use, as AMI's Magnet-DAQ parser does). The magnet ramps at the rate of the segment its
+supply current is in (see magnet.py).
 """
 from __future__ import annotations
 
@@ -35,7 +46,6 @@ class AMI430(SimInstrument):
     def setup(self):
         self.field_units = 0      # 0 kG, 1 T
         self.rate_units = 0       # 0 s, 1 min
-        self.segments = 1
         m = self.world.magnet
         r = self.register
         r("COIL?", lambda a: f"{m.coil_constant * self._fscale():.6f}")
@@ -48,19 +58,17 @@ class AMI430(SimInstrument):
         r("CONF:CURR:TARG", lambda a: self._target(self.one_float(a)))
         r("FIELD:TARG?", lambda a: f"{m.target_A * m.coil_constant * self._fscale():.6f}")
         r("CONF:FIELD:TARG", lambda a: self._target(self.one_float(a) / self._fscale() / m.coil_constant))
-        r("RAMP:RATE:SEG?", lambda a: str(self.segments))
-        r("CONF:RAMP:RATE:SEG", lambda a: setattr(self, "segments", int(self.one_float(a))))
+        r("RAMP:RATE:SEG?", lambda a: str(m.segment_count))
+        r("CONF:RAMP:RATE:SEG", self._segment_count)
         r("RAMP:RATE:UNITS?", lambda a: str(self.rate_units))
         r("CONF:RAMP:RATE:UNITS", lambda a: setattr(self, "rate_units", self._bit(a)))
         r("FIELD:UNITS?", lambda a: str(self.field_units))
         r("CONF:FIELD:UNITS", lambda a: setattr(self, "field_units", self._bit(a)))
-        for seg in range(1, 11):
-            r(f"RAMP:RATE:CURR:{seg}?", lambda a: f"{m.ramp_rate * self._tscale():.6f},{m.ramp_upper_A:.6f}")
-            r(f"RAMP:RATE:FIELD:{seg}?", lambda a: (
-                f"{m.ramp_rate * m.coil_constant * self._fscale() * self._tscale():.6f},"
-                f"{m.ramp_upper_A * m.coil_constant * self._fscale():.6f}"))
-        r("CONF:RAMP:RATE:CURR", self._rate_curr)
-        r("CONF:RAMP:RATE:FIELD", self._rate_field)
+        for seg in range(1, mg.MAX_SEGMENTS + 1):
+            r(f"RAMP:RATE:CURR:{seg}?", lambda a, k=seg - 1: self._segment_reply(k, False))
+            r(f"RAMP:RATE:FIELD:{seg}?", lambda a, k=seg - 1: self._segment_reply(k, True))
+        r("CONF:RAMP:RATE:CURR", lambda a: self._segment_rate(a, False))
+        r("CONF:RAMP:RATE:FIELD", lambda a: self._segment_rate(a, True))
         r("CURR:MAG?", lambda a: f"{m.I_m:.6f}")
         r("CURR:SUPP?", lambda a: f"{m.I_s:.6f}")
         r("FIELD:MAG?", lambda a: f"{m.field_T * self._fscale():.6f}")
@@ -89,10 +97,16 @@ class AMI430(SimInstrument):
         self.rate_units = 0
 
     def _fscale(self):
-        return 10.0 if self.field_units == 0 else 1.0    # T -> kG
+        """Field units per tesla: 10 (kG) or 1 (T)."""
+        return 10.0 if self.field_units == 0 else 1.0
 
     def _tscale(self):
+        """Seconds per rate time unit: 1 (per second) or 60 (per minute)."""
         return 60.0 if self.rate_units == 1 else 1.0
+
+    def _amps_per_unit(self):
+        """A per field unit (kG or T): 1 / (coil constant in that unit)."""
+        return 1.0 / (self.world.magnet.coil_constant * self._fscale())
 
     @staticmethod
     def _bit(a):
@@ -147,30 +161,42 @@ class AMI430(SimInstrument):
             raise CommandError(-222, f"target {amps:.6g} A exceeds the current limit {m.current_limit_A:g} A")
         m.target_A = amps
 
-    def _rate_curr(self, a):
-        v = self.floats(a)
-        if len(v) < 2:
-            raise CommandError(-109, "expected segment,rate[,upper]")
-        seg, rate = int(v[0]), v[1] / self._tscale()
-        if rate <= 0:
-            raise CommandError(-222, f"ramp rate must be > 0, got {v[1]}")
-        if seg == 1:
-            self.world.magnet.ramp_rate = rate
-            if len(v) > 2:
-                self.world.magnet.ramp_upper_A = v[2]
+    def _segment_count(self, a):
+        v = self.one_float(a)
+        if v != int(v) or not 1 <= v <= mg.MAX_SEGMENTS:
+            raise CommandError(-222, f"ramp segments {a!r} outside 1..{mg.MAX_SEGMENTS}")
+        self.world.magnet.segment_count = int(v)
 
-    def _rate_field(self, a):
+    def _segment_index(self, value: float) -> int:
+        if value != int(value) or not 1 <= value <= mg.MAX_SEGMENTS:
+            raise CommandError(-222, f"ramp segment {value:g} outside 1..{mg.MAX_SEGMENTS}")
+        return int(value) - 1
+
+    def _segment_reply(self, k: int, field: bool) -> str:
         m = self.world.magnet
+        if k >= m.segment_count:
+            raise CommandError(-222, f"ramp segment {k + 1} is beyond the {m.segment_count} in use")
+        rate_A_s, upper_A = m.segments[k]
+        per_A = 1.0 / self._amps_per_unit() if field else 1.0       # field units per A, or 1
+        # ten significant digits: a slow ramp in T/s is a small number
+        return f"{rate_A_s * self._tscale() * per_A:.10g},{upper_A * per_A:.6f}"
+
+    def _segment_rate(self, a, field: bool):
+        """CONF:RAMP:RATE:CURR / :FIELD segment,rate[,upper bound] in the present units."""
         v = self.floats(a)
-        if len(v) < 2:
-            raise CommandError(-109, "expected segment,rate[,upper]")
-        seg, rate = int(v[0]), v[1] / self._tscale() / self._fscale() / m.coil_constant
-        if rate <= 0:
+        if len(v) not in (2, 3):
+            raise CommandError(-109, "expected segment,rate[,upper bound]")
+        k = self._segment_index(v[0])
+        to_A = self._amps_per_unit() if field else 1.0
+        rate = v[1] / self._tscale() * to_A
+        if not rate > 0:
             raise CommandError(-222, f"ramp rate must be > 0, got {v[1]}")
-        if seg == 1:
-            m.ramp_rate = rate
-            if len(v) > 2:
-                m.ramp_upper_A = v[2] / self._fscale() / m.coil_constant
+        segment = self.world.magnet.segments[k]
+        segment[0] = rate
+        if len(v) == 3:
+            if v[2] < 0:
+                raise CommandError(-222, f"upper bound must be >= 0, got {v[2]}")
+            segment[1] = v[2] * to_A
 
     def _qu(self, a):
         if self._bit(a):

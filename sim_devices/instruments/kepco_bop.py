@@ -1,4 +1,10 @@
-"""Kepco BOP 36-12 bipolar supply (BIT 4886 interface) driving the Helmholtz coil pair."""
+"""Kepco BOP 36-12 bipolar supply (BIT 4886 interface) driving the Helmholtz coil pair.
+
+*IDN? answers as a real BOP 36-12 with a BIT 4886 card does: the card and the BOP's rating in
+the model field, then the calibration date, the serial number and the firmware (a real unit:
+"KEPCO,BIT 4886 36-12  08-04-2023,H249977,4.04-1.82", pymeasure's recorded transcript
+tests/instruments/kepco/test_kepcobop.py). The serial number and date here are our own.
+"""
 from __future__ import annotations
 
 from .base import CommandError, SimInstrument
@@ -7,7 +13,7 @@ from .base import CommandError, SimInstrument
 class KepcoBOP(SimInstrument):
     name = "coil_supply"
     model = "Kepco BOP 36-12"
-    idn = "KEPCO,BOP 36-12 DM,E174512,4.04-1.80"
+    idn = "KEPCO,BIT 4886 36-12  01-15-2024,E174512,4.04-1.82"
     reply_termination = "\n"
     # SCPI error queue with the standard codes and texts (0,"No error"; -113 undefined header,
     # -222 data out of range, -224 illegal parameter value). Depth and overflow as Kepco's

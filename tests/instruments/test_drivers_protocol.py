@@ -86,13 +86,19 @@ def test_kepco_snapshot():
 
 
 # ---------------------------------------------------------------- AMI 430
+KG_PER_S = [("FIELD:UNITS?", "0"), ("RAMP:RATE:UNITS?", "0")]     # the 430's own defaults
+T_PER_MIN = [("FIELD:UNITS?", "1"), ("RAMP:RATE:UNITS?", "1")]    # as a QCoDeS user leaves it
+
+
 def test_ami_reads_welcome_and_state():
     with expected_protocol(AMI430, WELCOME + [
-        ("*IDN?", "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65"),
+        ("*IDN?", "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65"), *KG_PER_S,
         ("STATE?", "2"), ("STATE?", "2"), ("FIELD:MAG?", "12.5"), ("CURR:MAG?", "12.5"), ("CURR:SUPP?", "12.4"),
         ("VOLT:MAG?", "0.001"), ("QU?", "0"), ("COIL?", "1.000000"), ("PSwitch?", "1"),
+        ("FIELD:MAG?", "12.5"), ("COIL?", "1.000000"),
     ], **AMI_LIMITS) as ami:
         ami.check_identity()
+        assert ami.read_units() == (0, 0) and ami.field_unit == "kG" and ami.rate_unit == "kG/s"
         assert ami.state == 2 and ami.state_word == "HOLDING"
         assert ami.field == 12.5
         assert ami.magnet_current == 12.5 and ami.supply_current == 12.4
@@ -100,16 +106,53 @@ def test_ami_reads_welcome_and_state():
         assert ami.quench_detected is False
         assert ami.coilconst == 1.0
         assert ami.persistent_switch_heater_on is True
+        assert ami.field_T == pytest.approx(1.25)
+        assert ami.coil_constant_T_per_A == pytest.approx(0.1)
+
+
+def test_ami_in_tesla_per_minute_converts_every_reading():
+    with expected_protocol(AMI430, WELCOME + T_PER_MIN + [
+        ("FIELD:MAG?", "1.25"), ("COIL?", "0.100000"), ("RAMP:RATE:FIELD:1?", "0.240000,9.000000"),
+        ("RAMP:RATE:SEG?", "1"),
+    ], **AMI_LIMITS) as ami:
+        assert ami.read_units() == (1, 1) and ami.rate_unit == "T/min"
+        assert ami.field_T == 1.25
+        assert ami.coil_constant_T_per_A == 0.1
+        rate, upper = ami.ramp_segment_field(1)
+        assert ami.rate_to_T_per_min(rate) == pytest.approx(0.24) and ami.to_tesla(upper) == 9.0
+        assert ami.ramp_segments == 1
+        assert ami.rate_from_T_per_min(0.24) == pytest.approx(0.24)
+        assert ami.from_tesla(2.0) == 2.0
+
+
+@pytest.mark.parametrize("units,rate_cmd,target_cmd", [
+    (KG_PER_S, "CONF:RAMP:RATE:FIELD 1,0.04,90", "CONF:FIELD:TARG 10"),       # 0.24 T/min, 1 T
+    ([("FIELD:UNITS?", "1"), ("RAMP:RATE:UNITS?", "0")],
+     "CONF:RAMP:RATE:FIELD 1,0.004,9", "CONF:FIELD:TARG 1"),                   # T/s
+    ([("FIELD:UNITS?", "0"), ("RAMP:RATE:UNITS?", "1")],
+     "CONF:RAMP:RATE:FIELD 1,2.4,90", "CONF:FIELD:TARG 10"),                   # kG/min
+    (T_PER_MIN, "CONF:RAMP:RATE:FIELD 1,0.24,9", "CONF:FIELD:TARG 1"),
+])
+def test_ami_setpoints_go_out_in_the_supplys_units(units, rate_cmd, target_cmd):
+    with expected_protocol(AMI430, WELCOME + units + [
+        (rate_cmd, None), AMI_OK, (target_cmd, None), AMI_OK, ("RAMP", None), AMI_OK,
+    ], **AMI_LIMITS) as ami:
+        ami.read_units()
+        ami.ramp_rate_field = ami.rate_from_T_per_min(0.24)
+        ami.target_field = ami.from_tesla(1.0)
+        ami.ramp()
 
 
 def test_ami_ramp_commands():
-    with expected_protocol(AMI430, WELCOME + [
+    with expected_protocol(AMI430, WELCOME + KG_PER_S + [
         ("CONF:RAMP:RATE:FIELD 1,0.04,90", None), AMI_OK,
         ("CONF:FIELD:TARG 10", None), AMI_OK,
         ("RAMP", None), AMI_OK, ("PAUSE", None), AMI_OK, ("ZERO", None), AMI_OK,
         ("RAMP:RATE:FIELD:1?", "0.040000,90.000000"),
         ("FIELD:TARG?", "10.000000"),
+        ("CONF:RAMP:RATE:FIELD 2,0.02,50", None), AMI_OK,
     ], **AMI_LIMITS) as ami:
+        ami.read_units()
         ami.ramp_rate_field = 0.04
         ami.target_field = 10
         ami.ramp()
@@ -117,22 +160,46 @@ def test_ami_ramp_commands():
         ami.zero()
         assert ami.ramp_rate_field == 0.04
         assert ami.target_field == 10.0
+        ami.set_segment_rate(2, 0.02, 50)
+        with pytest.raises(LimitError, match="segment 3 rate 0.05 refused"):
+            ami.set_segment_rate(3, 0.05, 60)
 
 
-@pytest.mark.parametrize("prop,value,match", [
-    ("target_field", 95.0, "target_field = 95.0 refused.*outside"),       # 9.5 T > 9 T
-    ("target_current", -91, "target_current = -91 refused"),
-    ("ramp_rate_field", 0.05, "ramp_rate_field = 0.05 refused"),            # 0.3 T/min
-    ("ramp_rate_field", 0.0, "positive"),
+@pytest.mark.parametrize("units,prop,value,match", [
+    (KG_PER_S, "target_field", 95.0, "target_field = 95.0 refused.*outside"),     # 9.5 T > 9 T
+    (KG_PER_S, "target_current", -91, "target_current = -91 refused"),
+    (KG_PER_S, "ramp_rate_field", 0.05, "ramp_rate_field = 0.05 refused"),         # 0.3 T/min
+    (KG_PER_S, "ramp_rate_field", 0.0, "positive"),
+    (T_PER_MIN, "target_field", 9.5, r"outside the range \[-9, 9\]"),
+    (T_PER_MIN, "ramp_rate_field", 0.25, r"outside the range \[0, 0.24\]"),
 ])
-def test_ami_limits_refuse_before_sending(prop, value, match):
-    with expected_protocol(AMI430, WELCOME, **AMI_LIMITS) as ami:
+def test_ami_limits_refuse_before_sending(units, prop, value, match):
+    with expected_protocol(AMI430, WELCOME + units, **AMI_LIMITS) as ami:
+        ami.read_units()
         with pytest.raises(LimitError, match=match):
             setattr(ami, prop, value)
 
 
+def test_ami_refuses_field_setpoints_until_the_units_are_read():
+    with expected_protocol(AMI430, WELCOME, **AMI_LIMITS) as ami:     # nothing may be sent
+        for prop, value in (("target_field", 1.0), ("ramp_rate_field", 0.01)):
+            with pytest.raises(LimitError, match=f"{prop} = .* units are not known"):
+                setattr(ami, prop, value)
+        with pytest.raises(InstrumentError, match="units are not known"):
+            ami.rate_from_T_per_min(0.1)
+
+
+@pytest.mark.parametrize("reply", ["2", "T", ""])
+def test_ami_garbled_units_reply_is_a_value_error(reply):
+    with expected_protocol(AMI430, WELCOME + [("FIELD:UNITS?", reply)], **AMI_LIMITS) as ami:
+        with pytest.raises(ValueError):
+            ami.read_units()
+        assert ami.units is None
+
+
 def test_ami_without_limits_refuses_every_setpoint():
-    with expected_protocol(AMI430, WELCOME) as ami:
+    with expected_protocol(AMI430, WELCOME + KG_PER_S) as ami:
+        ami.read_units()
         with pytest.raises(LimitError, match="no limit configured"):
             ami.target_field = 1.0
         with pytest.raises(LimitError, match="no limit configured"):
@@ -268,9 +335,10 @@ def test_squid_fll():
 def test_dynamic_limits_stay_private_with_plain_attribute_lookup():
     # LabInstrument bypasses pymeasure's __getattribute__ hook; the dynamic-property
     # bookkeeping must still be stored under pymeasure's reserved prefix
-    with expected_protocol(AMI430, WELCOME, **AMI_LIMITS) as ami:
+    with expected_protocol(AMI430, WELCOME + KG_PER_S, **AMI_LIMITS) as ami:
         with pytest.raises(AttributeError):
             ami.target_field_values
+        ami.read_units()
         ami.set_limits(1.0, 10.0, 0.1)
         with pytest.raises(LimitError, match="outside the range \\[-10, 10\\]"):
             ami.target_field = 10.5
