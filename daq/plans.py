@@ -514,7 +514,7 @@ def _loop_steps(m: LoopPlan) -> int:
 
 
 def _loop_values(m: LoopPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a, s = m.amplitude, m.step
+    a = m.amplitude
     n = _loop_steps(m)
     up = np.linspace(-a, a, 2 * n + 1)
     vals, branch, cycle = [], [], []

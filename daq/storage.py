@@ -31,7 +31,6 @@ import h5py
 import numpy as np
 
 from daq.locks import LockBusy, RunFileLock, hdf5_lock_blocks_writers, sidecar_path, writer_alive
-from daq.locks import lock_held  # noqa: F401  (where it used to live)
 
 FILE_FORMAT = "loopscope-run"
 FILE_FORMAT_VERSION = "1"

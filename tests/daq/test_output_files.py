@@ -5,7 +5,6 @@ Live runs are real processes (a RunWriter in a subprocess, `loopscope run` on th
 lab); every wait is for progress (rows on disk), never for time.
 """
 import hashlib
-import os
 import subprocess
 import sys
 import textwrap

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import pyvisa
 
@@ -35,3 +37,13 @@ def lab_factory():
     yield make
     for lab in labs:
         lab.stop()
+
+
+def wait_until(pred, timeout=10.0, interval=0.005):
+    """Poll pred() until it holds (True) or timeout seconds pass (False): progress, not sleeps."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(interval)
+    return False

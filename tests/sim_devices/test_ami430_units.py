@@ -7,22 +7,12 @@ independent client: each of its properties must read what the world holds, in th
 programmer is in.
 """
 import math
-import time
 
 import pytest
 
 from sim_devices.magnet import HOLDING, SuperconductingMagnet
 
-from .conftest import open_inst
-
-
-def wait_until(pred, timeout=10.0, interval=0.005):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(interval)
-    return False
+from .conftest import open_inst, wait_until
 
 
 def q(inst, command):

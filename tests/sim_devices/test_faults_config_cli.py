@@ -1,5 +1,4 @@
 """Fault injection over TCP, configuration validation and the CLI."""
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,6 @@ import pytest
 import pyvisa
 
 from sim_devices import ConfigError, SimulatedLab, load_config
-from sim_devices.cli import sim
 
 from .conftest import open_inst
 

@@ -7,16 +7,7 @@ from scipy.optimize import curve_fit
 
 from sim_devices.constants import PHI0_SC
 
-from .conftest import open_inst
-
-
-def wait_until(pred, timeout=10.0, interval=0.01):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(interval)
-    return False
+from .conftest import open_inst, wait_until
 
 
 def test_idn_of_every_instrument(lab_factory, rm):
