@@ -126,10 +126,9 @@ def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s):
         plan, out_path = prepare_run(plan_file, station_file, out, overwrite, new_name)
     except (PlanError, StationError, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
-    runner = None
-    guard = InterruptGuard(on_stop=lambda reason: runner and runner.abort(reason, signal=guard.signal),
-                           on_hold=lambda: runner and runner.hold_where_it_is(),
-                           echo=lambda message: click.echo(message, err=True))
+    # this guard speaks to the operator and notes a signal that comes while connecting;
+    # run_until_finished's own guard stops the run
+    guard = InterruptGuard(echo=lambda message: click.echo(message, err=True))
     with guard:
         try:
             station = load_station(station_file, lock_wait_s=wait_s)
@@ -274,16 +273,12 @@ def _queue_command(queue_file, station_file, resume, quiet):
     from instruments.station import StationError
     from loopscope import __version__
 
-    current = []  # the runner of the run under way, for the operator's hold
-
     def attach(runner):
-        current[:] = [runner]
         runner.subscribe(ProgressPrinter(runner.plan.total_points(), runner.plan.title, quiet=quiet))
 
-    # the queue's own guard (inside run_queue) stops the queue and the run under way; this
-    # one only speaks to the operator and forwards the hold to the run
-    guard = InterruptGuard(on_hold=lambda: current and current[0].hold_where_it_is(),
-                           echo=lambda message: click.echo(message, err=True))
+    # the queue's own guard (inside run_queue) stops the queue, the runner's the run under
+    # way; this one only speaks to the operator
+    guard = InterruptGuard(echo=lambda message: click.echo(message, err=True))
     with guard:
         try:
             result = run_queue(queue_file, resume=resume, station=station_file, progress=attach,

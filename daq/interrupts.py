@@ -159,16 +159,23 @@ class InterruptGuard:
             signum, when = item
             with InterruptGuard._lock:
                 guards = list(InterruptGuard._active)
+            # the outermost guard speaks; it offers the hold when any guard can carry it out
+            hold_offered = any(g.on_hold is not None for g in guards)
             for guard in guards:
                 try:
-                    guard.deliver(signal_name(signum), when, speak=guard is guards[0])
+                    guard.deliver(signal_name(signum), when, speak=guard is guards[0],
+                                  hold_offered=hold_offered)
                 except Exception as exc:  # a callback that fails must not stop the others
                     _stderr(f"interrupt handling failed: {type(exc).__name__}: {exc}")
 
-    def deliver(self, name: str, when: float | None = None, speak: bool = True) -> None:
+    def deliver(self, name: str, when: float | None = None, speak: bool = True,
+                hold_offered: bool | None = None) -> None:
         """What a stop signal does to this guard (also callable directly, e.g. by a test or
-        a window's Abort button pressed three times)."""
+        a window's Abort button pressed three times). hold_offered: whether a third signal
+        holds the supply (default: this guard has on_hold)."""
         when = time.monotonic() if when is None else when
+        if hold_offered is None:
+            hold_offered = self.on_hold is not None
         self.received.append(name)
         say = self.echo if (speak and self.echo is not None) else (lambda message: None)
         spoken = _SPOKEN.get(name, name)
@@ -182,14 +189,15 @@ class InterruptGuard:
         if self.held:
             say(f"{spoken}: the supply is already holding; the file is being closed. Please wait.")
             return
-        if self._refused_at is not None and when - self._refused_at <= self.hold_window_s and self.on_hold:
+        if self._refused_at is not None and when - self._refused_at <= self.hold_window_s and hold_offered:
             self.held = True
             say(f"{spoken} again: telling the supply to hold where it is. The field is NOT at the "
                 "safe state: ramp it down by hand or with the next run.")
-            self.on_hold()
+            if self.on_hold is not None:
+                self.on_hold()
             return
         self._refused_at = when
-        if self.on_hold is not None:
+        if hold_offered:
             say(f"{spoken} refused: still bringing the field to its safe state. Press it once more within "
                 f"{self.hold_window_s:g} s to leave the supply holding where it is instead (NOT safe).")
         else:
