@@ -85,7 +85,7 @@ def run_bare(resources, points):
         s[name] = rm.open_resource(resources[name], read_termination=TERMINATION.get(name, "\n"),
                                    write_termination="\n", timeout=2000)
         s[name].visalib.sessions[s[name].session].interface.setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as a careful hand would (see role_impl)
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as a careful hand would (see instruments/visa_session.py)
     bop, probe, nvm, tc = s["coil_supply"], s["gaussmeter"], s["nanovoltmeter"], s["temperature_controller"]
     bop.write("FUNCtion:MODE CURR"); bop.write("VOLTage 30"); bop.write("OUTPut 1")
     k = 0.00827242

@@ -84,7 +84,7 @@ def describe_result(result) -> str:
 
 def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=None):
     """Validate plan, station and output file, in that order, before touching an instrument."""
-    from daq.station_check import plan_instruments
+    from daq.plan_limits_of_station import plan_instruments
     from daq.runner import check_plan_against_station
     from instruments.station import validate_station
 

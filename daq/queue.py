@@ -118,7 +118,7 @@ def _merge_defaults(plan: dict, defaults: dict) -> dict:
 def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
     """Read and check a queue file completely (plans, station, limits, outputs). Touches nothing."""
     from daq.runner import check_plan_against_station
-    from daq.station_check import plan_instruments
+    from daq.plan_limits_of_station import plan_instruments
     from instruments.station import StationError, validate_station
 
     path = Path(path)

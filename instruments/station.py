@@ -171,7 +171,7 @@ def _check_block(block, spec: dict, where: str) -> dict:
 
 def _check_instrument(name, entry, defaults_timeout: float,
                       resources: Mapping[str, str]) -> InstrumentConfig:
-    from instruments.drivers import UnknownDriverError, resolve_driver
+    from instruments.registry import UnknownDriverError, resolve_driver
     where = f"instrument {name!r}"
     if not isinstance(entry, dict):
         raise StationError(f"{where} must be a mapping with keys role, driver, resource, ..., "
@@ -392,8 +392,8 @@ class Station:
 def build_roles(config: StationConfig, lock_wait_s: float = 0.0) -> dict[str, Role]:
     """Role objects for every instrument, not connected. Each takes its instrument's lock
     when it connects (instruments.instrument_lock), waiting up to lock_wait_s for it."""
-    from instruments.drivers import resolve_driver
-    from instruments.role_impl import RoleContext
+    from instruments.registry import resolve_driver
+    from instruments.visa_session import RoleContext
     context = RoleContext(time_scale=config.time_scale, safe_state=config.safe_state,
                           visa_library=config.visa_library, overlap_reads=config.overlap_reads,
                           station=config.name, lock_wait_s=lock_wait_s)

@@ -140,7 +140,7 @@ def test_lockin_frequency_beyond_the_drivers_own_range(lab_station, tmp_path):
     assert not (tmp_path / "x.h5").exists()
     assert_nothing_sent(lab)
     from daq.runner import check_plan_against_station
-    from daq.station_check import plan_instruments
+    from daq.plan_limits_of_station import plan_instruments
     from instruments.station import validate_station
 
     instruments = plan_instruments(validate_station(station))

@@ -13,7 +13,7 @@ import time
 import pytest
 import pyvisa
 
-from instruments.role_impl import InterlockError
+from instruments.visa_session import InterlockError
 from instruments.roles import InstrumentError, RefusedCommandError, TransientInstrumentError
 from instruments.station import load_station
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from instruments.role_impl import InterlockError
+from instruments.visa_session import InterlockError
 from instruments.roles import (FieldProbe, FluxReadout, InstrumentError,
                                LimitError, QuenchError, Thermometer,
                                TransientInstrumentError)

@@ -7,9 +7,9 @@ import time
 import pytest
 import yaml
 
-from instruments.drivers import DRIVERS, resolve_driver
+from instruments.registry import DRIVERS, resolve_driver
 from instruments.drivers.kepco_bop import KepcoBOP
-from instruments.role_impl import KepcoFieldSource
+from instruments.roles.kepco_bop import KepcoFieldSource
 from instruments.roles import InstrumentError, TransientInstrumentError
 from instruments.station import (Station, StationConfig, StationError, load_station,
                                  validate_station)
@@ -131,7 +131,7 @@ def test_dotted_driver_path_subclass():
     st = load_station(d, connect=False)
     role = st.get("coil")
     assert isinstance(role, KepcoFieldSource) and role.driver_cls is KepcoWithBeep
-    d = entry(driver="instruments.role_impl:KepcoFieldSource")
+    d = entry(driver="instruments.roles.kepco_bop:KepcoFieldSource")
     assert isinstance(load_station(d, connect=False).get("coil"), KepcoFieldSource)
 
 
@@ -195,13 +195,13 @@ def test_wrong_instrument_at_address_before_any_write(lab, station_name, sim_nam
 
 def test_load_closes_what_it_opened_on_failure(lab, monkeypatch):
     closed = []
-    from instruments import role_impl
-    original = role_impl.VisaRole.close
+    from instruments import visa_session
+    original = visa_session.VisaRole.close
 
     def spy(self):
         closed.append(self.name)
         original(self)
-    monkeypatch.setattr(role_impl.VisaRole, "close", spy)
+    monkeypatch.setattr(visa_session.VisaRole, "close", spy)
     d = sim_station_dict()
     res = dict(lab.resources)
     res["temperature_controller"] = lab.resources["gaussmeter"]

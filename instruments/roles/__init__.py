@@ -2,7 +2,8 @@
 
 The runner (daq) talks only to these roles, never to a driver. A role wraps one driver (a
 pymeasure Instrument) and converts its units to SI: tesla, ampere, kelvin, volt, second.
-Concrete roles live in instruments/role_impl.py; in-memory roles for tests and benchmarks
+Concrete roles live in instruments/roles/<model>.py, on the VISA session machinery of
+instruments/visa_session.py; in-memory roles for tests and benchmarks
 implement the same classes.
 
 Every method that talks to an instrument may raise InstrumentError (or a subclass): the

@@ -1,0 +1,105 @@
+"""The driver registry: the short names a station file uses under ``driver:``.
+
+Each entry names a loopscope driver (a pymeasure Instrument subclass) and the role class
+that wraps it. A station may also give a dotted path ``"package.module:Class"`` naming
+
+- a subclass of one of the registered drivers (the role of its registered base is used), or
+- a subclass of a VisaRole (used as the role directly, with its own DRIVER).
+
+Imports happen on lookup, so validating a station file never opens a connection. Adding an
+instrument model means adding its driver (instruments/drivers/<model>.py), its role
+(instruments/roles/<model>.py) and one entry here.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    name: str
+    kind: str           # the station role kind it serves ("" = helper, e.g. a voltmeter)
+    driver: str         # "module:Class"
+    role: str           # "module:Class" ("" for helpers)
+    doc: str
+
+    @property
+    def driver_cls(self) -> type:
+        return _load(self.driver)
+
+    @property
+    def role_cls(self) -> type:
+        return _load(self.role)
+
+
+DRIVERS: dict[str, DriverSpec] = {s.name: s for s in (
+    DriverSpec("kepco_bop", "field_source", "instruments.drivers.kepco_bop:KepcoBOP",
+               "instruments.roles.kepco_bop:KepcoFieldSource",
+               "Kepco BOP 36-12 bipolar supply on a resistive coil"),
+    DriverSpec("ami430", "field_source", "instruments.drivers.ami430:AMI430",
+               "instruments.roles.ami430:AMI430FieldSource",
+               "AMI 430 superconducting magnet supply (persistent switch)"),
+    DriverSpec("lakeshore425", "field_probe", "instruments.drivers.lakeshore425:LakeShore425",
+               "instruments.roles.lakeshore425:LakeShore425Probe", "Lake Shore 425 gaussmeter"),
+    DriverSpec("squid_fll", "flux_readout", "instruments.drivers.squid_fll:SquidFLL",
+               "instruments.roles.squid_fll:SquidFluxReadout",
+               "SQUID flux-locked-loop controller read by a Keithley 2182A"),
+    DriverSpec("sr830", "lockin", "instruments.drivers.sr830:SR830",
+               "instruments.roles.sr830:SR830LockIn", "Stanford Research SR830 lock-in"),
+    DriverSpec("sr860", "lockin", "instruments.drivers.sr860:SR860",
+               "instruments.roles.sr860:SR860LockIn", "Stanford Research SR860 lock-in"),
+    DriverSpec("lakeshore336", "thermometer", "instruments.drivers.lakeshore336:LakeShore336",
+               "instruments.roles.lakeshore336:LakeShore336Thermometer",
+               "Lake Shore 336 temperature controller"),
+    DriverSpec("keithley2182", "", "instruments.drivers.keithley2182:Keithley2182", "",
+               "Keithley 2182A nanovoltmeter (the voltmeter of a flux_readout)"),
+)}
+
+
+
+class UnknownDriverError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class ResolvedDriver:
+    spec_name: str
+    kind: str
+    driver_cls: type
+    role_cls: type | None
+
+
+def _load(target: str):
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def resolve_driver(name: str) -> ResolvedDriver:
+    """Short name or ``"pkg.mod:Class"`` -> driver class, its role kind and role class."""
+    if not isinstance(name, str) or not name:
+        raise UnknownDriverError(f"driver must be a non-empty string, got {name!r}")
+    spec = DRIVERS.get(name)
+    if spec is not None:
+        return ResolvedDriver(name, spec.kind, spec.driver_cls,
+                              spec.role_cls if spec.role else None)
+    if ":" not in name:
+        raise UnknownDriverError(
+            f"unknown driver {name!r}; known: {', '.join(sorted(DRIVERS))}, or a dotted path "
+            f"'package.module:Class'")
+    try:
+        target = _load(name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UnknownDriverError(f"driver {name!r} cannot be imported: {exc}") from None
+    from instruments.visa_session import VisaRole
+    if isinstance(target, type) and issubclass(target, VisaRole):
+        return ResolvedDriver(name, target.KIND, _load(target.DRIVER), target)
+    if isinstance(target, type):
+        for spec in DRIVERS.values():
+            if issubclass(target, spec.driver_cls):
+                return ResolvedDriver(name, spec.kind, target,
+                                      spec.role_cls if spec.role else None)
+    raise UnknownDriverError(
+        f"driver {name!r} is neither a subclass of a registered loopscope driver "
+        f"({', '.join(sorted(DRIVERS))}) nor a VisaRole")

@@ -1,0 +1,446 @@
+"""The superconducting magnet role on an AMI 430: units read from the supply, the ramp, the
+persistent switch and its heater waits, quench detection and the magnet's safe state.
+"""
+from __future__ import annotations
+
+import time
+
+from instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
+from instruments.roles.field_source_common import FieldSourceRole
+from instruments.visa_session import InterlockError, Setting, _now
+
+
+class AMI430FieldSource(FieldSourceRole):
+    """A superconducting magnet on an AMI 430, with its persistent switch and interlocks.
+
+    - units: connect reads FIELD:UNITS? and RAMP:RATE:UNITS? (never changes them) and every
+      field and rate sent or read is converted from the supply's units; they are asked again
+      before each setpoint, and a change by another client refuses that ramp (the driver
+      adapts); connect also compares COIL? (in T/A), CURR:LIM? and the ramp segments with the
+      station and refuses what disagrees (``connect``);
+    - limits: target field, implied current and ramp rate are checked before anything is
+      sent (LimitError), and again by the driver;
+    - heater ON is refused while supply and magnet currents differ (the driver checks);
+    - heater waits: after switching the heater the role waits at least the station's
+      ``heater_warmup_s`` / ``heater_cooldown_s`` (divided by time_scale) and until STATE?
+      leaves HEATING / COOLING; nothing else is sent to the supply meanwhile;
+    - with a switch installed and the heater off, ``start_ramp`` refuses (it would only move
+      the leads); ``start_lead_ramp`` moves the leads on purpose;
+    - quench: STATE? 7, QU? 1, or |VOLT:MAG?| above ``quench_voltage_V`` raise QuenchError;
+      after a quench nothing is re-energised;
+    - safe state: ``zero`` ramps to 0 T at the safe rate (first matching the leads and
+      switching the heater on if the magnet is persistent); ``hold`` leaves the magnet
+      persistent at its field (heater off, leads to 0 A) or, without a switch, pauses.
+    """
+
+    DRIVER = "instruments.drivers.ami430:AMI430"
+
+    SETTINGS = {
+        "coil_constant_T_per_A": Setting(float, positive=True,
+                                         doc="checked against COIL? at connect; read from it "
+                                             "when absent"),
+        "persistent_switch": Setting(bool, default=False),
+        "heater_warmup_s": Setting(float, default=20.0),
+        "heater_cooldown_s": Setting(float, default=20.0),
+        "quench_voltage_V": Setting(float, positive=True),
+        "mismatch_tolerance_A": Setting(float, default=0.05, positive=True),
+        "field_tolerance_T": Setting(float, default=1e-4, positive=True),
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.has_persistent_switch = bool(self.settings["persistent_switch"])
+        self._coil_T_per_A: float | None = self.settings.get("coil_constant_T_per_A")
+        self._target_T = 0.0
+        #: what connect() found in the supply: its units, coil constant, current limit and
+        #: ramp segments, each in its own units and in SI, with how they compare to the station
+        self.supply: dict = {}
+        #: with several ramp segments, their upper bounds in T: the role writes its rate into
+        #: each, keeping the bounds; [] (one segment): segment 1, bounded by the field limit
+        self._segment_bounds_T: list[float] = []
+
+    def driver_kwargs(self) -> dict:
+        return {"max_field_T": self.limits.max_field_T,
+                "max_current_A": self.limits.max_current_A,
+                "max_ramp_rate_T_per_min": self.limits.max_ramp_rate_T_per_min}
+
+    def connect(self) -> None:
+        """Open the session, check *IDN?, then read (queries only, nothing is changed) the
+        supply's units, coil constant, current limit and ramp segments and compare them with
+        the station: the role adapts to the units; a coil constant that differs, a current
+        limit below what the station allows or a ramp segment slower than the station's
+        maximum rate refuse the connection."""
+        super().connect()
+        self.driver.mismatch_tolerance_A = float(self.settings["mismatch_tolerance_A"])
+        changes = self.supply.get("unit_changes")
+        try:
+            self.supply = self._read_supply(self.driver)
+            if changes:
+                self.supply["unit_changes"] = changes
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_supply(self, ami) -> dict:
+        from instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
+        who = self.who()
+        with self._mapped("read units (FIELD:UNITS?, RAMP:RATE:UNITS?)"):
+            field_code, rate_code = ami.read_units()
+        fu, ru = ami.field_unit, ami.rate_unit
+        report: dict = {
+            "field_units": {"FIELD:UNITS": field_code, "unit": FIELD_UNITS[field_code]},
+            "ramp_rate_units": {"RAMP:RATE:UNITS": rate_code,
+                                "unit": f"per {RATE_TIME_UNITS[rate_code]}", "rate_unit": ru},
+            "notes": []}
+        notes = report["notes"]
+        # coil constant: COIL? is in kG/A or T/A; compare like with like, in T/A
+        with self._mapped("read coil constant (COIL?)"):
+            coil_raw = ami.coilconst
+        reported = ami.to_tesla(coil_raw)
+        if not reported > 0:
+            raise InstrumentError(f"{who}: coil constant: COIL? answered {coil_raw!r} {fu}/A; the "
+                                  f"supply has no coil constant, so its fields mean nothing")
+        report["coil_constant"] = {"COIL?": coil_raw, "unit": f"{fu}/A", "T_per_A": reported}
+        configured = self.settings.get("coil_constant_T_per_A")
+        if configured is not None and abs(reported - configured) > 0.01 * configured:
+            raise InstrumentError(
+                f"{who}: coil constant: the supply's {reported:g} T/A (COIL? = {coil_raw:g} "
+                f"{fu}/A, FIELD:UNITS {field_code} = {fu}) differs from the station's "
+                f"coil_constant_T_per_A {configured:g} T/A by more than 1 %; fields would be "
+                f"wrong. Fix the station file or the supply")
+        self._coil_T_per_A = reported
+        # current limit: the supply refuses targets above it; the station must not allow more
+        with self._mapped("read current limit (CURR:LIM?)"):
+            limit_A = ami.current_limit
+        lim = self.limits
+        allowed_A = min(lim.max_current_A, lim.max_field_T / reported)
+        report["current_limit"] = {"CURR:LIM?": limit_A, "A": limit_A,
+                                   "station_allows_A": allowed_A}
+        if allowed_A > limit_A * (1 + 1e-9):
+            raise InstrumentError(
+                f"{who}: current limit: the station allows {allowed_A:g} A (max_current_A "
+                f"{lim.max_current_A:g} A, max_field_T {lim.max_field_T:g} T at "
+                f"{reported:g} T/A) but the supply's current limit is {limit_A:g} A (CURR:LIM?); "
+                f"the supply would refuse those targets. Lower the station's limits to "
+                f"{limit_A:g} A ({limit_A * reported:g} T) or raise the supply's")
+        notes.append(f"current: the station's {allowed_A:g} A governs; the supply's own limit "
+                     f"is {limit_A:g} A (CURR:LIM?)")
+        report["ramp_segments"] = self._read_segments(ami, notes)
+        return report
+
+    def _read_segments(self, ami, notes: list) -> list:
+        """Read RAMP:RATE:SEG? and every segment; refuse a ramp profile slower than the station.
+
+        The role ramps with one rate: into segment 1 (the field limit as its bound) when the
+        supply uses one segment, into every segment (their bounds kept) when it uses several.
+        Segments within the station's field range that all have one rate hold no profile: that
+        rate is the last ramp's setting, which the role overwrites. Different rates there are a
+        ramp profile (slower at high field, as a magnet's maker specifies): the station's
+        maximum rate must not exceed the slowest of them."""
+        who, lim = self.who(), self.limits
+        with self._mapped("read ramp segments (RAMP:RATE:SEG?)"):
+            count = ami.ramp_segments
+        if not 1 <= count <= 10:
+            raise InstrumentError(f"{who}: ramp segments: RAMP:RATE:SEG? answered {count}, "
+                                  f"not 1 to 10")
+        segments, lower_T = [], 0.0
+        for n in range(1, count + 1):
+            with self._mapped(f"read ramp segment {n} (RAMP:RATE:FIELD:{n}?)"):
+                rate, upper = ami.ramp_segment_field(n)
+            seg = {"segment": n, "RAMP:RATE:FIELD?": [rate, upper], "unit": ami.rate_unit,
+                   "rate_T_per_min": ami.rate_to_T_per_min(rate), "from_T": lower_T,
+                   "to_T": ami.to_tesla(upper) if n < count else None,
+                   "upper_T": ami.to_tesla(upper), "in_station_range": lower_T < lim.max_field_T}
+            segments.append(seg)
+            if n < count:
+                lower_T = max(lower_T, ami.to_tesla(upper))
+        in_range = [s for s in segments if s["in_station_range"]]
+        rates = {s["RAMP:RATE:FIELD?"][0] for s in in_range}
+        self._segment_bounds_T = [s["upper_T"] for s in segments] if count > 1 else []
+        where = "every segment, keeping their bounds" if count > 1 else "segment 1"
+        if len(in_range) <= 1 or len(rates) == 1:
+            notes.append(
+                f"ramp rate: the supply ramps at {in_range[0]['rate_T_per_min']:g} T/min up to "
+                f"the station's {lim.max_field_T:g} T (its last setting, no profile); the role "
+                f"writes its own rate (<= {lim.max_ramp_rate_T_per_min:g} T/min) into {where}")
+            return segments
+        for seg in in_range:
+            if lim.max_ramp_rate_T_per_min > seg["rate_T_per_min"] * (1 + 1e-9):
+                span = (f"{seg['from_T']:g} T to "
+                        + (f"{seg['to_T']:g} T" if seg["to_T"] is not None else "the limit"))
+                rate, upper = seg["RAMP:RATE:FIELD?"]
+                raise InstrumentError(
+                    f"{who}: ramp segments: the station's max_ramp_rate_T_per_min "
+                    f"{lim.max_ramp_rate_T_per_min:g} T/min is above the supply's ramp segment "
+                    f"{seg['segment']} ({span}) rate {seg['rate_T_per_min']:g} T/min "
+                    f"(RAMP:RATE:FIELD:{seg['segment']}? = {rate:g} {seg['unit']}, up to "
+                    f"{upper:g} {ami.field_unit}); the role ramps with one rate and would exceed "
+                    f"it there. Lower max_ramp_rate_T_per_min to "
+                    f"{min(s['rate_T_per_min'] for s in in_range):g} T/min or change the "
+                    f"supply's segments")
+        notes.append(
+            f"ramp rate: the supply's {len(in_range)} ramp segments within "
+            f"{lim.max_field_T:g} T allow {min(s['rate_T_per_min'] for s in in_range):g} T/min "
+            f"or more, at least the station's {lim.max_ramp_rate_T_per_min:g} T/min: the "
+            f"station's limit governs; the role writes its rate into {where}")
+        return segments
+
+    @property
+    def coil_constant_T_per_A(self) -> float:
+        if self._coil_T_per_A is None:
+            with self._io("read coil constant") as ami:
+                self._coil_T_per_A = ami.coil_constant_T_per_A
+        return self._coil_T_per_A
+
+    # readings ---------------------------------------------------------------------------
+    def read_field_T(self) -> float:
+        with self._io("read field") as ami:
+            return ami.field_T
+
+    def read_current_A(self) -> float:
+        with self._io("read supply current") as ami:
+            return ami.supply_current
+
+    def read_magnet_current_A(self) -> float:
+        with self._io("read magnet current") as ami:
+            return ami.magnet_current
+
+    def _state_code(self) -> int:
+        with self._io("read state") as ami:
+            return ami.state
+
+    def state(self) -> str:
+        from instruments.drivers.ami430 import STATE_WORDS
+        code = self._state_code()
+        return STATE_WORDS.get(code, f"STATE {code}")
+
+    def switch_heater_is_on(self) -> bool:
+        if not self.has_persistent_switch:
+            return False
+        with self._io("read switch heater") as ami:
+            return ami.persistent_switch_heater_on
+
+    # quench --------------------------------------------------------------------------------
+    def quench_reason(self) -> str:
+        """Empty when no quench; else what gave it away."""
+        from instruments.drivers.ami430 import QUENCH
+        with self._io("quench check") as ami:
+            if ami.state == QUENCH:
+                return "STATE? reports QUENCH"
+            if ami.quench_detected:
+                return "QU? reports a quench"
+            threshold = self.settings.get("quench_voltage_V")
+            if threshold is not None:
+                volts = ami.magnet_voltage
+                if abs(volts) > threshold:
+                    return (f"magnet voltage {volts:g} V exceeds the quench threshold "
+                            f"{threshold:g} V")
+        return ""
+
+    def check_quench(self) -> None:
+        reason = self.quench_reason()
+        if reason:
+            raise QuenchError(f"{self.who()}: magnet quench: {reason}; not re-energising")
+
+    # ramps ------------------------------------------------------------------------------------
+    def _send_ramp(self, field_T: float, rate_T_per_min: float, action: str) -> None:
+        from instruments.drivers.ami430 import COOLING, HEATING
+        self.check_quench()
+        with self._setpoint_io(action) as ami:
+            code = ami.state
+            if code in (HEATING, COOLING):
+                raise InterlockError(f"{self.who()}: refusing to ramp while the persistent "
+                                     f"switch is {'heating' if code == HEATING else 'cooling'}")
+            self._confirm_units(ami, action)
+            rate = ami.rate_from_T_per_min(rate_T_per_min)
+            if self._segment_bounds_T:
+                for n, upper_T in enumerate(self._segment_bounds_T, start=1):
+                    ami.set_segment_rate(n, rate, ami.from_tesla(upper_T))
+            else:
+                ami.ramp_rate_field = rate
+            ami.target_field = ami.from_tesla(field_T)
+            ami.ramp()
+        self._target_T = field_T
+
+    def _confirm_units(self, ami, action: str) -> None:
+        """Before a setpoint goes out: the units must still be those read at connect.
+
+        Another client (the front panel, a QCoDeS session) may change them at any time; a
+        setpoint in the wrong unit is 10x (kG/T) or 60x (per s/min) off. On a change the driver
+        adapts to the new units and this ramp is refused: readings since the last check may be
+        wrong, which a person should know. The next ramp (the safe state's) goes out right."""
+        from instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
+        before = ami.units
+        after = ami.read_units()
+        if after != before:
+            def words(units):
+                return (f"FIELD:UNITS {units[0]} ({FIELD_UNITS[units[0]]}), RAMP:RATE:UNITS "
+                        f"{units[1]} (per {RATE_TIME_UNITS[units[1]]})") if units else "unknown"
+            self.supply.setdefault("unit_changes", []).append({"from": before, "to": after})
+            raise InstrumentError(
+                f"{self.who()}: {action} refused: the supply's units changed from {words(before)} "
+                f"to {words(after)} since they were read (another client?); readings since then "
+                f"may be wrong. Now adapted to the new units")
+
+    def start_ramp(self, field_T: float, rate_T_per_min: float) -> None:
+        self.check_setpoint(field_T, rate_T_per_min)
+        if self.has_persistent_switch and not self.switch_heater_is_on():
+            raise InterlockError(
+                f"{self.who()}: refusing to ramp to {field_T:g} T: the persistent-switch "
+                f"heater is off, so the magnet is persistent and only the leads would move. "
+                f"Call enter_driven_mode() (matches the leads, heater on) first, or "
+                f"start_lead_ramp() to move the leads on purpose")
+        self._send_ramp(field_T, rate_T_per_min, f"start ramp to {field_T:g} T")
+
+    def start_lead_ramp(self, field_T: float, rate_T_per_min: float) -> None:
+        """Ramp the supply (the leads) with the heater off: the magnet keeps its current."""
+        self.check_setpoint(field_T, rate_T_per_min)
+        if not self.has_persistent_switch:
+            raise InterlockError(f"{self.who()}: no persistent switch: the leads are the magnet")
+        if self.switch_heater_is_on():
+            raise InterlockError(f"{self.who()}: refusing a lead ramp with the heater on "
+                                 f"(it would ramp the magnet)")
+        self._send_ramp(field_T, rate_T_per_min, f"start lead ramp to {field_T:g} T")
+
+    def is_settled(self) -> bool:
+        from instruments.drivers.ami430 import AT_ZERO, HOLDING, QUENCH
+        code = self._state_code()
+        if code == QUENCH:
+            self.check_quench()
+        return code in (HOLDING, AT_ZERO)
+
+    def pause_ramp(self) -> None:
+        with self._setpoint_io("pause") as ami:
+            ami.pause()
+
+    # persistent switch ------------------------------------------------------------------------
+    def _wait_switch(self, transitional: int, minimum_s: float, what: str,
+                     should_stop: StopCheck | None = None) -> None:
+        scale = self.context.time_scale
+        self._sleep(minimum_s / scale, should_stop)
+        deadline = _now() + (3.0 * minimum_s + 30.0) / scale + 10 * self.timeout_s
+        while self._state_code() == transitional:
+            if should_stop is not None and should_stop():
+                return
+            if _now() > deadline:
+                raise InstrumentError(f"{self.who()}: persistent switch still {what} after "
+                                      f"{3 * minimum_s + 30:g} s (lab time)")
+            time.sleep(self.poll_interval_s)
+        self.check_quench()
+
+    def switch_heater_on(self, should_stop: StopCheck | None = None) -> None:
+        """Heater on (refused on a current mismatch), then wait for the switch to go normal."""
+        from instruments.drivers.ami430 import HEATING, RAMPING, ZEROING
+        if not self.has_persistent_switch:
+            raise NotImplementedError(f"{self.name} has no persistent switch")
+        self.check_quench()
+        if self.switch_heater_is_on():
+            return
+        with self._setpoint_io("switch heater on") as ami:
+            if ami.state in (RAMPING, ZEROING):
+                raise InterlockError(f"{self.who()}: refusing heater on while the leads ramp")
+            try:
+                ami.enable_persistent_switch()
+            except RefusedCommandError:
+                raise               # the supply said no: its own words, not our interlock
+            except InstrumentError as exc:
+                raise InterlockError(str(exc)) from None
+        self._wait_switch(HEATING, float(self.settings["heater_warmup_s"]), "heating",
+                          should_stop)
+
+    def switch_heater_off(self, should_stop: StopCheck | None = None) -> None:
+        """Heater off (only while holding), then wait for the switch to go superconducting."""
+        from instruments.drivers.ami430 import COOLING, RAMPING, ZEROING
+        if not self.has_persistent_switch:
+            raise NotImplementedError(f"{self.name} has no persistent switch")
+        if not self.switch_heater_is_on():
+            return
+        with self._setpoint_io("switch heater off") as ami:
+            if ami.state in (RAMPING, ZEROING):
+                raise InterlockError(f"{self.who()}: refusing heater off while ramping")
+            ami.disable_persistent_switch()
+        self._wait_switch(COOLING, float(self.settings["heater_cooldown_s"]), "cooling",
+                          should_stop)
+
+    def enter_driven_mode(self, should_stop: StopCheck | None = None) -> str:
+        """From persistent mode: ramp the leads to the magnet current, then heater on."""
+        if not self.has_persistent_switch or self.switch_heater_is_on():
+            return f"{self.name}: already driven"
+        self.check_quench()
+        magnet_A = self.read_magnet_current_A()
+        field_T = magnet_A * self.coil_constant_T_per_A
+        rate = self.safe_ramp_rate_T_per_min
+        if abs(self.read_current_A() - magnet_A) > float(self.settings["mismatch_tolerance_A"]):
+            self.start_lead_ramp(field_T, rate)
+            delta = abs(self.read_current_A() - magnet_A) * self.coil_constant_T_per_A
+            if not self.wait_settled(self._ramp_timeout_s(delta, rate), should_stop):
+                return f"{self.name}: leads ramping toward {field_T:.4g} T (stopped waiting)"
+        self.switch_heater_on(should_stop)
+        return f"{self.name}: driven at {field_T:.4g} T (leads matched, heater on)"
+
+    def in_persistent_mode(self) -> bool:
+        """True when the switch is closed (heater off) on a magnet carrying field."""
+        if not self.has_persistent_switch or self.switch_heater_is_on():
+            return False
+        magnet_T = self.read_magnet_current_A() * self.coil_constant_T_per_A
+        return abs(magnet_T) > float(self.settings["field_tolerance_T"])
+
+    def leave_persistent_mode(self, should_stop: StopCheck | None = None) -> str:
+        """The runner's name for enter_driven_mode()."""
+        return self.enter_driven_mode(should_stop)
+
+    def enter_persistent_mode(self, should_stop: StopCheck | None = None,
+                              zero_leads: bool = True) -> str:
+        """Heater off (waits for the switch), then ramp the leads to zero."""
+        if not self.has_persistent_switch:
+            raise NotImplementedError(f"{self.name} has no persistent switch")
+        field_T = self.read_field_T()
+        self.switch_heater_off(should_stop)
+        if zero_leads:
+            supply_T = self.read_current_A() * self.coil_constant_T_per_A
+            rate = self.safe_ramp_rate_T_per_min
+            self.start_lead_ramp(0.0, rate)
+            if not self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop):
+                return f"{self.name}: persistent at {field_T:.4g} T, leads ramping to 0 A"
+        return f"{self.name}: held at {field_T:.4g} T in persistent mode, leads at 0 A"
+
+    # safe state ----------------------------------------------------------------------------------
+    def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
+        reason = self.quench_reason()
+        if reason:
+            return (f"{self.name}: magnet quenched ({reason}); left untouched: inspect the "
+                    f"magnet and clear the quench at the supply by hand")
+        if self.context.safe_state == "hold":
+            if self.has_persistent_switch:
+                if self.switch_heater_is_on():
+                    self.pause_ramp()
+                return self.enter_persistent_mode(should_stop)
+            self.pause_ramp()
+            return f"{self.name}: ramp paused at {self.read_field_T():.4g} T (no persistent switch)"
+        # zero
+        tol = float(self.settings["field_tolerance_T"])
+        if self.has_persistent_switch and not self.switch_heater_is_on():
+            magnet_T = self.read_magnet_current_A() * self.coil_constant_T_per_A
+            if abs(magnet_T) <= tol:
+                supply_T = self.read_current_A() * self.coil_constant_T_per_A
+                if abs(supply_T) > tol:
+                    rate = self.safe_ramp_rate_T_per_min
+                    self.start_lead_ramp(0.0, rate)
+                    self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop)
+                return f"{self.name}: at 0 T (persistent switch closed, leads at 0 A)"
+            account = self.enter_driven_mode(should_stop)
+            if not self.switch_heater_is_on():
+                return account
+        start_T = self.read_field_T()
+        rate = self.safe_ramp_rate_T_per_min
+        self._send_ramp(0.0, rate, "ramp to zero (safe state)")
+        if not self.wait_settled(self._ramp_timeout_s(start_T, rate), should_stop):
+            return f"{self.name}: ramping from {start_T:.4g} T toward 0 T (stopped waiting)"
+        return f"{self.name}: ramped from {start_T:.4g} T to 0 T at {rate:g} T/min"
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        snap["coil_constant_T_per_A"] = self.coil_constant_T_per_A
+        snap["has_persistent_switch"] = self.has_persistent_switch
+        snap["supply"] = self.supply
+        return snap

@@ -1,0 +1,147 @@
+"""The flux readout role: a SQUID's flux-locked loop, its output read by a Keithley 2182A.
+"""
+from __future__ import annotations
+
+import math
+
+from instruments.drivers._base import LabInstrument, to_float
+from instruments.roles import FluxReadout, InstrumentError
+from instruments.visa_session import Setting, VisaRole
+
+
+class SquidFluxReadout(VisaRole, FluxReadout):
+    """A SQUID behind a flux-locked loop, its output read by a Keithley 2182A.
+
+    flux [Phi0] = V / (V per Phi0), V per Phi0 asked from the controller (VPHI?) at
+    connect and after every change made through this role; ``volts_per_phi0`` in the
+    station settings overrides it (for controllers that cannot report it).
+    """
+
+    DRIVER = "instruments.drivers.squid_fll:SquidFLL"
+
+    KIND = "flux_readout"
+    SETTINGS = {
+        "volts_per_phi0": Setting(float, positive=True),
+        "check_lock_each_read": Setting(bool, default=False),
+    }
+
+    def __init__(self, *args, voltmeter_resource: str = "", voltmeter_cls: type | None = None,
+                 **kwargs) -> None:
+        from instruments.drivers.keithley2182 import Keithley2182
+        super().__init__(*args, **kwargs)
+        self.voltmeter_resource = voltmeter_resource
+        self.voltmeter_cls = voltmeter_cls or Keithley2182
+        self.voltmeter: LabInstrument | None = None
+        self._v_per_phi0: float | None = None
+
+    @classmethod
+    def from_config(cls, cfg, context, driver_cls=None):
+        from instruments.registry import resolve_driver
+        vm_cls = resolve_driver(cfg.voltmeter_driver).driver_cls
+        return cls(cfg.name, cfg.resource, driver_cls=driver_cls, settings=cfg.settings,
+                   limits=cfg.limits, context=context, timeout_s=cfg.timeout_s,
+                   driver_name=cfg.driver, voltmeter_resource=cfg.voltmeter_resource,
+                   voltmeter_cls=vm_cls)
+
+    def _drivers(self) -> list:
+        return [d for d in (self.driver, self.voltmeter) if d is not None]
+
+    def locked_resources(self) -> list[str]:
+        return [r for r in (self.resource, self.voltmeter_resource) if r]
+
+    def connect(self) -> None:
+        with self._lock:
+            super().connect()
+            try:
+                self.voltmeter = self._open_driver(self.voltmeter_cls, self.voltmeter_resource)
+                self._v_per_phi0 = None
+                self._refresh_v_per_phi0()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            super().close()
+            self.voltmeter = None
+
+    def _refresh_v_per_phi0(self) -> None:
+        override = self.settings.get("volts_per_phi0")
+        if override is not None:
+            self._v_per_phi0 = float(override)
+            return
+        with self._mapped("read V per Phi0 (VPHI?)"):
+            value = self.driver.volts_per_phi0
+        if not value > 0:
+            raise InstrumentError(f"{self.who()}: controller reports {value!r} V per Phi0")
+        self._v_per_phi0 = value
+
+    @property
+    def volts_per_phi0(self) -> float:
+        if self._v_per_phi0 is None:
+            with self._io("read V per Phi0"):
+                self._refresh_v_per_phi0()
+        return self._v_per_phi0
+
+    def read_voltage_V(self) -> float:
+        with self._io("read FLL output voltage"):
+            if self.settings["check_lock_each_read"] and not self.driver.locked:
+                raise InstrumentError(f"{self.who()}: the flux-locked loop is unlocked")
+            with self._mapped("read voltage (:READ?)", self.voltmeter_resource):
+                volts = self.voltmeter.voltage
+        return self._checked_volts(volts)
+
+    def _checked_volts(self, volts: float) -> float:
+        if abs(volts) >= getattr(self.voltmeter_cls, "OVERFLOW_V", math.inf):
+            raise InstrumentError(
+                f"{self.who(self.voltmeter_resource)}: voltmeter overflow ({volts:g}): the "
+                f"flux-locked-loop output is beyond the 2182A range")
+        return volts
+
+    def read_flux_phi0(self) -> float:
+        volts = self.read_voltage_V()
+        return volts / self.volts_per_phi0
+
+    def can_split_read(self, method: str) -> bool:
+        if self.settings["check_lock_each_read"] or not hasattr(self.voltmeter_cls, "READ_VOLTAGE"):
+            return False  # two exchanges, or an unknown voltmeter
+        return super().can_split_read(method)
+
+    def _ask_read_flux_phi0(self, fll):
+        if self._v_per_phi0 is None:
+            self._refresh_v_per_phi0()  # before the question, under the same lock
+        v_per_phi0, query = self._v_per_phi0, self.voltmeter.READ_VOLTAGE
+        return self.voltmeter, query, lambda reply: self._checked_volts(to_float(reply, query)) / v_per_phi0, \
+            self.voltmeter_resource
+
+    def is_locked(self) -> bool:
+        with self._io("read lock state") as fll:
+            return bool(fll.locked)
+
+    def reset_lock(self) -> None:
+        with self._setpoint_io("reset the flux-locked loop") as fll:
+            fll.reset()
+            self._refresh_v_per_phi0()
+
+    def set_gain(self, gain: float) -> None:
+        with self._setpoint_io("set gain") as fll:
+            fll.gain = gain
+            self._refresh_v_per_phi0()
+
+    def set_feedback_ohm(self, ohm: float) -> None:
+        with self._setpoint_io("set feedback resistor") as fll:
+            fll.feedback_ohm = ohm
+            self._refresh_v_per_phi0()
+
+    def set_locked(self, locked: bool) -> None:
+        with self._setpoint_io("lock" if locked else "unlock") as fll:
+            fll.locked = bool(locked)
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        with self._io("voltmeter snapshot"):
+            with self._mapped("voltmeter snapshot", self.voltmeter_resource):
+                vm = self.voltmeter.snapshot()
+        snap["voltmeter"] = {"driver": self.voltmeter_cls.__name__, **vm}
+        snap["volts_per_phi0"] = self._v_per_phi0
+        return snap

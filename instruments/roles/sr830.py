@@ -1,0 +1,11 @@
+"""The lock-in role on a Stanford Research SR830.
+"""
+from __future__ import annotations
+
+from instruments.roles.lockin_common import LockInRole
+
+
+class SR830LockIn(LockInRole):
+    """An SR830 reading the cantilever."""
+
+    DRIVER = "instruments.drivers.sr830:SR830"
