@@ -35,6 +35,7 @@ from typing import Any, Iterator
 
 import pyvisa
 
+from instruments.connect_checks import Finding, mismatches
 from instruments.drivers._base import LabInstrument
 from instruments.roles import (DeferredRead, InstrumentError, LimitError, PendingRead,
                                RefusedCommandError, Role, StopCheck, TransientInstrumentError)
@@ -118,6 +119,8 @@ class VisaRole(Role):
     LIMITS: dict[str, Setting] = {}
     #: the driver ("module:Class") used when the station names none
     DRIVER: str = ""
+    #: connect() refuses when the instrument's settings contradict the station
+    refuse_mismatches: bool = True
 
     def __init__(self, name: str, resource: str, *, driver_cls: type | None = None,
                  settings: dict | None = None, limits: dict | None = None,
@@ -138,6 +141,8 @@ class VisaRole(Role):
         self._instrument_locks: list = []  # held from connect() to close(), kept over reconnects
         self._reconnecting = False
         self._errors_read_on = None  # the driver session whose earlier errors were read
+        #: what connect() read from the instrument (instruments.connect_checks.Finding)
+        self.findings: list[Finding] = []
 
     @classmethod
     def from_config(cls, cfg, context: RoleContext, driver_cls: type | None = None):
@@ -211,7 +216,10 @@ class VisaRole(Role):
             lock.release()
 
     def connect(self) -> None:
-        """Take the instrument's lock, open the session and check *IDN?; writes nothing."""
+        """Take the instrument's lock, open the session, check *IDN?, then read the settings
+        the role depends on and compare them with the station (``read_settings``): a
+        mismatch refuses the connection (unless ``refuse_mismatches`` is False, as for
+        ``loopscope station check``). Only queries are sent."""
         with self._lock:
             self._take_instrument_locks()
             try:
@@ -223,6 +231,21 @@ class VisaRole(Role):
                 raise
             self.idn = getattr(self.driver, "_idn", "")
             self._stale = False
+            try:
+                with self._mapped("read its settings at connect"):
+                    self.findings = list(self.read_settings(self.driver))
+                bad = mismatches(self.findings)
+                if bad and self.refuse_mismatches:
+                    raise InstrumentError(f"{self.who()}: " + "; ".join(f.message for f in bad)
+                                          + " (loopscope station check lists every setting)")
+            except BaseException:
+                self.close()
+                raise
+
+    def read_settings(self, driver) -> list[Finding]:
+        """Queries only: the settings this role depends on, each compared with the station.
+        Roles of models with something to check override this."""
+        return []
 
     def close(self) -> None:
         """Close the session(s) and give the instrument's lock back (kept over a reconnect)."""
@@ -301,7 +324,8 @@ class VisaRole(Role):
             snap = drv.snapshot()
         return {"role": self.KIND, "driver": self.driver_name, "model": self.model,
                 "resource": self.resource, "idn": snap["idn"], "settings": snap["settings"],
-                "station_settings": dict(self.settings), "limits": dict(self.limit_values)}
+                "station_settings": dict(self.settings), "limits": dict(self.limit_values),
+                "read_at_connect": [f.as_dict() for f in self.findings]}
 
     # waiting in (scaled) time ----------------------------------------------------------------
     @property

@@ -23,6 +23,7 @@ COMMANDS = {
     "plot": "analysis.cli:plot",
     "reanalyze": "analysis.reanalyze_cli:reanalyze",
     "gui": "gui.cli:gui",
+    "station": "instruments.commissioning:station",
 }
 
 

@@ -310,6 +310,10 @@ class AMI430(LabInstrument, StockAMI430):
         return self.state_word
 
     # persistent switch -------------------------------------------------------------------
+    switch_installed = Instrument.measurement(
+        "PS:INST?", """Get whether a persistent switch is installed (``PSwitch:INSTalled?``).""",
+        get_process=lambda v: bool(int(to_float(v, "PS:INST?"))))
+
     @property
     def persistent_switch_heater_on(self) -> bool:
         """Get whether the persistent-switch heater is on (``PSwitch?``)."""

@@ -88,6 +88,18 @@ class LakeShore336(LabInstrument, LakeShore3xx):
         self.check_set_errors()
 
     @property
+    def output_mode(self) -> tuple[int, str, bool]:
+        """Get (mode code, control input letter or "", powerup enable) of the output
+        (``OUTMODE? <output>``: mode 0 off, 1 closed loop PID, 2 zone, 3 open loop, 4 monitor
+        out, 5 warmup supply; input 0 none, 1-4 A-D, as the 336 manual gives them)."""
+        reply = self.ask(f"OUTMODE? {self.output_channel}")
+        fields = [int(to_float(f, "OUTMODE?")) for f in reply.split(",")]
+        if len(fields) != 3:
+            raise ValueError(f"OUTMODE?: expected mode,input,powerup, got {reply!r}")
+        mode, inp, powerup = fields
+        return mode, ("" if inp == 0 else "ABCD"[inp - 1]), bool(powerup)
+
+    @property
     def heater_output_percent(self) -> float:
         return to_float(self.ask(f"HTR? {self.output_channel}"), "HTR?")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from instruments.connect_checks import ADAPTED, MISMATCH, NOTE, OK, WARNING, Finding
 from instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
 from instruments.roles.field_source_common import FieldSourceRole
 from instruments.visa_session import InterlockError, Setting, _now
@@ -64,26 +65,22 @@ class AMI430FieldSource(FieldSourceRole):
                 "max_current_A": self.limits.max_current_A,
                 "max_ramp_rate_T_per_min": self.limits.max_ramp_rate_T_per_min}
 
-    def connect(self) -> None:
-        """Open the session, check *IDN?, then read (queries only, nothing is changed) the
-        supply's units, coil constant, current limit and ramp segments and compare them with
-        the station: the role adapts to the units; a coil constant that differs, a current
-        limit below what the station allows or a ramp segment slower than the station's
-        maximum rate refuse the connection."""
-        super().connect()
-        self.driver.mismatch_tolerance_A = float(self.settings["mismatch_tolerance_A"])
+    def read_settings(self, ami) -> list[Finding]:
+        """Read (queries only, nothing is changed) the supply's units, coil constant, current
+        limit, ramp segments, persistent switch and quench flag, and compare them with the
+        station: the role adapts to the units; a coil constant that differs, a current limit
+        below what the station allows, a ramp segment slower than the station's maximum rate
+        or a switch the station does not know of (or lacks) are mismatches (connect refuses)."""
+        ami.mismatch_tolerance_A = float(self.settings["mismatch_tolerance_A"])
         changes = self.supply.get("unit_changes")
-        try:
-            self.supply = self._read_supply(self.driver)
-            if changes:
-                self.supply["unit_changes"] = changes
-        except BaseException:
-            self.close()
-            raise
+        findings: list[Finding] = []
+        self.supply = self._read_supply(ami, findings)
+        if changes:
+            self.supply["unit_changes"] = changes
+        return findings
 
-    def _read_supply(self, ami) -> dict:
+    def _read_supply(self, ami, findings: list) -> dict:
         from instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
-        who = self.who()
         with self._mapped("read units (FIELD:UNITS?, RAMP:RATE:UNITS?)"):
             field_code, rate_code = ami.read_units()
         fu, ru = ami.field_unit, ami.rate_unit
@@ -92,22 +89,34 @@ class AMI430FieldSource(FieldSourceRole):
             "ramp_rate_units": {"RAMP:RATE:UNITS": rate_code,
                                 "unit": f"per {RATE_TIME_UNITS[rate_code]}", "rate_unit": ru},
             "notes": []}
+        findings.append(Finding("field units", f"{FIELD_UNITS[field_code]} (FIELD:UNITS? = "
+                                f"{field_code})", "tesla", ADAPTED))
+        findings.append(Finding("ramp-rate units", f"per {RATE_TIME_UNITS[rate_code]} "
+                                f"(RAMP:RATE:UNITS? = {rate_code})", "per minute", ADAPTED))
         notes = report["notes"]
         # coil constant: COIL? is in kG/A or T/A; compare like with like, in T/A
         with self._mapped("read coil constant (COIL?)"):
             coil_raw = ami.coilconst
         reported = ami.to_tesla(coil_raw)
-        if not reported > 0:
-            raise InstrumentError(f"{who}: coil constant: COIL? answered {coil_raw!r} {fu}/A; the "
-                                  f"supply has no coil constant, so its fields mean nothing")
-        report["coil_constant"] = {"COIL?": coil_raw, "unit": f"{fu}/A", "T_per_A": reported}
+        said = f"COIL? = {coil_raw:g} {fu}/A"
         configured = self.settings.get("coil_constant_T_per_A")
+        station = "" if configured is None else f"{configured:g} T/A (coil_constant_T_per_A)"
+        if not reported > 0:
+            findings.append(Finding("coil constant", said, station, MISMATCH,
+                                    f"COIL? answered {coil_raw!r} {fu}/A; the supply has no "
+                                    f"coil constant, so its fields mean nothing"))
+            return report
+        report["coil_constant"] = {"COIL?": coil_raw, "unit": f"{fu}/A", "T_per_A": reported}
         if configured is not None and abs(reported - configured) > 0.01 * configured:
-            raise InstrumentError(
-                f"{who}: coil constant: the supply's {reported:g} T/A (COIL? = {coil_raw:g} "
-                f"{fu}/A, FIELD:UNITS {field_code} = {fu}) differs from the station's "
-                f"coil_constant_T_per_A {configured:g} T/A by more than 1 %; fields would be "
-                f"wrong. Fix the station file or the supply")
+            findings.append(Finding(
+                "coil constant", said, station, MISMATCH,
+                f"the supply's {reported:g} T/A (COIL? = {coil_raw:g} {fu}/A, FIELD:UNITS "
+                f"{field_code} = {fu}) differs from the station's coil_constant_T_per_A "
+                f"{configured:g} T/A by more than 1 %; fields would be wrong. Fix the station "
+                f"file or the supply"))
+        else:
+            findings.append(Finding("coil constant", f"{reported:g} T/A ({said})", station,
+                                    OK if configured is not None else ADAPTED))
         self._coil_T_per_A = reported
         # current limit: the supply refuses targets above it; the station must not allow more
         with self._mapped("read current limit (CURR:LIM?)"):
@@ -116,19 +125,57 @@ class AMI430FieldSource(FieldSourceRole):
         allowed_A = min(lim.max_current_A, lim.max_field_T / reported)
         report["current_limit"] = {"CURR:LIM?": limit_A, "A": limit_A,
                                    "station_allows_A": allowed_A}
+        said, station = f"{limit_A:g} A (CURR:LIM?)", f"{allowed_A:g} A allowed"
         if allowed_A > limit_A * (1 + 1e-9):
-            raise InstrumentError(
-                f"{who}: current limit: the station allows {allowed_A:g} A (max_current_A "
-                f"{lim.max_current_A:g} A, max_field_T {lim.max_field_T:g} T at "
-                f"{reported:g} T/A) but the supply's current limit is {limit_A:g} A (CURR:LIM?); "
-                f"the supply would refuse those targets. Lower the station's limits to "
-                f"{limit_A:g} A ({limit_A * reported:g} T) or raise the supply's")
-        notes.append(f"current: the station's {allowed_A:g} A governs; the supply's own limit "
-                     f"is {limit_A:g} A (CURR:LIM?)")
-        report["ramp_segments"] = self._read_segments(ami, notes)
+            findings.append(Finding(
+                "current limit", said, station, MISMATCH,
+                f"the station allows {allowed_A:g} A (max_current_A {lim.max_current_A:g} A, "
+                f"max_field_T {lim.max_field_T:g} T at {reported:g} T/A) but the supply's current "
+                f"limit is {limit_A:g} A (CURR:LIM?); the supply would refuse those targets. "
+                f"Lower the station's limits to {limit_A:g} A ({limit_A * reported:g} T) or raise "
+                f"the supply's"))
+        else:
+            notes.append(f"current: the station's {allowed_A:g} A governs; the supply's own "
+                         f"limit is {limit_A:g} A (CURR:LIM?)")
+            findings.append(Finding("current limit", said, station, OK, notes[-1]))
+        report["ramp_segments"] = self._read_segments(ami, notes, findings)
+        self._read_switch_and_quench(ami, report, findings)
         return report
 
-    def _read_segments(self, ami, notes: list) -> list:
+    def _read_switch_and_quench(self, ami, report: dict, findings: list) -> None:
+        """PS:INST? against the station's persistent_switch; QU? (a warning: every ramp is
+        refused while the flag is up, and the safe state leaves a quenched magnet alone)."""
+        with self._mapped("read persistent switch (PS:INST?)"):
+            installed = ami.switch_installed
+        report["persistent_switch_installed"] = installed
+        said = f"{'a' if installed else 'no'} persistent switch (PS:INST? = {int(installed)})"
+        station = f"persistent_switch: {str(self.has_persistent_switch).lower()}"
+        if installed == self.has_persistent_switch:
+            findings.append(Finding("persistent switch", said, station, OK))
+        elif installed:
+            findings.append(Finding(
+                "persistent switch", said, station, MISMATCH,
+                "the supply has a persistent switch installed but the station says "
+                "persistent_switch: false; the role would ramp without opening it and its safe "
+                "state would not know persistent mode. Set persistent_switch: true"))
+        else:
+            findings.append(Finding(
+                "persistent switch", said, station, MISMATCH,
+                "the station says persistent_switch: true but the supply reports no switch "
+                "installed (PS:INST? 0); heater commands would be refused. Set "
+                "persistent_switch: false or configure the switch at the supply"))
+        with self._mapped("read quench flag (QU?)"):
+            quenched = ami.quench_detected
+        report["quench_flagged"] = quenched
+        if quenched:
+            findings.append(Finding(
+                "quench", "quench flagged (QU? = 1)", "", WARNING,
+                "the supply reports a quench (QU? 1): every ramp is refused and the safe state "
+                "leaves the magnet alone; inspect the magnet and clear it at the supply by hand"))
+        else:
+            findings.append(Finding("quench", "no quench (QU? = 0)", "", OK))
+
+    def _read_segments(self, ami, notes: list, findings: list) -> list:
         """Read RAMP:RATE:SEG? and every segment; refuse a ramp profile slower than the station.
 
         The role ramps with one rate: into segment 1 (the field limit as its bound) when the
@@ -137,12 +184,13 @@ class AMI430FieldSource(FieldSourceRole):
         rate is the last ramp's setting, which the role overwrites. Different rates there are a
         ramp profile (slower at high field, as a magnet's maker specifies): the station's
         maximum rate must not exceed the slowest of them."""
-        who, lim = self.who(), self.limits
+        lim = self.limits
         with self._mapped("read ramp segments (RAMP:RATE:SEG?)"):
             count = ami.ramp_segments
         if not 1 <= count <= 10:
-            raise InstrumentError(f"{who}: ramp segments: RAMP:RATE:SEG? answered {count}, "
-                                  f"not 1 to 10")
+            findings.append(Finding("ramp segments", f"{count} (RAMP:RATE:SEG?)", "", MISMATCH,
+                                    f"RAMP:RATE:SEG? answered {count}, not 1 to 10"))
+            return []
         segments, lower_T = [], 0.0
         for n in range(1, count + 1):
             with self._mapped(f"read ramp segment {n} (RAMP:RATE:FIELD:{n}?)"):
@@ -163,26 +211,33 @@ class AMI430FieldSource(FieldSourceRole):
                 f"ramp rate: the supply ramps at {in_range[0]['rate_T_per_min']:g} T/min up to "
                 f"the station's {lim.max_field_T:g} T (its last setting, no profile); the role "
                 f"writes its own rate (<= {lim.max_ramp_rate_T_per_min:g} T/min) into {where}")
+            findings.append(Finding("ramp segments", f"{count} (RAMP:RATE:SEG?), one rate "
+                                    f"{in_range[0]['rate_T_per_min']:g} T/min", "", NOTE,
+                                    notes[-1]))
             return segments
+        slowest = min(s["rate_T_per_min"] for s in in_range)
+        said = f"{len(in_range)} segments within {lim.max_field_T:g} T, slowest {slowest:g} T/min"
+        station = f"max_ramp_rate_T_per_min {lim.max_ramp_rate_T_per_min:g} T/min"
         for seg in in_range:
             if lim.max_ramp_rate_T_per_min > seg["rate_T_per_min"] * (1 + 1e-9):
                 span = (f"{seg['from_T']:g} T to "
                         + (f"{seg['to_T']:g} T" if seg["to_T"] is not None else "the limit"))
                 rate, upper = seg["RAMP:RATE:FIELD?"]
-                raise InstrumentError(
-                    f"{who}: ramp segments: the station's max_ramp_rate_T_per_min "
-                    f"{lim.max_ramp_rate_T_per_min:g} T/min is above the supply's ramp segment "
-                    f"{seg['segment']} ({span}) rate {seg['rate_T_per_min']:g} T/min "
-                    f"(RAMP:RATE:FIELD:{seg['segment']}? = {rate:g} {seg['unit']}, up to "
-                    f"{upper:g} {ami.field_unit}); the role ramps with one rate and would exceed "
-                    f"it there. Lower max_ramp_rate_T_per_min to "
-                    f"{min(s['rate_T_per_min'] for s in in_range):g} T/min or change the "
-                    f"supply's segments")
+                findings.append(Finding(
+                    "ramp segments", said, station, MISMATCH,
+                    f"the station's max_ramp_rate_T_per_min {lim.max_ramp_rate_T_per_min:g} "
+                    f"T/min is above the supply's ramp segment {seg['segment']} ({span}) rate "
+                    f"{seg['rate_T_per_min']:g} T/min (RAMP:RATE:FIELD:{seg['segment']}? = "
+                    f"{rate:g} {seg['unit']}, up to {upper:g} {ami.field_unit}); the role ramps "
+                    f"with one rate and would exceed it there. Lower max_ramp_rate_T_per_min to "
+                    f"{slowest:g} T/min or change the supply's segments"))
+                return segments
         notes.append(
             f"ramp rate: the supply's {len(in_range)} ramp segments within "
-            f"{lim.max_field_T:g} T allow {min(s['rate_T_per_min'] for s in in_range):g} T/min "
+            f"{lim.max_field_T:g} T allow {slowest:g} T/min "
             f"or more, at least the station's {lim.max_ramp_rate_T_per_min:g} T/min: the "
             f"station's limit governs; the role writes its rate into {where}")
+        findings.append(Finding("ramp segments", said, station, OK, notes[-1]))
         return segments
 
     @property

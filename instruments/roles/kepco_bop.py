@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
+from instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding
 from instruments.drivers._base import to_float
 from instruments.roles import StopCheck
 from instruments.roles.field_source_common import FieldSourceRole
@@ -46,6 +47,37 @@ class KepcoFieldSource(FieldSourceRole):
     @property
     def coil_constant_T_per_A(self) -> float:
         return float(self.settings["coil_constant_T_per_A"])
+
+    def read_settings(self, bop) -> list[Finding]:
+        """The operating mode and the output: a BOP in voltage mode with its output on is
+        being driven by something else. (Its rating needs no check here: the identity pattern
+        admits only a 36-12, and the station's limits are validated against that.)"""
+        findings = []
+        mode, on = bop.operating_mode, bop.output_enabled
+        said = f"{'current' if mode == 'CURR' else 'voltage'} mode (FUNC:MODE?), output " \
+               f"{'on' if on else 'off'} (OUTP?)"
+        if mode != "CURR" and on:
+            findings.append(Finding(
+                "operating mode", said, "current mode", MISMATCH,
+                "the supply is in voltage mode with its output on (FUNC:MODE? VOLT, OUTP? 1): "
+                "something else drives the coil, and switching to current mode under load "
+                "would kick it. Ramp it down and switch the output off first"))
+        elif mode != "CURR":
+            findings.append(Finding("operating mode", said, "current mode", NOTE,
+                                    "the role sets current mode before its first ramp "
+                                    "(the output is off)"))
+        elif on:
+            current = bop.current
+            findings.append(Finding("operating mode", said + f", {current:.4g} A", "current mode",
+                                    OK if abs(current) <= self.settings["settle_tolerance_A"]
+                                    else WARNING,
+                                    "" if abs(current) <= self.settings["settle_tolerance_A"] else
+                                    f"the supply drives {current:.4g} A "
+                                    f"({current * self.coil_constant_T_per_A:.4g} T) already: "
+                                    f"the first ramp starts from there"))
+        else:
+            findings.append(Finding("operating mode", said, "current mode", OK))
+        return findings
 
     # readings -----------------------------------------------------------------------------
     def read_current_A(self) -> float:

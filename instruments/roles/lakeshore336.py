@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from instruments.drivers._base import to_float
+from instruments.connect_checks import MISMATCH, OK, WARNING, Finding
 from instruments.roles import LimitError, Thermometer
 from instruments.visa_session import Setting, VisaRole
 
@@ -27,6 +28,30 @@ class LakeShore336Thermometer(VisaRole, Thermometer):
         return {"input_channel": self.settings["input"],
                 "output_channel": int(self.settings["output"]),
                 "max_temperature_K": self.max_temperature_K}
+
+    def read_settings(self, tc) -> list[Finding]:
+        """OUTMODE? of the station's output: is it a control loop, on the station's input?"""
+        mode, control_input, _ = tc.output_mode
+        words = {0: "off", 1: "closed-loop PID", 2: "zone", 3: "open loop", 4: "monitor out",
+                 5: "warmup supply"}
+        output, expected = int(self.settings["output"]), self.settings["input"]
+        said = (f"output {output} {words.get(mode, f'mode {mode}')}"
+                + (f" on input {control_input}" if control_input else "") + " (OUTMODE?)")
+        station = f"output {output} regulating on input {expected}"
+        if mode in (1, 2) and control_input != expected:
+            return [Finding("control loop", said, station, MISMATCH,
+                            f"output {output} regulates on input {control_input or 'none'} "
+                            f"(OUTMODE? {output}) but the station reads input {expected}; the "
+                            f"setpoints would be held on another sensor than the one recorded. "
+                            f"Set the station's input to {control_input or 'the loop input'} or "
+                            f"the controller's loop to {expected}")]
+        if mode in (1, 2):
+            return [Finding("control loop", said, station, OK)]
+        return [Finding("control loop", said, station, WARNING,
+                        f"output {output} is {words.get(mode, f'mode {mode}')} (OUTMODE?), not a "
+                        f"closed loop: temperature setpoints will not be regulated; set "
+                        f"OUTMODE {output},1,<input>,0 at the controller if the plan steps "
+                        f"temperature")]
 
     def read_temperature_K(self) -> float:
         with self._io("read temperature") as tc:

@@ -2,6 +2,7 @@
 """
 from __future__ import annotations
 
+from instruments.connect_checks import ADAPTED, NOTE, Finding
 from instruments.roles import FieldProbe
 from instruments.visa_session import VisaRole
 
@@ -12,6 +13,17 @@ class LakeShore425Probe(VisaRole, FieldProbe):
     DRIVER = "instruments.drivers.lakeshore425:LakeShore425"
 
     KIND = "field_probe"
+
+    def read_settings(self, gm) -> list[Finding]:
+        """UNIT? (readings are converted from it) and RANGE? (its full scale: a field beyond it
+        reads as an overload)."""
+        from instruments.drivers.lakeshore425 import RANGE_FULL_SCALE_T
+        unit, range_G = gm.unit, gm.range
+        self.full_scale_T = RANGE_FULL_SCALE_T.get(range_G)
+        return [Finding("field units", f"{unit} (UNIT?)", "tesla", ADAPTED),
+                Finding("range", f"{range_G:g} G full scale (RANGE?)", "", NOTE,
+                        f"the probe reads up to {RANGE_FULL_SCALE_T.get(range_G, 0):g} T on this "
+                        f"range (RANGE?); beyond it the probe shows OL (overload)")]
 
     def read_field_T(self) -> float:
         with self._io("read field") as gm:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from instruments.connect_checks import MISMATCH, NOTE, OK, Finding
 from instruments.roles import LimitError, LockIn
 from instruments.visa_session import Setting, VisaRole
 
@@ -18,6 +19,35 @@ LOCKIN_LIMITS = {
 class LockInRole(VisaRole, LockIn):
     KIND = "lockin"
     LIMITS = LOCKIN_LIMITS
+
+    SETTINGS = {
+        "reference_source": Setting(str, default="internal",
+                                    choices=("internal", "external", "dual", "chop"),
+                                    doc="the reference the plans expect (internal: the lock-in's "
+                                        "own oscillator sets the frequency)"),
+    }
+    #: the instrument's reference-source words -> the station's
+    REFERENCE_WORDS: dict[str, str] = {}
+    REFERENCE_QUERY = ""
+
+    def read_settings(self, li) -> list[Finding]:
+        """The reference source (a frequency set on an externally referenced lock-in does
+        nothing), the time constant and the sensitivity."""
+        raw = li.reference_source
+        source = self.REFERENCE_WORDS.get(raw, str(raw).lower())
+        expected = self.settings["reference_source"]
+        said = f"{source} ({self.REFERENCE_QUERY} -> {raw})"
+        findings = [Finding(
+            "reference source", said, f"reference_source: {expected}",
+            OK if source == expected else MISMATCH,
+            "" if source == expected else
+            f"the lock-in's reference is {source} ({self.REFERENCE_QUERY} answered {raw!r}) but "
+            f"the station's reference_source is {expected}; "
+            + ("frequencies the plans set would not be the reference" if expected == "internal"
+               else "set reference_source to what the lock-in uses"))]
+        findings.append(Finding("time constant", f"{float(li.time_constant):g} s", "", NOTE))
+        findings.append(Finding("sensitivity", f"{float(li.sensitivity):g} V full scale", "", NOTE))
+        return findings
 
     def read_xy_V(self) -> tuple[float, float]:
         with self._io("read X, Y") as li:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from instruments.drivers._base import LabInstrument, to_float
+from instruments.connect_checks import NOTE, OK, WARNING, Finding
 from instruments.roles import FluxReadout, InstrumentError
 from instruments.visa_session import Setting, VisaRole
 
@@ -56,9 +57,31 @@ class SquidFluxReadout(VisaRole, FluxReadout):
                 self.voltmeter = self._open_driver(self.voltmeter_cls, self.voltmeter_resource)
                 self._v_per_phi0 = None
                 self._refresh_v_per_phi0()
+                self.findings.append(Finding(
+                    "voltmeter", f"{getattr(self.voltmeter, '_idn', '')} at "
+                    f"{self.voltmeter_resource}", "", NOTE))
             except BaseException:
                 self.close()
                 raise
+
+    def read_settings(self, fll) -> list[Finding]:
+        """V per Phi0 (VPHI?) against the station's override, and the lock state."""
+        reported = fll.volts_per_phi0
+        override = self.settings.get("volts_per_phi0")
+        findings = [Finding("V per flux quantum", f"{reported:g} V/Phi0 (VPHI?)",
+                            "" if override is None else f"volts_per_phi0 {override:g} V/Phi0",
+                            NOTE if override is None else
+                            (OK if abs(reported - override) <= 1e-3 * abs(override) else WARNING),
+                            "" if override is None or abs(reported - override) <= 1e-3 * abs(override)
+                            else f"the controller reports {reported:g} V/Phi0 (VPHI?) but the "
+                                 f"station's volts_per_phi0 {override:g} overrides it: fluxes are "
+                                 f"computed with the station's value")]
+        locked = bool(fll.locked)
+        findings.append(Finding("flux lock", "locked" if locked else "unlocked", "",
+                                OK if locked else WARNING,
+                                "" if locked else "the flux-locked loop is unlocked: its output "
+                                "means nothing until it is locked (reset_lock)"))
+        return findings
 
     def close(self) -> None:
         with self._lock:

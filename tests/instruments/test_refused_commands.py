@@ -136,9 +136,17 @@ def test_ami_target_beyond_the_supplys_current_limit_is_refused_and_no_ramp_is_s
 
 def test_ami_heater_on_without_a_switch_is_the_supplys_refusal(lab_with):
     lab = lab_with({"magnet": {"switch_installed": False}})
-    st = station_on(lab)                                   # the station thinks there is one
+    # the station thinks there is a switch: connect reads PS:INST? and refuses first
+    with pytest.raises(InstrumentError, match=r"persistent switch: the station says "
+                                              r"persistent_switch: true but the supply reports "
+                                              r"no switch installed \(PS:INST\? 0\)"):
+        station_on(lab)
+    # past that check (as station check connects), the supply's own refusal is the error
+    st = load_station(sim_station_dict(), resources=lab.resources, connect=False)
+    magnet = st.get("magnet_supply")
+    magnet.refuse_mismatches = False
     try:
-        magnet = st.get("magnet_supply")
+        magnet.connect()
         with pytest.raises(RefusedCommandError) as info:
             magnet.switch_heater_on()
         assert not isinstance(info.value, InterlockError)
