@@ -34,6 +34,7 @@ from typing import Any, Iterator
 
 import pyvisa
 
+from instruments import visa_interfaces  # the interface options (serial, GPIB) of _open_driver
 from instruments.drivers._base import LabInstrument, to_float
 from instruments.roles import (DeferredRead, FieldLimits, FieldProbe, FieldSource, FluxReadout,
                                InstrumentError, LimitError, LockIn, PendingRead, QuenchError,
@@ -165,6 +166,7 @@ class VisaRole(Role):
         try:
             library = resolve_visa_library(self.context.visa_library)
             driver = driver_cls(resource, visa_library=library, timeout=ms, open_timeout=ms,
+                                **visa_interfaces.open_kwargs(self, driver_cls, resource),  # serial, GPIB options
                                 **extra)
         except InstrumentError as exc:
             raise type(exc)(f"{self.who(resource)}: {exc}") from None
