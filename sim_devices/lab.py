@@ -74,7 +74,11 @@ class SimulatedLab:
             self.faults.add(spec, relative_to_now=False)
         self.server: LabServer | None = None
         interfaces = dict(self.world.config.get("interfaces", {}))
-        interfaces.update(validate_interfaces({name: "serial" for name in serial}, "serial"))
+        for name in serial:
+            if name not in INSTRUMENT_NAMES:
+                raise ConfigError(f"serial: unknown instrument {name!r} (known: "
+                                  f"{', '.join(INSTRUMENT_NAMES)})")
+        interfaces.update({name: "serial" for name in serial})
         for name, kind in interfaces.items():
             if kind == "serial" and self.instruments[name].serial_port is None:
                 raise ConfigError(f"interfaces.{name}: the lab has no serial port for the "

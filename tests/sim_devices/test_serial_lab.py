@@ -173,3 +173,12 @@ def test_tcp_instruments_keep_their_ports_when_others_go_serial():
     with SimulatedLab(None, speed=100.0, base_port=base, serial=["gaussmeter"]) as lab:
         assert lab.ports["coil_supply"] == base and lab.ports["nanovoltmeter"] == base + 3
         assert "gaussmeter" not in lab.ports
+
+
+def test_sim_cli_refuses_an_unknown_serial_instrument_by_name():
+    from click.testing import CliRunner
+    from sim_devices.cli import sim
+
+    result = CliRunner().invoke(sim, ["--serial", "gaussmeter,gausmeter", "--base-port", "0"])
+    assert result.exit_code == 1
+    assert "serial: unknown instrument 'gausmeter'" in result.output
