@@ -58,7 +58,12 @@ def lock_dir() -> Path:
 def canonical_resource(resource: str) -> str:
     """One spelling per instrument: upper case, no board number, localhost as 127.0.0.1."""
     parts = [p.strip().upper() for p in resource.strip().split("::")]
-    parts[0] = re.sub(r"\d+$", "", parts[0])
+    if parts[0].startswith("ASRL"):
+        # a serial resource's "board" is the port itself (ASRL3 = ASRLCOM3 = COM3,
+        # ASRL/dev/ttyUSB0): two ports are two instruments
+        parts[0] = re.sub(r"^ASRLCOM(?=\d+$)", "ASRL", parts[0])
+    else:
+        parts[0] = re.sub(r"\d+$", "", parts[0])
     return "::".join("127.0.0.1" if i and p in ("LOCALHOST", "[::1]") else p for i, p in enumerate(parts))
 
 

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import yaml
 
 from instruments.roles import FieldLimits, InstrumentError, Role
+from instruments.visa_interfaces import OPTION_KEYS, InterfaceOptionError, check_options
 from loopscope.safe_yaml import SafeYAMLError, load_yaml_file, load_yaml_text
 
 from instruments.roles import ROLE_KINDS  # noqa: E402  (one list of role kinds)
@@ -34,8 +35,10 @@ DEFAULT_TIMEOUT_S = 2.0
 
 TOP_KEYS = {"station", "time_scale", "safe_state", "timeout_s", "visa_library", "description",
             "overlap_reads", "instruments"}
+# the interface options (baud_rate, parity, ..., read_termination) are
+# instruments.visa_interfaces.OPTION_KEYS, checked there against the resource's interface
 INSTRUMENT_KEYS = {"role", "driver", "resource", "settings", "limits", "timeout_s",
-                   "description", "voltmeter_resource", "voltmeter_driver"}
+                   "description", "voltmeter_resource", "voltmeter_driver", *OPTION_KEYS}
 FLUX_ONLY_KEYS = {"voltmeter_resource", "voltmeter_driver"}
 #: the simulated lab's name for the voltmeter of a flux readout (see resources= below)
 SIM_VOLTMETER_NAME = "nanovoltmeter"
@@ -57,6 +60,8 @@ class InstrumentConfig:
     voltmeter_resource: str | None = None
     voltmeter_driver: str = "keithley2182"
     description: str = ""
+    #: the station file's interface options for ``resource`` (instruments.visa_interfaces)
+    visa_options: dict = field(default_factory=dict)
 
     @property
     def resources(self) -> list[str]:
@@ -200,6 +205,10 @@ def _check_instrument(name, entry, defaults_timeout: float,
         raise StationError(f"{where}: missing key 'resource'")
     resource = resources.get(name, entry["resource"])
     check_resource_string(resource, f"{where}.resource")
+    try:
+        visa_options = check_options(entry, resource, where)
+    except InterfaceOptionError as exc:
+        raise StationError(str(exc)) from None
     role_cls = resolved.role_cls
     settings = _check_block(entry.get("settings"), role_cls.SETTINGS, f"{where}.settings")
     limits = _check_block(entry.get("limits"), role_cls.LIMITS, f"{where}.limits")
@@ -226,7 +235,7 @@ def _check_instrument(name, entry, defaults_timeout: float,
     description = entry.get("description", "")
     return InstrumentConfig(name=name, role=role, driver=driver, resource=resource,
                             settings=settings, limits=limits, timeout_s=timeout,
-                            description=str(description), **extra)
+                            description=str(description), visa_options=visa_options, **extra)
 
 
 def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
@@ -400,7 +409,10 @@ def build_roles(config: StationConfig, lock_wait_s: float = 0.0) -> dict[str, Ro
     roles: dict[str, Role] = {}
     for name, cfg in config.instruments.items():
         resolved = resolve_driver(cfg.driver)
-        roles[name] = resolved.role_cls.from_config(cfg, context, driver_cls=resolved.driver_cls)
+        role = resolved.role_cls.from_config(cfg, context, driver_cls=resolved.driver_cls)
+        # read by instruments.visa_interfaces.open_kwargs when the role opens its driver
+        role.station_visa_options = {cfg.resource: dict(cfg.visa_options)}
+        roles[name] = role
     return roles
 
 

@@ -35,6 +35,7 @@ from typing import Any, Iterator
 
 import pyvisa
 
+from instruments import visa_interfaces  # the interface options (serial, GPIB) of _open_driver
 from instruments.connect_checks import Finding, mismatches
 from instruments.drivers._base import LabInstrument
 from instruments.roles import (DeferredRead, InstrumentError, LimitError, PendingRead,
@@ -169,6 +170,7 @@ class VisaRole(Role):
         try:
             library = resolve_visa_library(self.context.visa_library)
             driver = driver_cls(resource, visa_library=library, timeout=ms, open_timeout=ms,
+                                **visa_interfaces.open_kwargs(self, driver_cls, resource),
                                 **extra)
         except InstrumentError as exc:
             raise type(exc)(f"{self.who(resource)}: {exc}") from None

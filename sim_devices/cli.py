@@ -5,6 +5,7 @@ import ipaddress
 import signal
 import socket
 import threading
+import warnings
 
 import click
 
@@ -21,12 +22,21 @@ from .lab import DEFAULT_BASE_PORT, SimulatedLab
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--base-port", type=int, default=DEFAULT_BASE_PORT, show_default=True,
               help="First port; the eight instruments take base..base+7 (0 picks free ports).")
-def sim(config_path, seed, speed, host, base_port):
+@click.option("--serial", "serial", multiple=True, metavar="NAME[,NAME]",
+              help="Serve these instruments on serial pseudo-terminals (ASRL/dev/pts/N::INSTR) "
+                   "instead of TCP: gaussmeter, nanovoltmeter, lockin, coil_supply. POSIX only.")
+def sim(config_path, seed, speed, host, base_port, serial):
     """Start the simulated lab and serve its instruments until Ctrl-C."""
+    names = [n.strip() for item in serial for n in item.split(",") if n.strip()]
     try:
-        lab = SimulatedLab(config_path, seed=seed, speed=speed, host=host, base_port=base_port)
+        with warnings.catch_warnings(record=True):   # said below, in the lab's own words
+            warnings.simplefilter("always")
+            lab = SimulatedLab(config_path, seed=seed, speed=speed, host=host,
+                               base_port=base_port, serial=names)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    for name, why in lab.serial_skipped.items():
+        click.echo(f"warning: {name}: served on TCP, not serial: {why}", err=True)
     if not is_loopback(host):
         click.echo(f"warning: --host {host}: the simulated lab is served to the network; anyone who "
                    f"can reach this machine can drive its instruments (there is no authentication). "

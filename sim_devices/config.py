@@ -14,6 +14,9 @@ INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter
 
 FAULT_KINDS = ("timeout", "garbage", "drop", "slow", "quench", "refuse")
 
+#: how the lab serves an instrument: a LAN socket, or a serial pseudo-terminal (POSIX)
+INTERFACES = ("tcp", "serial")
+
 
 def _ring_defaults(**over):
     d = {
@@ -83,6 +86,8 @@ DEFAULTS: dict = {
     "nanovoltmeter": {"noise_V_10mV_range": 3e-9},
     "lockin": {"input_noise_V_per_rtHz": 1e-8},
     "world": {"max_substep_s": 0.01, "max_substeps": 200},
+    # instrument name -> "tcp" (the default) or "serial"
+    "interfaces": {},
     "faults": [],
 }
 
@@ -127,6 +132,20 @@ def validate_fault(f: dict, where: str = "faults") -> dict:
     return dict(f)
 
 
+def validate_interfaces(interfaces, where: str = "interfaces") -> dict:
+    """``{instrument name: "tcp" | "serial"}``; an unknown name or interface is an error."""
+    if not isinstance(interfaces, dict):
+        raise ConfigError(f"{where} must be a mapping of instrument name to "
+                          f"{' or '.join(INTERFACES)}, got {interfaces!r}")
+    for name, kind in interfaces.items():
+        if name not in INSTRUMENT_NAMES:
+            raise ConfigError(f"unknown configuration key '{where}.{name}' (value {kind!r}; "
+                              f"known: {', '.join(INSTRUMENT_NAMES)})")
+        if kind not in INTERFACES:
+            raise ConfigError(f"{where}.{name}: {kind!r} is not one of {', '.join(INTERFACES)}")
+    return dict(interfaces)
+
+
 def load_config(config=None) -> dict:
     """Defaults merged with a dict, a YAML file path or None; raises ConfigError."""
     if config is None:
@@ -141,7 +160,10 @@ def load_config(config=None) -> dict:
             raise ConfigError(str(exc)) from None
         if not isinstance(user, dict):
             raise ConfigError(f"{p}: the top level must be a mapping")
+    user = dict(user)
+    interfaces = validate_interfaces(user.pop("interfaces", None) or {})
     cfg = _merge(DEFAULTS, user, "")
+    cfg["interfaces"] = interfaces
     kinds = [k for k in DEFAULTS["sample"] if k != "kind"]
     if cfg["sample"]["kind"] not in kinds:
         raise ConfigError(f"sample.kind: {cfg['sample']['kind']!r} is not one of {', '.join(kinds)}")

@@ -1,12 +1,13 @@
 """The simulated lab: one World, eight instruments on their own ports, fault injection."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .clock import SimClock
-from .config import INSTRUMENT_NAMES
+from .config import INSTRUMENT_NAMES, ConfigError
 from .faults import FaultManager
 from .instruments.ami430 import AMI430
 from .instruments.keithley2182 import Keithley2182A
@@ -16,6 +17,7 @@ from .instruments.lakeshore425 import LakeShore425
 from .instruments.squid_fll import SquidFLL
 from .instruments.sr830 import SR830
 from .instruments.sr860 import SR860
+from .serial_port import PTY_AVAILABLE, WHY_NO_PTY
 from .server import LabServer
 from .world import World
 
@@ -40,10 +42,15 @@ class SimulatedLab:
 
     ``base_port=0`` (or None) picks free ports; otherwise ports base_port+0..+7 in the order of
     INSTRUMENT_NAMES. Use as a context manager or call start()/stop().
+
+    ``serial`` (instrument names, added to the configuration's ``interfaces``) serves those
+    instruments on serial pseudo-terminals instead: ``resources[name]`` is then
+    ``ASRL/dev/pts/N::INSTR`` (their TCP port stays unused, so the others keep theirs). Where
+    there are no ptys (Windows) they are served on TCP with a warning (``serial_skipped``).
     """
 
     def __init__(self, config: dict | str | Path | None = None, seed: int = 0, speed: float = 1.0,
-                 host: str = "127.0.0.1", base_port: int | None = 0):
+                 host: str = "127.0.0.1", base_port: int | None = 0, serial=()):
         highest = 65535 - (len(INSTRUMENT_NAMES) - 1)
         if base_port and not 1 <= base_port <= highest:
             raise ValueError(f"base port {base_port}: the {len(INSTRUMENT_NAMES)} instruments take ports "
@@ -66,6 +73,30 @@ class SimulatedLab:
         for spec in self.world.config["faults"]:
             self.faults.add(spec, relative_to_now=False)
         self.server: LabServer | None = None
+        interfaces = dict(self.world.config.get("interfaces", {}))
+        for name in serial:
+            if name not in INSTRUMENT_NAMES:
+                raise ConfigError(f"serial: unknown instrument {name!r} (known: "
+                                  f"{', '.join(INSTRUMENT_NAMES)})")
+        interfaces.update({name: "serial" for name in serial})
+        for name, kind in interfaces.items():
+            if kind == "serial" and self.instruments[name].serial_port is None:
+                raise ConfigError(f"interfaces.{name}: the lab has no serial port for the "
+                                  f"{self.instruments[name].model} (serial: "
+                                  f"{', '.join(self.serial_capable()) or 'none'})")
+        #: instrument names served on a serial pty (once started)
+        self.serial_names = [n for n in INSTRUMENT_NAMES if interfaces.get(n) == "serial"]
+        #: those asked for serial but served on TCP (no ptys on this system), and why
+        self.serial_skipped: dict[str, str] = {}
+        if self.serial_names and not PTY_AVAILABLE:
+            self.serial_skipped = {n: WHY_NO_PTY for n in self.serial_names}
+            warnings.warn(f"serving {', '.join(self.serial_names)} on TCP, not serial: "
+                          f"{WHY_NO_PTY}", RuntimeWarning, stacklevel=2)
+            self.serial_names = []
+
+    def serial_capable(self) -> list[str]:
+        """The instruments the lab can serve on a serial port."""
+        return [n for n in INSTRUMENT_NAMES if self.instruments[n].serial_port is not None]
 
     # ----------------------------------------------------------------- life cycle
     def start(self) -> "SimulatedLab":
@@ -74,7 +105,11 @@ class SimulatedLab:
         server = LabServer(self.host, self.faults)
         try:
             for i, name in enumerate(INSTRUMENT_NAMES):
-                server.add(name, self.instruments[name], self.base_port + i if self.base_port else 0)
+                if name in self.serial_names:
+                    server.add_serial(name, self.instruments[name])
+                else:
+                    server.add(name, self.instruments[name],
+                               self.base_port + i if self.base_port else 0)
         except OSError:
             server.stop()
             raise
@@ -103,9 +138,28 @@ class SimulatedLab:
 
     @property
     def ports(self) -> dict[str, int]:
+        """TCP port by instrument name (those served on TCP)."""
         if self.server is None:
             return {}
-        return {name: self.server.port(name) for name in self.server.names}
+        return {name: self.server.port(name) for name in self.server.names
+                if name not in self.serial_names}
+
+    @property
+    def interfaces(self) -> dict[str, str]:
+        """Instrument name -> "serial" or "tcp", as served."""
+        return {n: "serial" if n in self.serial_names else "tcp" for n in INSTRUMENT_NAMES}
+
+    def serial_framing(self, name: str) -> dict:
+        """What the client of a serial instrument set on its port (baud_rate, data_bits,
+        parity, stop_bits, flow_control: a pty reports data bits and parity as 8, none), the
+        instrument's own settings, and the port's counters (lines answered, rate_limited,
+        garbled)."""
+        if self.server is None or name not in self.serial_names:
+            raise KeyError(f"{name!r} is not served on a serial port (serial: "
+                           f"{', '.join(self.serial_names) or 'none'})")
+        link = self.server.serial_link(name)
+        return {"client": link.client_framing(), "instrument": dict(link.expected),
+                "counters": dict(link.counters), "last_mismatch": link.last_mismatch}
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, model, resource) for each instrument."""

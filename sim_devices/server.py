@@ -1,5 +1,7 @@
 """The lab's TCP servers on loopback, one port per instrument: raw socket, newline-terminated
 commands (\\r\\n or \\n), as LAN instruments speak, so drivers use TCPIP0::host::port::SOCKET.
+An instrument may instead be served on a serial pseudo-terminal (``add_serial``, see
+serial_port.py): ASRL/dev/pts/N::INSTR, with the framing and terminators of its RS-232 port.
 
 All ports are served by one thread with one selector. A thread per connection made every
 instrument wait for the interpreter lock whenever a control program asked several of them at
@@ -13,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import selectors
 import socket
 import threading
@@ -26,6 +29,9 @@ GARBAGE = "\x15#?~%\x7f@!"
 class _Connection:
     """One client of one instrument: bytes in, replies out, in order."""
 
+    #: the characters that end a received message (CR and NUL around it are stripped)
+    line_ends = b"\n"
+
     def __init__(self, sock: socket.socket, instrument):
         self.sock = sock
         self.instrument = instrument
@@ -35,6 +41,55 @@ class _Connection:
         self.held_reply = b""      # a "slow" reply, sent at held_until; later lines wait for it
         self.held_until = 0.0
         self.closed = False
+        self.pacing = None         # a serial port's MessagePacing
+        self.paused = False        # XOFF received: output waits for XON
+
+    @property
+    def key(self):
+        """What the selector knows this connection by."""
+        return self.sock
+
+    def recv(self) -> bytes:
+        return self.sock.recv(65536)
+
+    def send(self, data) -> int:
+        return self.sock.send(data)
+
+
+class _SerialConnection(_Connection):
+    """The one, permanent "connection" of a serial port: the pty master. There is no accept
+    and no hang-up: a client opens and closes the slave as it likes, and the port stays."""
+
+    def __init__(self, link, instrument):
+        super().__init__(None, instrument)
+        self.link = link
+        port = instrument.serial_port
+        self.term = port["reply_termination"].encode()
+        self.line_ends = port["line_ends"].encode()
+        self.xon_xoff = port["flow_control"] == "xon_xoff"
+        if instrument.serial_pacing:
+            from .serial_port import MessagePacing
+            self.pacing = MessagePacing(*instrument.serial_pacing)
+
+    @property
+    def key(self):
+        return self.link.master
+
+    def recv(self) -> bytes:
+        try:
+            return os.read(self.link.master, 65536)
+        except BlockingIOError:
+            raise
+        except OSError:     # EIO: no slave open (cannot happen while the lab holds one)
+            raise BlockingIOError from None
+
+    def send(self, data) -> int:
+        try:
+            return os.write(self.link.master, data)
+        except BlockingIOError:
+            raise
+        except OSError:
+            return len(data)    # nobody to hear it: a serial line just loses the bytes
 
 
 class LabServer:
@@ -46,6 +101,7 @@ class LabServer:
         self._selector = selectors.DefaultSelector()
         self._listeners: dict[str, socket.socket] = {}
         self._connections: set[_Connection] = set()
+        self._serial: dict[str, _SerialConnection] = {}
         self._timers: list[tuple[float, int, _Connection]] = []   # (wall time, tiebreak, held connection)
         self._tiebreak = itertools.count()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -71,15 +127,33 @@ class LabServer:
         self._selector.register(listener, selectors.EVENT_READ, instrument)
         return listener.getsockname()[1]
 
-    def port(self, name: str) -> int:
+    def add_serial(self, name: str, instrument):
+        """Serve ``instrument`` on a new serial pseudo-terminal; returns its SerialLink.
+        Raises SerialUnavailable where there are no ptys (Windows)."""
+        from .serial_port import SerialLink
+        link = SerialLink(instrument)
+        conn = _SerialConnection(link, instrument)
+        self._serial[name] = conn
+        self._selector.register(link.master, selectors.EVENT_READ, conn)
+        return link
+
+    def port(self, name: str) -> int | None:
+        """The TCP port of an instrument (None for one served on a serial port)."""
+        if name in self._serial:
+            return None
         return self._listeners[name].getsockname()[1]
 
+    def serial_link(self, name: str):
+        return self._serial[name].link
+
     def resource(self, name: str) -> str:
+        if name in self._serial:
+            return self._serial[name].link.resource
         return f"TCPIP0::{self.host}::{self.port(name)}::SOCKET"
 
     @property
     def names(self) -> list[str]:
-        return list(self._listeners)
+        return list(self._listeners) + list(self._serial)
 
     # ----------------------------------------------------------------- life cycle
     def start(self) -> None:
@@ -105,6 +179,10 @@ class LabServer:
         for listener in self._listeners.values():
             listener.close()
         self._listeners.clear()
+        for conn in self._serial.values():
+            conn.closed = True
+            conn.link.close()
+        self._serial.clear()
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -156,7 +234,7 @@ class LabServer:
 
     def _receive(self, conn: _Connection) -> None:
         try:
-            chunk = conn.sock.recv(65536)
+            chunk = conn.recv()
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -164,8 +242,41 @@ class LabServer:
         if not chunk:
             self._drop(conn)
             return
+        if isinstance(conn, _SerialConnection):
+            chunk = self._serial_chunk(conn, chunk)
         conn.inbox += chunk
         self._process(conn)
+
+    def _serial_chunk(self, conn: _SerialConnection, chunk: bytes) -> bytes:
+        """What the instrument's UART makes of bytes the client sent."""
+        if conn.xon_xoff and (b"\x11" in chunk or b"\x13" in chunk):
+            # the controller's XOFF holds the instrument's output until its XON
+            for byte in chunk:
+                if byte == 0x13:
+                    conn.paused = True
+                elif byte == 0x11:
+                    conn.paused = False
+            chunk = chunk.replace(b"\x11", b"").replace(b"\x13", b"")
+        mismatch = conn.link.mismatch()
+        if mismatch:
+            # sent at another baud rate or stop-bit setting, the bytes arrive as garbage: the
+            # real unit understands none of it; count each line so a test can see why
+            lines = sum(chunk.count(bytes([c])) for c in conn.line_ends) or 1
+            conn.link.counters["garbled"] += lines
+            conn.link.last_mismatch = mismatch
+            log.warning("%s: serial framing mismatch %s (client, instrument): line lost",
+                        conn.instrument.name, mismatch)
+            return b""
+        return chunk
+
+    @staticmethod
+    def _split_line(conn: _Connection):
+        """The first complete message in the inbox and the rest, or None."""
+        ends = [i for i in (conn.inbox.find(bytes([c])) for c in conn.line_ends) if i >= 0]
+        if not ends:
+            return None
+        i = min(ends)
+        return conn.inbox[:i], conn.inbox[i + 1:]
 
     def _process(self, conn: _Connection) -> None:
         """Answer the connection's complete lines in order, unless a slow reply holds it."""
@@ -175,11 +286,22 @@ class LabServer:
                 return          # its timer calls again
             conn.outbox += conn.held_reply
             conn.held_reply = b""
-        while b"\n" in conn.inbox and not conn.closed and not conn.held_reply:
-            raw, conn.inbox = conn.inbox.split(b"\n", 1)
-            line = raw.decode("latin-1").strip("\r\x00 ")
+        arrived = time.monotonic()
+        while not conn.closed and not conn.held_reply:
+            split = self._split_line(conn)
+            if split is None:
+                break
+            raw, conn.inbox = split
+            line = raw.decode("latin-1").strip("\r\n\x00 ")
             if not line:
                 continue
+            if conn.pacing is not None:
+                if not conn.pacing.accept(arrived):
+                    conn.link.counters["rate_limited"] += 1
+                    continue
+                conn.pacing.done(arrived)
+            if isinstance(conn, _SerialConnection):
+                conn.link.counters["lines"] += 1
             fault = self.faults.check(inst.name, "?" in line, line) if self.faults else None
             if fault is not None and fault.kind == "drop":
                 self._drop(conn)
@@ -208,20 +330,29 @@ class LabServer:
         self._flush(conn)
 
     def _flush(self, conn: _Connection) -> None:
-        if conn.outbox:
+        if conn.outbox and not conn.paused:
             try:
-                sent = conn.sock.send(conn.outbox)
+                sent = conn.send(conn.outbox)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:
                 self._drop(conn)
                 return
             del conn.outbox[:sent]
-        wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbox else 0)
-        if self._selector.get_key(conn.sock).events != wanted:
-            self._selector.modify(conn.sock, wanted, conn)
+            if conn.pacing is not None and sent:
+                conn.pacing.done(time.monotonic())   # the quiet time counts from the reply's end
+        wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbox and not conn.paused else 0)
+        if self._selector.get_key(conn.key).events != wanted:
+            self._selector.modify(conn.key, wanted, conn)
 
     def _drop(self, conn: _Connection) -> None:
+        if isinstance(conn, _SerialConnection):
+            # a serial line cannot be hung up: the instrument's interface resets instead,
+            # losing what it held (the "drop" fault on a serial port)
+            conn.inbox = b""
+            conn.outbox.clear()
+            conn.held_reply = b""
+            return
         if conn.closed:
             return
         conn.closed = True

@@ -106,6 +106,13 @@ class LabInstrument:
     ESR_ERROR_BITS: dict[int, str] = {32: "CME (command error)", 16: "EXE (execution error)",
                                       8: "DDE (device-dependent error)", 4: "QYE (query error)"}
 
+    def __init__(self, adapter, *args, message_gap_s: float = 0.0, **kwargs):
+        # message_gap_s: loopscope's own option (instruments.visa_interfaces), not pyvisa's
+        super().__init__(adapter, *args, **kwargs)
+        if message_gap_s > 0:
+            from instruments.visa_interfaces import pace_session
+            pace_session(self.adapter.connection, message_gap_s)
+
     @property
     def resource(self) -> str:
         adapter = self.__dict__.get("adapter")

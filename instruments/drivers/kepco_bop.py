@@ -37,6 +37,16 @@ class KepcoBOP(LabInstrument, KepcoBOP3612):
     SNAPSHOT_PROPERTIES = ("operating_mode", "output_enabled", "current_setpoint",
                            "voltage_setpoint", "current", "voltage")
 
+    def __init__(self, adapter, name="Kepco BOP 36-12 Bipolar Power Supply",
+                 read_termination="\n", write_termination="\n", **kwargs):
+        # the stock driver fixes both terminators at LF (GPIB, LAN); its RS-232 port answers
+        # with CR LF (instruments.visa_interfaces), so a station's choice is set afterwards
+        super().__init__(adapter, name, **kwargs)
+        connection = getattr(self.adapter, "connection", None)
+        if hasattr(connection, "read_termination"):
+            connection.read_termination = read_termination
+            connection.write_termination = write_termination
+
     current_setpoint = Instrument.control(
         "CURRent?", "CURRent %g",
         """Control the output current setpoint in A; refuses values outside ±12 A.""",

@@ -115,6 +115,14 @@ class SimInstrument:
     idn = ""
     reply_termination = "\n"
     welcome: list[str] = []
+    #: the RS-232 port of the real unit, per its manual, when the lab may serve the instrument
+    #: over a serial pseudo-terminal (sim_devices/serial_port.py); None: no serial port modelled.
+    #: baud_rate, data_bits, parity, stop_bits, flow_control as the station file spells them;
+    #: reply_termination on that port; line_ends: the characters that end a received message
+    serial_port: dict | None = None
+    #: (minimum gap after an exchange in s, messages per second) the serial interface takes;
+    #: a message sent sooner is lost (None: no limit)
+    serial_pacing: tuple[float, int] | None = None
     scpi = True      # SCPI header normalization; False: SRS/LakeShore style "NAME[?] args"
 
     # error reporting, per manual (see the module docstring) -------------------------------

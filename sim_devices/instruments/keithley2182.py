@@ -21,6 +21,12 @@ class Keithley2182A(SimInstrument):
     model = "Keithley 2182A"
     idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2182A,4017523,C02  /A02"
     reply_termination = "\r"
+    # RS-232 (2182/2182A user's manual, "RS-232 interface reference"): eight data bits, one stop
+    # bit, no parity, fixed; baud 300..19.2k, factory 9600; flow control none or XON/XOFF (no
+    # hardware handshake); replies end with LF, CR, LFCR or CRLF as selected (CR here, as on
+    # this lab's socket); "incoming commands are processed after the <CR> character".
+    serial_port = {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                   "flow_control": "none", "reply_termination": "\r", "line_ends": "\r"}
     # 2182 manual, 11 "Queues" and 15 ":SYSTem:ERRor?": a 10-message FIFO; when full, -350
     # "Queue overflow" takes the last place; empty: 0,"No error"; Keithley's text for -222
     error_queue_size = 10

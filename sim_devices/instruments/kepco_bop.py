@@ -15,6 +15,12 @@ class KepcoBOP(SimInstrument):
     model = "Kepco BOP 36-12"
     idn = "KEPCO,BIT 4886 36-12  01-15-2024,E174512,4.04-1.82"
     reply_termination = "\n"
+    # RS-232 (Kepco BOP operator's manuals, "RS232-C operation"; the BIT 4886 card's own manual
+    # could not be had): 8 data bits, no parity, 1 stop bit, XON/XOFF enabled by default; a
+    # line is parsed on CR or LF and answered with CR LF. The baud rate is chosen on the front
+    # panel (off by default on the BOP 1KW); 9600 is assumed here.
+    serial_port = {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                   "flow_control": "xon_xoff", "reply_termination": "\r\n", "line_ends": "\r\n"}
     # SCPI error queue with the standard codes and texts (0,"No error"; -113 undefined header,
     # -222 data out of range, -224 illegal parameter value). Depth and overflow as Kepco's
     # SYST:ERR? description (MST 488 manual B.46: 15 errors, the oldest kept, the last entry

@@ -22,6 +22,14 @@ class LakeShore425(SimInstrument):
     model = "Lake Shore 425"
     idn = "LSCI,MODEL425,4250123,1.6"
     reply_termination = "\r\n"
+    # The 425's computer port is USB, a USB-serial bridge the PC sees as a COM port: 57600
+    # baud, 7 data bits, odd parity, 1 stop bit, terminators CR LF (pymeasure's LakeShore425
+    # asrl defaults, "from manual"; the manual's section 6.2 page itself could not be had).
+    # Section 6.2.5 of the manual: no communication for 30 ms after a command or a reply, and
+    # no more than 30 a second, or communication fails intermittently: such a message is lost.
+    serial_port = {"baud_rate": 57600, "data_bits": 7, "parity": "odd", "stop_bits": 1,
+                   "flow_control": "none", "reply_termination": "\r\n", "line_ends": "\n"}
+    serial_pacing = (0.030, 30)
     scpi = False
     error_queue_size = 0     # no SYST:ERR?: errors only set *ESR? bits
     stb_eav_bit = 0

@@ -31,6 +31,12 @@ class SR830(SimInstrument):
     model = "SRS SR830"
     idn = "Stanford_Research_Systems,SR830,s/n48151,ver1.07"
     reply_termination = "\n"
+    # RS-232 (SR830 manual, chapter 5): replies end with <cr> there (with <lf> on GPIB, as on
+    # this lab's LAN socket); a command ends with <cr> or <lf>. Baud rate and parity are set in
+    # the SETUP menu; 9600 baud 8N1 is assumed here (the pages with the menu's defaults could
+    # not be had).
+    serial_port = {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                   "flow_control": "none", "reply_termination": "\r", "line_ends": "\r\n"}
     scpi = False
     sensitivities = SENSITIVITIES
     time_constants = TIME_CONSTANTS

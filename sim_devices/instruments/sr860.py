@@ -16,6 +16,7 @@ class SR860(SR830):
     model = "SRS SR860"
     idn = "Stanford_Research_Systems,SR860,003285,v1.51"
     reply_termination = "\n"
+    serial_port = None   # the SR860's RS-232 is not modelled (its manual was not read for it)
     sensitivities = SENS_860
     time_constants = TC_860
     freq_range = (0.001, 500000.0)

@@ -143,3 +143,11 @@ def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
     assert read_holder(resource)["pid"] != holder.pid
     lock.release()
     assert read_holder(resource) is None
+
+
+def test_serial_ports_are_instruments_of_their_own():
+    # a serial resource's number is its port, not a board: COM3 and COM4 are two instruments
+    assert canonical_resource("ASRL3::INSTR") != canonical_resource("ASRL4::INSTR")
+    assert canonical_resource("ASRL3::INSTR") == canonical_resource("ASRLCOM3::INSTR")
+    assert (canonical_resource("ASRL/dev/pts/1::INSTR")
+            != canonical_resource("ASRL/dev/pts/2::INSTR"))
