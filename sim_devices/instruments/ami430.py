@@ -41,6 +41,11 @@ class AMI430(SimInstrument):
     idn = "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65"
     reply_termination = "\r\n"
     welcome = ["American Magnetics Model 430 IP Interface", "Hello."]
+    # wall seconds from connect to the welcome lines. QCoDeS's AMIModel430 clears the device
+    # on connect (pyvisa-py discards whatever arrives within 0.1 s of quiet) and only then reads
+    # the welcome, which works on real 430s: their greeting comes later than that. An instant
+    # greeting would be discarded and QCoDeS's read of it would time out.
+    welcome_delay_s = 0.3
 
     # Error buffer and status registers as the 430 manual's sections 4.6 and 4.2.3 (Rev. 5/9):
     # 10 errors, FIFO; beyond them the last one is replaced by -304,"Error buffer overflow";
