@@ -102,9 +102,20 @@ class SuperconductingMagnet:
             rate = min(rate, self.voltage_limit_V / self.L)
         return rate, room
 
+    def ramp_target(self) -> float:
+        """Where the supply current is heading, A: zero while zeroing, +-current limit in the
+        manual up/down modes (the 430's INCR/DECR), the target setpoint otherwise."""
+        if self._zeroing:
+            return 0.0
+        if self.state == MANUAL_UP:
+            return self.current_limit_A
+        if self.state == MANUAL_DOWN:
+            return -self.current_limit_A
+        return self.target_A
+
     def effective_ramp_rate(self) -> float:
         """The rate a ramp from the present supply current toward the target runs at, A/s."""
-        target = 0.0 if self._zeroing else self.target_A
+        target = self.ramp_target()
         return self._ramp_step(1.0 if target >= self.I_s else -1.0)[0]
 
     # ----------------------------------------------------------------- commands
@@ -134,6 +145,16 @@ class SuperconductingMagnet:
         if self.state not in (QUENCH, HEATING, COOLING):
             self.state = PAUSED
             self._zeroing = False
+
+    def manual(self, up: bool) -> str | None:
+        """MANUAL UP / MANUAL DOWN (INCR/DECR): ramp toward +-current limit until PAUSE."""
+        if self.state == QUENCH:
+            return "cannot ramp: magnet quenched"
+        if self.state in (HEATING, COOLING):
+            return "cannot ramp while the persistent switch is heating or cooling"
+        self._zeroing = False
+        self.state = MANUAL_UP if up else MANUAL_DOWN
+        return None
 
     def zero(self) -> str | None:
         if self.state == QUENCH:
@@ -186,8 +207,8 @@ class SuperconductingMagnet:
                 self.t -= rest       # the recursive call counts it again
                 self.advance(rest, total_field_T)
             return
-        if self.state in (RAMPING, ZEROING):
-            target = 0.0 if self._zeroing else self.target_A
+        if self.state in (RAMPING, ZEROING, MANUAL_UP, MANUAL_DOWN):
+            target = self.ramp_target()
             i_s_old = self.I_s
             left, fastest, reached = dt, 0.0, self.I_s == target
             for _ in range(2 * MAX_SEGMENTS + 2):   # one pass per segment edge crossed
@@ -223,7 +244,7 @@ class SuperconductingMagnet:
                     return
             else:
                 self._evolve_persistent(dt)
-            if reached:
+            if reached and self.state in (RAMPING, ZEROING):   # manual modes stay at the limit
                 if self._zeroing:
                     self.state = AT_ZERO
                     self._zeroing = False

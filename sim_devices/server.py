@@ -228,8 +228,15 @@ class LabServer:
         conn = _Connection(sock, inst)
         self._connections.add(conn)
         self._selector.register(sock, selectors.EVENT_READ, conn)
-        for line in inst.welcome:
-            conn.outbox += line.encode() + conn.term
+        welcome = b"".join(line.encode() + conn.term for line in inst.welcome)
+        delay = getattr(inst, "welcome_delay_s", 0.0)
+        if welcome and delay > 0:
+            # greeted after a moment, as held replies are: lines sent meanwhile wait behind it
+            conn.held_reply = welcome
+            conn.held_until = time.monotonic() + delay
+            heapq.heappush(self._timers, (conn.held_until, next(self._tiebreak), conn))
+        else:
+            conn.outbox += welcome
         self._flush(conn)
 
     def _receive(self, conn: _Connection) -> None:

@@ -14,6 +14,20 @@ and CONF:RAMP:RATE:FIELD take "segment,rate[,upper bound]"; RAMP:RATE:CURR:n? an
 RAMP:RATE:FIELD:n? answer "rate,upper bound" (an error for a segment beyond the count in
 use, as AMI's Magnet-DAQ parser does). The magnet ramps at the rate of the segment its
 supply current is in (see magnet.py).
+
+Persistent switch, in the words of AMI's own command reference (the Model 430 manual, 4.5.7,
+and the command list AMI ships with its Magnet-DAQ application, which repeats the 430's):
+PSwitch {0|1} heats or cools the switch; PSwitch? answers the heater state; PERSistent? "0 for
+not persistent, 1 for persistent": the heater must be off, and the indication follows the
+cooling time, so here it is 1 once the switch has cooled (STATE? no longer 10);
+CONFigure:PSwitch {0|1} says whether a switch is installed (PSwitch:INSTalled?);
+CONFigure:PSwitch:CURRent (mA) / PSwitch:CURRent?; CONFigure:PSwitch:HeatTIME and :CoolTIME (s)
+with their queries. In persistent mode CURRent:MAGnet? and FIELD:MAGnet? answer "the current
+[field] that was flowing in the magnet when persistent mode was last entered". A RAMP or ZERO
+with the switch cold is not refused: the supply ramps its leads while the magnet stays
+persistent (how a persistent magnet's leads are run down); clients such as QCoDeS refuse
+that themselves after asking PERS?. INCR / DECR start MANUAL UP / MANUAL DOWN (STATE? 4 / 5),
+ramping toward the +- current limit until PAUSE.
 """
 from __future__ import annotations
 
@@ -27,6 +41,11 @@ class AMI430(SimInstrument):
     idn = "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65"
     reply_termination = "\r\n"
     welcome = ["American Magnetics Model 430 IP Interface", "Hello."]
+    # wall seconds from connect to the welcome lines. QCoDeS's AMIModel430 clears the device
+    # on connect (pyvisa-py discards whatever arrives within 0.1 s of quiet) and only then reads
+    # the welcome, which works on real 430s: their greeting comes later than that. An instant
+    # greeting would be discarded and QCoDeS's read of it would time out.
+    welcome_delay_s = 0.3
 
     # Error buffer and status registers as the 430 manual's sections 4.6 and 4.2.3 (Rev. 5/9):
     # 10 errors, FIFO; beyond them the last one is replaced by -304,"Error buffer overflow";
@@ -47,6 +66,12 @@ class AMI430(SimInstrument):
         self.field_units = 0      # 0 kG, 1 T
         self.rate_units = 0       # 0 s, 1 min
         m = self.world.magnet
+        # the switch heater current (mA): a setting of the programmer, not used by the physics
+        # (the switch here is warm HTIME s after PS 1, whatever the current)
+        self.heater_current_mA = float(self.params.get("switch_heater_current_mA", 41.0))
+        #: magnet current when persistent mode was last entered (PS 0), A: what CURR:MAG? and
+        #: FIELD:MAG? report while the switch is cold (the 430 cannot measure it then)
+        self.persistent_current_A = m.I_m
         r = self.register
         r("COIL?", lambda a: f"{m.coil_constant * self._fscale():.6f}")
         r("CONF:COIL", lambda a: setattr(m, "coil_constant", self.one_float(a) / self._fscale()))
@@ -69,21 +94,30 @@ class AMI430(SimInstrument):
             r(f"RAMP:RATE:FIELD:{seg}?", lambda a, k=seg - 1: self._segment_reply(k, True))
         r("CONF:RAMP:RATE:CURR", lambda a: self._segment_rate(a, False))
         r("CONF:RAMP:RATE:FIELD", lambda a: self._segment_rate(a, True))
-        r("CURR:MAG?", lambda a: f"{m.I_m:.6f}")
+        r("CURR:MAG?", lambda a: f"{self._magnet_current():.6f}")
         r("CURR:SUPP?", lambda a: f"{m.I_s:.6f}")
-        r("FIELD:MAG?", lambda a: f"{m.field_T * self._fscale():.6f}")
+        r("FIELD:MAG?", lambda a: f"{self._magnet_current() * m.coil_constant * self._fscale():.6f}")
         r("FIELD:SUPP?", lambda a: f"{m.I_s * m.coil_constant * self._fscale():.6f}")
         r("VOLT:MAG?", lambda a: f"{m.magnet_voltage_V + self.noise(1e-4):.5f}")
         r("VOLT:SUPP?", lambda a: f"{m.supply_voltage_V + self.noise(1e-4):.5f}")
         r("STATE?", lambda a: str(m.state))
         r("RAMP", lambda a: self._err(m.ramp()))
         r("PAUSE", lambda a: m.pause())
+        r("INCR", lambda a: self._err(m.manual(True)))
+        r("DECR", lambda a: self._err(m.manual(False)))
         r("ZERO", lambda a: self._err(m.zero()))
         r("PS", self._ps)
         r("PS?", lambda a: str(int(m.heater_on)) if m.switch_installed else "0")
         r("PS:INST?", lambda a: str(int(m.switch_installed)))
-        r("PS:HTIME?", lambda a: f"{m.heater_warm_s:g}")
-        r("PS:CTIME?", lambda a: f"{m.heater_cool_s:g}")
+        r("CONF:PS", self._switch_installed)
+        r("PERS?", lambda a: str(int(self._persistent())))
+        r("PS:CURR?", lambda a: f"{self.heater_current_mA:.1f}")
+        r("CONF:PS:CURR", self._heater_current)
+        # whole seconds, as the 430 keeps them (QCoDeS parses the replies with int())
+        r("PS:HTIME?", lambda a: f"{round(m.heater_warm_s):d}")
+        r("CONF:PS:HTIME", lambda a: setattr(m, "heater_warm_s", self._seconds(a, 5, 120)))
+        r("PS:CTIME?", lambda a: f"{round(m.heater_cool_s):d}")
+        r("CONF:PS:CTIME", lambda a: setattr(m, "heater_cool_s", self._seconds(a, 5, 3600)))
         r("QU?", lambda a: str(int(m.quenched)))
         r("QU", self._qu)
         r("IND?", lambda a: f"{m.L:g}")
@@ -124,9 +158,61 @@ class AMI430(SimInstrument):
 
     def _ps(self, a):
         on = bool(self._bit(a))
-        if on and not self.world.magnet.switch_installed:
+        m = self.world.magnet
+        if on and not m.switch_installed:
             raise CommandError(-107, "No switch installed", native=True)   # the 420's code
-        self._err(self.world.magnet.set_heater(on))
+        was_on = m.heater_on
+        self._err(m.set_heater(on))
+        if was_on and not m.heater_on:
+            self.persistent_current_A = m.I_m
+
+    def _persistent(self) -> bool:
+        """PERS?: a switch installed, its heater off and the switch cooled."""
+        m = self.world.magnet
+        return m.switch_installed and not m.heater_on and m.state != mg.COOLING
+
+    def _magnet_current(self) -> float:
+        """CURR:MAG?: the measured magnet current, or, with the switch cold, the current when
+        persistent mode was entered (a quench is seen: the 430 detects it)."""
+        m = self.world.magnet
+        if m.switch_installed and not m.heater_on and not m.quenched:
+            return self.persistent_current_A
+        return m.I_m
+
+    def _switch_installed(self, a):
+        """CONF:PS {0|1}: is a persistent switch installed. Declaring one leaves its heater off
+        (the switch cools and the magnet goes persistent); removing one connects the magnet
+        to the supply, so it is refused (the simulator's own -300) unless the two currents
+        agree and nothing is ramping or switching."""
+        installed = bool(self._bit(a))
+        m = self.world.magnet
+        if installed == m.switch_installed:
+            return
+        if m.state in (mg.RAMPING, mg.ZEROING, mg.MANUAL_UP, mg.MANUAL_DOWN, mg.HEATING, mg.COOLING):
+            self._err("cannot change the switch setting while ramping or switching")
+        if not installed and abs(m.I_s - m.I_m) > m.mismatch_tol:
+            self._err("cannot remove the switch: supply and magnet currents differ")
+        if installed:
+            m.switch_installed = True
+            m.set_heater(False)               # heater off: the switch cools (STATE? 10)
+            self.persistent_current_A = m.I_m
+        else:
+            m.switch_installed = False
+            m.heater_on = True                # no switch: the magnet follows the supply
+
+    def _heater_current(self, a):
+        v = self.one_float(a)
+        if not 0 <= v <= 125:                 # mA; QCoDeS's AMI430SwitchHeater allows 0..125
+            raise CommandError(-222, f"switch heater current {v} mA outside 0..125")
+        self.heater_current_mA = v
+
+    def _seconds(self, a, low, high):
+        v = self.one_float(a)
+        if v != int(v):
+            raise CommandError(-104, f"{a!r} is not a whole number of seconds")
+        if not low <= v <= high:
+            raise CommandError(-222, f"{v:g} s outside {low}..{high}")
+        return float(v)
 
     def esr_bit(self, code: int) -> int:
         return {1: ESR_CME, 2: ESR_QYE, 3: ESR_EXE, 4: ESR_DDE}.get(-code // 100, 0)

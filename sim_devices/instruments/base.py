@@ -36,7 +36,9 @@ COMMAND_LOG_LENGTH = 10_000
 _ALIASES = {"MAGNET": "MAG", "SUPPLY": "SUPP", "TARGET": "TARG", "LIMIT": "LIM", "QUENCH": "QU",
             "PSWITCH": "PS", "SEGMENTS": "SEG", "SEGMENT": "SEG", "LFREQUENCY": "LFR", "RJUNCTION": "RJUN",
             "RSELECT": "RSEL", "SIMULATED": "SIM", "RTEMPERATURE": "RTEM", "NPLCYCLES": "NPLC",
-            "INSTALLED": "INST", "FIELD": "FIELD", "UNITS": "UNITS", "ERROR": "ERR", "NEXT": "NEXT"}
+            "INSTALLED": "INST", "FIELD": "FIELD", "UNITS": "UNITS", "ERROR": "ERR", "NEXT": "NEXT",
+            # the AMI 430's PSwitch:HeatTIME / :CoolTIME, short forms HTIME / CTIME (as truncated here)
+            "HEATTIME": "HTIM", "COOLTIME": "CTIM"}
 _VOWELS = set("AEIOU")
 
 

@@ -4,10 +4,29 @@
 the model field, then the calibration date, the serial number and the firmware (a real unit:
 "KEPCO,BIT 4886 36-12  08-04-2023,H249977,4.04-1.82", pymeasure's recorded transcript
 tests/instruments/kepco/test_kepcobop.py). The serial number and date here are our own.
+
+Numbers are answered in the form Kepco's manuals give for every value query, "digits with
+decimal point and Exponent, e.g., 2.71E1 for 27.1" (BOP-1K manual B.20; the BIT 4886's list
+commands use the same words): no "+" and no leading zero in the exponent. The recorded replies of a
+real BOP 36-12 (pymeasure's transcript above) fix the digits: setpoint queries CURR? and VOLT?
+with four significant digits kept ("9.989E-2", "1.000E-1"); the measurements MEAS:CURR? and
+MEAS:VOLT? with four significant digits less trailing zeros, one decimal kept ("4.99E-3",
+"8.0E-3"), which is how this simulator reads those two replies.
 """
 from __future__ import annotations
 
 from .base import CommandError, SimInstrument
+
+
+def kepco_number(x: float, strip_zeros: bool = False) -> str:
+    """x as d.dddEn (exponent unpadded, no '+'); strip_zeros: as the BOP's measurements, the
+    mantissa's trailing zeros dropped down to one decimal."""
+    mantissa, exponent = f"{x:.3E}".split("E")
+    if strip_zeros:
+        mantissa = mantissa.rstrip("0")
+        if mantissa.endswith("."):
+            mantissa += "0"
+    return f"{mantissa}E{int(exponent)}"
 
 
 class KepcoBOP(SimInstrument):
@@ -37,15 +56,15 @@ class KepcoBOP(SimInstrument):
         r("OUTP:STAT", self._output)
         r("FUNC:MODE?", lambda a: "1" if coil.mode == "CURR" else "0")
         r("FUNC:MODE", self._mode)
-        r("CURR?", lambda a: f"{coil.current_setpoint_A:.5E}")
+        r("CURR?", lambda a: kepco_number(coil.current_setpoint_A))
         r("CURR", self._curr)
         r("CURR:LEV:IMM:AMPL", self._curr)
         r("CURR:LEV", self._curr)
-        r("VOLT?", lambda a: f"{coil.voltage_setpoint_V:.5E}")
+        r("VOLT?", lambda a: kepco_number(coil.voltage_setpoint_V))
         r("VOLT", self._volt)
         r("VOLT:LEV", self._volt)
-        r("MEAS:CURR?", lambda a: f"{coil.current_A + self.noise(2e-5 * coil.max_current_A):.5E}")
-        r("MEAS:VOLT?", lambda a: f"{coil.voltage_V + self.noise(2e-5 * coil.max_voltage_V):.5E}")
+        r("MEAS:CURR?", lambda a: kepco_number(coil.current_A + self.noise(2e-5 * coil.max_current_A), True))
+        r("MEAS:VOLT?", lambda a: kepco_number(coil.voltage_V + self.noise(2e-5 * coil.max_voltage_V), True))
         r("SYST:BEEP", lambda a: None)
         r("DIAG:TST?", lambda a: "0")
         r("SYST:REM", lambda a: None)
