@@ -169,10 +169,19 @@ def test_an_instrument_without_a_serial_model_is_refused():
 
 def test_tcp_instruments_keep_their_ports_when_others_go_serial():
     from sim_devices.lab import DEFAULT_BASE_PORT
-    base = DEFAULT_BASE_PORT + 200
-    with SimulatedLab(None, speed=100.0, base_port=base, serial=["gaussmeter"]) as lab:
-        assert lab.ports["coil_supply"] == base and lab.ports["nanovoltmeter"] == base + 3
-        assert "gaussmeter" not in lab.ports
+    # a fixed base port may be taken by another program or a socket in TIME_WAIT: try a few
+    for base in range(DEFAULT_BASE_PORT + 200, DEFAULT_BASE_PORT + 2000, 97):
+        try:
+            lab = SimulatedLab(None, speed=100.0, base_port=base, serial=["gaussmeter"]).start()
+        except OSError:
+            continue
+        try:
+            assert lab.ports["coil_supply"] == base and lab.ports["nanovoltmeter"] == base + 3
+            assert "gaussmeter" not in lab.ports
+        finally:
+            lab.stop()
+        return
+    pytest.fail("no free range of 8 ports found for a fixed base port")
 
 
 def test_sim_cli_refuses_an_unknown_serial_instrument_by_name():
