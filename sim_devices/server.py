@@ -18,9 +18,16 @@ import socket
 import threading
 import time
 
+from .instruments.base import BinaryReply
+
 log = logging.getLogger(__name__)
 
 GARBAGE = "\x15#?~%\x7f@!"
+
+
+def _terminator(conn, reply: str) -> bytes:
+    """A binary block goes out as it is; every other reply ends with the instrument's terminator."""
+    return b"" if isinstance(reply, BinaryReply) else conn.term
 
 
 class _Connection:
@@ -200,11 +207,11 @@ class LabServer:
                     reply = GARBAGE + reply[: len(reply) // 2][::-1]
                 elif fault.kind == "slow":
                     # the reply is sent when the delay is over, and the lines after it wait
-                    conn.held_reply = reply.encode("latin-1") + conn.term
+                    conn.held_reply = reply.encode("latin-1") + _terminator(conn, reply)
                     conn.held_until = time.monotonic() + fault.delay_s
                     heapq.heappush(self._timers, (conn.held_until, next(self._tiebreak), conn))
                     break
-            conn.outbox += reply.encode("latin-1") + conn.term
+            conn.outbox += reply.encode("latin-1") + _terminator(conn, reply)
         self._flush(conn)
 
     def _flush(self, conn: _Connection) -> None:
