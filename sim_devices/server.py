@@ -171,7 +171,8 @@ class LabServer:
         if not chunk:
             self._drop(conn)
             return
-        conn.inbox += chunk
+        # a lone CR ends a line too (the 2182A's RS-232 default, QCoDeS's terminator="\r")
+        conn.inbox += chunk.replace(b"\r", b"\n")
         self._process(conn)
 
     def _process(self, conn: _Connection) -> None:
