@@ -206,9 +206,9 @@ class SR860(SR830):
 
     def _capture_rate_max(self) -> float:
         """CAPTURERATEMAX?: 1.25 MHz halved until it is no faster than the time constant's
-        filter needs (about 1 / (2 pi tau) x 8 samples)."""
+        filter needs (500 samples per 2 pi tau: the simulator's rule, the manual's table was not had)."""
         rate = CAPTURE_RATE_TOP
-        need = 8.0 / (2 * math.pi * self.core.time_constant)
+        need = 500.0 / (2 * math.pi * self.core.time_constant)
         while rate / 2 >= need and rate > CAPTURE_RATE_TOP / 2 ** 20:
             rate /= 2
         return rate
