@@ -124,6 +124,7 @@ class Keithley2182A(SimInstrument):
         r("TRAC:FEED:CONT", lambda a: None)
         r("TRAC:DATA?", lambda a: ",".join(self._fmt(v) for v in self.buffer))
         r("FORM:DATA", lambda a: None)
+        r("*OPT?", lambda a: "0")        # no options installed
 
     def _defaults(self):
         self.func = "VOLT"

@@ -68,6 +68,7 @@ class SR860(SR830):
         self.channel_offsets = {0: 0.0, 1: 0.0, 2: 0.0}
         self.channel_expand = {0: 0, 1: 0, 2: 0}
         self._reset_capture()
+        self._reset_presets()
         r = self.register
         r("SCAL?", lambda a: str(self.sens))
         r("SCAL", lambda a: setattr(self, "sens", self._index(a, self.sensitivities)))
@@ -108,6 +109,17 @@ class SR860(SR830):
         r("CAPTUREPROG?", self._capture_prog)
         r("CAPTUREGET?", self._capture_get)
         r("TRIG", lambda a: self._capture_trigger())
+        # front-panel presets (4 each) of frequency, sine amplitude and DC level
+        for cmd, table, (lo, hi) in (("PSTF", self.preset_freq, self.freq_range),
+                                     ("PSTA", self.preset_amp, self.amp_range),
+                                     ("PSTL", self.preset_level, (-5.0, 5.0))):
+            r(cmd + "?", lambda a, t=table: f"{t[self._preset(a)]:.6g}")
+            r(cmd, lambda a, t=table, lo=lo, hi=hi: self._set_preset(t, a, lo, hi))
+        # the screen: strip chart traces on/off (CGRF) and the horizontal scale (GSPD 0..16)
+        r("CGRF?", lambda a: str(self.graph[self._data_channel(a)]))
+        r("CGRF", self._cgrf)
+        r("GSPD?", lambda a: str(self.graph_speed))
+        r("GSPD", lambda a: setattr(self, "graph_speed", self._index(a, range(17))))
 
     def reset(self):
         super().reset()
@@ -116,6 +128,28 @@ class SR860(SR830):
         self.channel_offsets = {0: 0.0, 1: 0.0, 2: 0.0}
         self.channel_expand = {0: 0, 1: 0, 2: 0}
         self._reset_capture()
+
+    def _reset_presets(self):
+        # the SR860's power-on presets: 1, 10, 100, 1000 Hz; 1 mV .. 1 V; 0 V DC
+        self.preset_freq = {0: 1.0, 1: 10.0, 2: 100.0, 3: 1000.0}
+        self.preset_amp = {0: 1e-3, 1: 1e-2, 2: 0.1, 3: 1.0}
+        self.preset_level = {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0}
+        self.graph = {0: 1, 1: 1, 2: 0, 3: 0}
+        self.graph_speed = 0
+
+    def _preset(self, a):
+        return self._index(a.split(",")[0], range(4))
+
+    def _set_preset(self, table, a, lo, hi):
+        i, v = self._args(a, 2)
+        i = self._preset(str(int(i)))
+        if not lo <= v <= hi:
+            raise CommandError(-222, f"preset {v} outside {lo}..{hi}")
+        table[i] = v
+
+    def _cgrf(self, a):
+        ch, on = self._args(a, 2)
+        self.graph[self._data_channel(str(int(ch)))] = self._index(str(on), range(2))
 
     def _overloaded(self):
         d = self.core.snapshot_values()
