@@ -45,6 +45,7 @@ def test_range_autorange_nplc_reach_the_meter(lab, nvm):
     nvm.ask("*OPC?")
     assert sim.auto[1] is True
     nvm.aperture_time(0.1)
+    nvm.ask("*OPC?")
     assert sim.nplc == pytest.approx(6.0)
     v = nvm.voltage()
     assert abs(v - lab.world.fll.output_V()) < 1e-3

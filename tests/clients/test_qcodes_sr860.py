@@ -67,6 +67,7 @@ def test_capture_buffer_round_trip(lab, lockin):
     buf.capture_length_in_kb(2)
     rate = buf.capture_rate_max() / 2 ** 6
     buf.capture_rate(rate)
+    lockin.ask("*OPC?")                        # answered after the writes before it
     assert sim.capture_cfg == 1 and sim.capture_len_kb == 2 and sim.capture_rate_n == 6
     buf.start_capture("ONE", "IMM")
     assert wait_until(lambda: buf.count_capture_bytes() >= 2048, timeout=30)
