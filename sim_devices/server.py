@@ -21,16 +21,25 @@ import socket
 import threading
 import time
 
+from .instruments.base import BinaryReply
+
 log = logging.getLogger(__name__)
 
 GARBAGE = "\x15#?~%\x7f@!"
 
 
+def _terminator(conn, reply: str) -> bytes:
+    """A binary block goes out as it is; every other reply ends with the instrument's terminator."""
+    return b"" if isinstance(reply, BinaryReply) else conn.term
+
+
 class _Connection:
     """One client of one instrument: bytes in, replies out, in order."""
 
-    #: the characters that end a received message (CR and NUL around it are stripped)
-    line_ends = b"\n"
+    #: the characters that end a received message (CR and NUL around it are stripped). On a
+    #: LAN socket either CR or LF does: the 2182A takes CR (its RS-232 default, QCoDeS's
+    #: terminator="\r"); a CR LF pair leaves an empty line between, which is skipped
+    line_ends = b"\r\n"
 
     def __init__(self, sock: socket.socket, instrument):
         self.sock = sock
@@ -329,11 +338,11 @@ class LabServer:
                     reply = GARBAGE + reply[: len(reply) // 2][::-1]
                 elif fault.kind == "slow":
                     # the reply is sent when the delay is over, and the lines after it wait
-                    conn.held_reply = reply.encode("latin-1") + conn.term
+                    conn.held_reply = reply.encode("latin-1") + _terminator(conn, reply)
                     conn.held_until = time.monotonic() + fault.delay_s
                     heapq.heappush(self._timers, (conn.held_until, next(self._tiebreak), conn))
                     break
-            conn.outbox += reply.encode("latin-1") + conn.term
+            conn.outbox += reply.encode("latin-1") + _terminator(conn, reply)
         self._flush(conn)
 
     def _flush(self, conn: _Connection) -> None:

@@ -78,6 +78,12 @@ class CommandError(Exception):
         self.query = False       # set by dispatch: the refused header was a query
 
 
+class BinaryReply(str):
+    """A reply that is an IEEE 488.2 binary block (latin-1 characters, one per byte): sent as
+    it is, with no reply terminator (the SR860's CAPTUREGET? and the SR830's TRCB?/TRCL?
+    end with the last data byte, as their manuals have it)."""
+
+
 def fmt(x: float) -> str:
     return f"{x:+.6E}"
 
@@ -320,10 +326,12 @@ class SimInstrument:
                     self.refuse(CommandError(-109))
                     r = None
                 if r is not None:
-                    replies.append(str(r))
+                    replies.append(r if isinstance(r, BinaryReply) else str(r))
             self._output_pending = False
             if not replies:
                 return None
+            if len(replies) == 1 and isinstance(replies[0], BinaryReply):
+                return replies[0]
             return ";".join(replies)
 
     def handle(self, cmd: str):

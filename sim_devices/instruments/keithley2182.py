@@ -3,6 +3,12 @@ channel 2 a shorted input (noise only), channel 0 the internal temperature.
 
 Noise per reading scales with the range and 1/sqrt(NPLC). Overrange answers +9.9E37 like the
 real meter. The reply terminator is CR, matching the stock pymeasure driver's default.
+
+Headers follow SCPI (2182 manual, section 14 "SCPI command reference"): short or long forms,
+any case, optional nodes left out or given -- ``[SENSe[1]:]``, ``VOLTage[:DC]``,
+``[:STATe]`` after AZERo, LPASs and DFILter, ``[:IMMediate]`` -- so ``SYST:AZER?`` and
+``:SYSTem:AZERo:STATe?`` are the same query. Every setting has its query form, including
+``SENS:VOLT:RANG?`` / ``SENS:VOLT:RANG:AUTO?`` for the present channel. Booleans answer 1/0.
 """
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import math
 
 import numpy as np
 
-from .base import CommandError, SimInstrument
+from .base import CommandError, SimInstrument, normalize_header
 
 RANGES = (0.01, 0.1, 1.0, 10.0, 100.0)
 OVERFLOW = "+9.9E37"
@@ -31,6 +37,15 @@ class Keithley2182A(SimInstrument):
     # "Queue overflow" takes the last place; empty: 0,"No error"; Keithley's text for -222
     error_queue_size = 10
     error_texts = {-222: (-222, "Parameter data out of range")}
+
+    def parse(self, cmd):
+        """SCPI header with the 2182's optional nodes taken out, so every spelling of one
+        command lands on the same key."""
+        key, args = super().parse(cmd)
+        return _canonical(key), args
+
+    def register(self, header, fn):
+        self.commands[_canonical(normalize_header(header))] = fn
 
     def setup(self):
         self.noise10 = float(self.params.get("noise_V_10mV_range", 3e-9))
@@ -59,8 +74,20 @@ class Keithley2182A(SimInstrument):
             r(f"SENS:TEMP:CHAN{ch}:REF:STAT", lambda a: None)
             r(f"SENS:TEMP:CHAN{ch}:REF:STAT?", lambda a: "0")
             r(f"SENS:TEMP:CHAN{ch}:REF:ACQ", lambda a: None)
-        r("SENS:VOLT:RANG:AUTO", lambda a: self.auto.__setitem__(self.channel or 1, self._bool(a)))
-        r("SENS:VOLT:RANG", lambda a: self._set_range(self.channel or 1, a))
+        r("SENS:VOLT:RANG:AUTO", lambda a: self.auto.__setitem__(self._volt_channel(), self._bool(a)))
+        r("SENS:VOLT:RANG:AUTO?", lambda a: str(int(self.auto[self._volt_channel()])))
+        r("SENS:VOLT:RANG", lambda a: self._set_range(self._volt_channel(), a))
+        r("SENS:VOLT:RANG?", lambda a: f"{self.range[self._volt_channel()]:g}")
+        r("SENS:VOLT:APER", self._aperture)
+        r("SENS:VOLT:APER?", lambda a: f"{self.nplc / self.line_freq:g}")
+        r("SENS:VOLT:LPAS:STAT", lambda a: setattr(self, "analog_filter", self._bool(a)))
+        r("SENS:VOLT:LPAS:STAT?", lambda a: str(int(self.analog_filter)))
+        r("SENS:VOLT:DFIL:STAT", lambda a: setattr(self, "digital_filter", self._bool(a)))
+        r("SENS:VOLT:DFIL:STAT?", lambda a: str(int(self.digital_filter)))
+        r("SENS:VOLT:DFIL:COUN", self._filter_count)
+        r("SENS:VOLT:DFIL:COUN?", lambda a: str(self.filter_count))
+        r("SENS:VOLT:DFIL:TCON", self._filter_type)
+        r("SENS:VOLT:DFIL:TCON?", lambda a: self.filter_type)
         r("SENS:VOLT:NPLC", self._nplc)
         r("SENS:VOLT:NPLC?", lambda a: f"{self.nplc:g}")
         r("SENS:TEMP:NPLC", lambda a: None)
@@ -74,15 +101,15 @@ class Keithley2182A(SimInstrument):
         r("SENS:TEMP:RTEM?", lambda a: f"{24.6 + self.noise(0.05):.2f}")
         r("SYST:AZER:STAT", lambda a: setattr(self, "azero", self._bool(a)))
         r("SYST:AZER:STAT?", lambda a: str(int(self.azero)))
-        r("SYST:LFR?", lambda a: "60")
+        r("SYST:LFR?", lambda a: f"{self.line_freq:g}")
         r("SYST:PRES", lambda a: self.reset())
         r("DISP:ENAB", lambda a: setattr(self, "display", self._bool(a)))
         r("DISP:ENAB?", lambda a: str(int(self.display)))
         r("TRIG:COUN", lambda a: setattr(self, "trig_count", int(self.one_float(a))))
         r("TRIG:COUN?", lambda a: str(self.trig_count))
-        r("TRIG:DEL", lambda a: setattr(self, "trig_delay", self.one_float(a)))
+        r("TRIG:DEL", self._trig_delay)
         r("TRIG:DEL?", lambda a: f"{self.trig_delay:g}")
-        r("TRIG:SOUR", lambda a: setattr(self, "trig_source", a.strip().upper()))
+        r("TRIG:SOUR", self._trig_source)
         r("TRIG:SOUR?", lambda a: self.trig_source)
         r("*TRG", lambda a: self._store())
         r("INIT", lambda a: self._init())
@@ -103,6 +130,7 @@ class Keithley2182A(SimInstrument):
         r("TRAC:FEED:CONT", lambda a: None)
         r("TRAC:DATA?", lambda a: ",".join(self._fmt(v) for v in self.buffer))
         r("FORM:DATA", lambda a: None)
+        r("*OPT?", lambda a: "0")        # no options installed
 
     def _defaults(self):
         self.func = "VOLT"
@@ -112,6 +140,10 @@ class Keithley2182A(SimInstrument):
         self.ref = {1: 0.0, 2: 0.0}
         self.ref_on = {1: False, 2: False}
         self.nplc = 5.0
+        self.line_freq = 60.0
+        self.analog_filter = False
+        self.digital_filter = True         # *RST: the digital filter on, 10 readings, moving
+        self.filter_count, self.filter_type = 10, "MOV"
         self.tc, self.rsel, self.rjsim = "K", "INT", 23.0
         self.azero, self.display = True, True
         self.trig_count, self.trig_delay, self.trig_source = 1, 0.0, "IMM"
@@ -157,6 +189,45 @@ class Keithley2182A(SimInstrument):
             raise CommandError(-222, f"range {v} V above 100 V")
         self.range[ch] = next(r for r in RANGES if v <= r * 1.0001)
         self.auto[ch] = False
+
+    def _volt_channel(self):
+        """The channel SENS:VOLT:RANG without a CHANnel node applies to (the present one)."""
+        if self.channel not in (1, 2):
+            raise CommandError(-221, "Settings conflict: no voltage channel selected")
+        return self.channel
+
+    def _aperture(self, a):
+        v = self.one_float(a)
+        lo, hi = 0.01 / self.line_freq, 60.0 / self.line_freq
+        if not lo * 0.9999 <= v <= hi * 1.0001:
+            raise CommandError(-222, f"aperture {v} s outside {lo:g}..{hi:g}")
+        self.nplc = v * self.line_freq
+
+    def _filter_count(self, a):
+        v = self.one_float(a)
+        if v != int(v) or not 1 <= v <= 100:
+            raise CommandError(-222, f"filter count {v} outside 1..100")
+        self.filter_count = int(v)
+
+    def _filter_type(self, a):
+        v = a.strip().upper()
+        v = {"MOVING": "MOV", "REPEAT": "REP"}.get(v, v)
+        if v not in ("MOV", "REP"):
+            raise CommandError(-224, f"Illegal parameter value: {a!r}")
+        self.filter_type = v
+
+    def _trig_source(self, a):
+        v = a.strip().upper()
+        v = {"IMMEDIATE": "IMM", "TIMER": "TIM", "MANUAL": "MAN", "EXTERNAL": "EXT"}.get(v, v)
+        if v not in ("IMM", "TIM", "MAN", "BUS", "EXT"):
+            raise CommandError(-224, f"Illegal parameter value: {a!r}")
+        self.trig_source = v
+
+    def _trig_delay(self, a):
+        v = self.one_float(a)
+        if not 0 <= v <= 999999.999:
+            raise CommandError(-222, f"trigger delay {v} s outside 0..999999.999")
+        self.trig_delay = v
 
     def _nplc(self, a):
         v = self.one_float(a)
@@ -211,3 +282,35 @@ class Keithley2182A(SimInstrument):
         data = np.array(self.buffer if self.buffer else [self._read()])
         f = {"MEAN": np.mean, "MAX": np.max, "MIN": np.min, "SDEV": np.std}.get(self.calc2, np.mean)
         return self._fmt(float(f(data)))
+
+
+#: optional nodes of the 2182's command tree (2182 manual, section 14): the node, and the
+#: node it may follow (None: at the start of the header)
+_OPTIONAL_LEADING = ("SENS", "SENS1")
+_OPTIONAL_AFTER = {"DC": "VOLT", "IMM": None, "STAT": None}
+#: headers whose last node STATe may be left out (elsewhere, as REF:STAT, it is needed)
+_STATE_OPTIONAL = ("AZER", "LPAS", "DFIL")
+#: the headers that only exist under SENSe (the rest start with another root node)
+_SENSE_ROOTS = ("VOLT", "TEMP", "FUNC", "CHAN", "DATA")
+
+
+def _canonical(key: str) -> str:
+    """``[SENSe[1]:]VOLTage[:DC]:...`` and ``...:AZERo[:STATe]``, ``...[:IMMediate]`` -> one key."""
+    q = key.endswith("?")
+    nodes = (key[:-1] if q else key).split(":")
+    if nodes and nodes[0] in _OPTIONAL_LEADING:
+        nodes = nodes[1:]
+    if nodes and nodes[0] in _SENSE_ROOTS:
+        nodes = ["SENS"] + nodes
+    out = []
+    for n in nodes:
+        if n == "DC" and out and out[-1] == "VOLT":
+            continue
+        if n == "IMM" and out:
+            continue
+        out.append(n)
+    if len(out) >= 2 and out[-1] == "STAT" and out[-2] in _STATE_OPTIONAL:
+        out.pop()
+    if out and out[-1] in _STATE_OPTIONAL:
+        out.append("STAT")
+    return ":".join(out) + ("?" if q else "")

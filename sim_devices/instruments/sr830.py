@@ -10,12 +10,21 @@ power-on. Serial poll status (*STB?): bit 0 SCN (no scan in progress), bit 1 IFC
 in progress), bit 2 ERR / bit 3 LIA (an enabled bit of ERRS? / LIAS? set), bit 4 MAV, bit 5
 ESB, bit 6 SRQ. *ESE, *ESR?, *SRE, *STB?, LIAE, ERRE and their queries take an optional bit
 number (``*ESR? 4`` reads and clears bit 4 only). *CLS clears every status byte.
+
+Command set as the SR830 manual, chapter 5, lists it: every setting takes only the indices
+its table has (anything else is an execution error, EXE, and changes nothing), SNAP? takes
+2 to 6 of the parameters 1-11 (X, Y, R, theta, Aux In 1-4, reference frequency, CH1 and CH2
+display), OUTR? reads a display, and the data buffer (SRAT, SEND, TSTR, STRT, PAUS, REST,
+TRIG, SPTS?, TRCA?, TRCB?, TRCL?) stores the two displays at the sample rate in simulated time
+(16383 points; single shot stops when full, loop keeps the newest). *RST restores the
+manual's default settings ("Standard settings", chapter 4 / *RST in chapter 5).
 """
 from __future__ import annotations
 
 import math
+import struct
 
-from .base import STB_MSS, CommandError, SimInstrument
+from .base import STB_MSS, BinaryReply, CommandError, SimInstrument
 from .lockin_core import LockinCore
 
 SENSITIVITIES = [2e-9, 5e-9, 10e-9, 20e-9, 50e-9, 100e-9, 200e-9, 500e-9, 1e-6, 2e-6, 5e-6, 10e-6, 20e-6,
@@ -24,6 +33,11 @@ SENSITIVITIES = [2e-9, 5e-9, 10e-9, 20e-9, 50e-9, 100e-9, 200e-9, 500e-9, 1e-6, 
 TIME_CONSTANTS = [10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3, 1, 3, 10, 30,
                   100, 300, 1e3, 3e3, 10e3, 30e3]
 SLOPES = [6, 12, 18, 24]
+
+
+#: the data buffer's sample rates, SRAT 0..13 (Hz); 14 is "trigger"
+SAMPLE_RATES = [0.0625 * 2 ** i for i in range(14)]
+BUFFER_POINTS = 16383
 
 
 class SR830(SimInstrument):
@@ -42,26 +56,42 @@ class SR830(SimInstrument):
     time_constants = TIME_CONSTANTS
     freq_range = (0.001, 102000.0)
     amp_range = (0.004, 5.0)
-    snap_map = {1: "X", 2: "Y", 3: "R", 4: "THETA", 9: "FREQ"}
+    harmonic_max = 19999
+    #: SNAP? / OUTP? parameter numbers (manual, SNAP? and OUTP?)
+    snap_map = {1: "X", 2: "Y", 3: "R", 4: "THETA", 5: "AUX1", 6: "AUX2", 7: "AUX3", 8: "AUX4",
+                9: "FREQ", 10: "CH1", 11: "CH2"}
+    snap_count = (2, 6)
     outp_map = {1: "X", 2: "Y", 3: "R", 4: "THETA"}
+    aux_channels = (1, 2, 3, 4)
     error_queue_size = 0     # no SYST:ERR?: errors only set *ESR? bits
     stb_eav_bit = 0          # bit 2 is ERR (ERRS? & ERRE), never set here
     esr_opc_bit = 0          # the SR830's *ESR? bit 0 is INP (input queue overflow), not OPC
+    #: the settings that are a bare index, with their legal range (manual, chapter 5)
+    index_settings = {"SYNC": 1, "ISRC": 3, "IGND": 1, "ICPL": 1, "ILIN": 3, "FMOD": 1, "RSLP": 2,
+                      "RMOD": 2, "SEND": 1, "TSTR": 1, "OUTX": 1, "OVRM": 1, "FAST": 2}
+    #: *RST values of those (manual: internal reference, sine, A input, float, AC, no notch,
+    #: normal reserve, sync off, loop mode, no trigger start, 1 Hz sample rate)
+    reset_settings = {"SYNC": 0, "ISRC": 0, "IGND": 0, "ICPL": 0, "ILIN": 0, "FMOD": 1, "RSLP": 0,
+                      "RMOD": 1, "SEND": 1, "TSTR": 0, "FAST": 0}
+    reset_frequency, reset_amplitude = 1000.0, 1.0
+    reset_tc, reset_slope_index, reset_sens = 0.1, 1, 1
 
     def setup(self):
         self.core = LockinCore(self.world, self.rng, float(self.params.get("input_noise_V_per_rtHz", 1e-8)))
-        self.sens = self.sensitivities.index(1)     # *RST value: 1 V full scale
-        self.core.time_constant = 0.1
-        self.tc_index = self.time_constants.index(0.1)
-        self.slope_index = 0
         self.lias = 0
         self.liae = 0
         self.erre = 0
-        self.settings = {"SYNC": 0, "ISRC": 0, "IGND": 0, "ICPL": 0, "ILIN": 0, "FMOD": 1, "RSLP": 0,
-                         "RMOD": 1, "SRAT": 4, "TSTR": 0}
-        self.aux_out = [0.0] * 4
-        self.display = {1: 0, 2: 0}
-        self.expand = {1: (0.0, 0), 2: (0.0, 0), 3: (0.0, 0)}
+        # power-up: the settings the lab was left with (the lock-in keeps them through a power
+        # cycle); the drive is the cantilever's, see lockin_core
+        self.settings = dict(self.reset_settings, OUTX=1, OVRM=1)
+        self.sens = self.sensitivities.index(self.reset_sens)
+        self.core.time_constant = self.reset_tc
+        self.tc_index = self.time_constants.index(self.reset_tc)
+        self.slope_index = 0
+        self.core.slope_db = SLOPES[0]
+        self._reset_displays()
+        self._reset_buffer()
+        self.srat = 4
         r = self.register
         r("FREQ?", lambda a: f"{self.core.frequency:.6g}")
         r("FREQ", self._freq)
@@ -76,8 +106,9 @@ class SR830(SimInstrument):
         r("OFSL?", lambda a: str(self.slope_index))
         r("OFSL", self._ofsl)
         r("HARM?", lambda a: str(self.core.harmonic))
-        r("HARM", lambda a: setattr(self.core, "harmonic", max(1, int(self.one_float(a)))))
+        r("HARM", self._harm)
         r("OUTP?", self._outp)
+        r("OUTR?", self._outr)
         r("SNAP?", self._snap)
         r("LIAS?", self._lias)
         r("ERRS?", lambda a: self._bit_query(0, a))       # no hardware errors, ever
@@ -91,38 +122,57 @@ class SR830(SimInstrument):
         r("LIAE?", lambda a: self._bit_query(self.liae, a))
         r("ERRE", lambda a: setattr(self, "erre", self._bit_set(self.erre, a)))
         r("ERRE?", lambda a: self._bit_query(self.erre, a))
-        r("AUXV?", lambda a: f"{self.aux_out[int(self.floats(a)[0]) - 1]:.3f}")
+        r("AUXV?", lambda a: f"{self.aux_out[self._aux(a)]:.3f}")
         r("AUXV", self._auxv)
-        r("OAUX?", lambda a: f"{self.noise(1e-4):.4f}")
-        r("DDEF?", lambda a: f"{self.display[int(self.floats(a)[0])]},0")
+        r("OAUX?", lambda a: f"{self._aux_in(self._aux(a)):.4f}")
+        r("DDEF?", lambda a: "{},{}".format(*self.display[self._display_channel(a)]))
         r("DDEF", self._ddef)
-        r("OEXP?", lambda a: "{:.2f},{}".format(*self.expand[int(self.floats(a)[0])]))
+        r("OEXP?", lambda a: "{:.2f},{}".format(*self.expand[self._expand_channel(a)]))
         r("OEXP", self._oexp)
         r("AGAN", lambda a: self._auto_gain())
         r("ARSV", lambda a: None)
         r("APHS", lambda a: self._auto_phase())
-        r("AOFF", lambda a: None)
-        for k in self.settings:
+        r("AOFF", self._aoff)
+        for k, top in self.index_settings.items():
             r(k + "?", lambda a, k=k: str(self.settings[k]))
-            r(k, lambda a, k=k: self.settings.__setitem__(k, int(self.one_float(a))))
-        r("SPTS?", lambda a: "0")
-        r("REST", lambda a: None)
-        r("STRT", lambda a: None)
-        r("PAUS", lambda a: None)
-        r("TRIG", lambda a: None)
-        r("FAST", lambda a: None)
-        r("STRD", lambda a: None)
-        r("OUTX", lambda a: None)
-        r("OUTX?", lambda a: "1")
-        r("SSET", lambda a: None)
-        r("RSET", lambda a: None)
+            r(k, lambda a, k=k, top=top: self.settings.__setitem__(k, self._index(a, range(top + 1))))
+        # the data buffer
+        r("SRAT?", lambda a: str(self.srat))
+        r("SRAT", self._srat)
+        r("SPTS?", lambda a: str(self._fill() or len(self.buffer[1])))
+        r("REST", lambda a: self._reset_buffer())
+        r("STRT", lambda a: self._start())
+        r("STRD", lambda a: self._start())
+        r("PAUS", lambda a: self._pause())
+        r("TRIG", lambda a: self._trigger())
+        r("TRCA?", self._trca)
+        r("TRCB?", lambda a: self._trace_binary(a, "ieee"))
+        r("TRCL?", lambda a: self._trace_binary(a, "lia"))
+        r("SSET", lambda a: self._index(a, range(1, 10)) and None)
+        r("RSET", lambda a: self._index(a, range(1, 10)) and None)
         r("LOCL", lambda a: None)
+        r("LOCL?", lambda a: "0")
 
     def reset(self):
         c = self.core
-        c.frequency, c.amplitude, c.phase_deg, c.harmonic = 1000.0, 0.1, 0.0, 1
-        self.sens = self.sensitivities.index(1)
+        c.update()
+        c.frequency, c.amplitude, c.phase_deg, c.harmonic = (self.reset_frequency, self.reset_amplitude,
+                                                              0.0, 1)
+        self.sens = self.sensitivities.index(self.reset_sens)
+        self.tc_index = self.time_constants.index(self.reset_tc)
+        c.time_constant = self.reset_tc
+        self.slope_index = self.reset_slope_index
+        c.slope_db = SLOPES[self.slope_index]
+        self.settings.update(self.reset_settings)
+        self._reset_displays()
+        self._reset_buffer()
+        self.srat = 4
         self.lias = 0
+
+    def _reset_displays(self):
+        self.aux_out = {ch: 0.0 for ch in self.aux_channels}
+        self.display = {1: (0, 0), 2: (0, 0)}          # (display, ratio) per channel
+        self.expand = {1: (0.0, 0), 2: (0.0, 0), 3: (0.0, 0)}
 
     # ------------------------------------------------------------------ status bytes
     def summary_bits(self) -> int:
@@ -164,9 +214,38 @@ class SR830(SimInstrument):
 
     # ------------------------------------------------------------------ helpers
     def _index(self, a, table):
+        v = self.one_float(a)
+        i = int(v)
+        lo, hi = (table.start, table.stop) if isinstance(table, range) else (0, len(table))
+        if v != i or not lo <= i < hi:
+            raise CommandError(-222, f"index {a!r} outside {lo}..{hi - 1}")
+        return i
+
+    def _args(self, a, n):
+        v = self.floats(a)
+        if len(v) != n:
+            raise CommandError(-109, f"{n} parameters wanted: {a!r}")
+        return v
+
+    def _aux(self, a):
         i = int(self.one_float(a))
-        if not 0 <= i < len(table):
-            raise CommandError(-222, f"index {i} outside 0..{len(table) - 1}")
+        if i not in self.aux_channels:
+            raise CommandError(-222, f"aux channel {i}")
+        return i
+
+    def _aux_in(self, ch):
+        return self.noise(1e-4)           # nothing is wired to the aux inputs
+
+    def _display_channel(self, a):
+        i = int(self.one_float(a))
+        if i not in (1, 2):
+            raise CommandError(-222, f"display {i} not 1 or 2")
+        return i
+
+    def _expand_channel(self, a):
+        i = int(self.one_float(a))
+        if i not in (1, 2, 3):
+            raise CommandError(-222, f"OEXP channel {i} not 1..3")
         return i
 
     def _freq(self, a):
@@ -174,8 +253,17 @@ class SR830(SimInstrument):
         lo, hi = self.freq_range
         if not lo <= v <= hi:
             raise CommandError(-222, f"frequency {v} Hz outside {lo}..{hi}")
+        if v * self.core.harmonic > hi:
+            raise CommandError(-222, f"harmonic {self.core.harmonic} x {v} Hz above {hi} Hz")
         self.core.update()
         self.core.frequency = v
+
+    def _harm(self, a):
+        i = self._index(a, range(1, self.harmonic_max + 1))
+        if i * self.core.frequency > self.freq_range[1]:
+            raise CommandError(-222, f"harmonic {i} x {self.core.frequency} Hz above the limit")
+        self.core.update()
+        self.core.harmonic = i
 
     def _slvl(self, a):
         v = self.one_float(a)
@@ -187,6 +275,8 @@ class SR830(SimInstrument):
 
     def _phas(self, a):
         v = self.one_float(a)
+        if not -360.0 <= v <= 729.99:
+            raise CommandError(-222, f"phase {v} deg outside -360..729.99")
         self.core.phase_deg = (v + 180.0) % 360.0 - 180.0
 
     def _oflt(self, a):
@@ -199,22 +289,43 @@ class SR830(SimInstrument):
         self.core.slope_db = SLOPES[self.slope_index]
 
     def _auxv(self, a):
-        v = self.floats(a)
-        self.aux_out[int(v[0]) - 1] = v[1]
+        ch, v = self._args(a, 2)
+        ch = self._aux(str(ch))
+        if not -10.5 <= v <= 10.5:
+            raise CommandError(-222, f"aux output {v} V outside -10.5..10.5")
+        self.aux_out[ch] = round(v, 3)
 
     def _ddef(self, a):
-        v = self.floats(a)
-        self.display[int(v[0])] = int(v[1])
+        ch, d, ratio = self._args(a, 3)
+        ch = self._display_channel(str(ch))
+        if d not in range(5) or ratio not in range(3):
+            raise CommandError(-222, f"DDEF {a}")
+        self.display[ch] = (int(d), int(ratio))
 
     def _oexp(self, a):
-        v = self.floats(a)
-        self.expand[int(v[0])] = (v[1], int(v[2]))
+        ch, off, ex = self._args(a, 3)
+        ch = self._expand_channel(str(ch))
+        if not -105.0 <= off <= 105.0 or ex not in (0, 1, 2):
+            raise CommandError(-222, f"OEXP {a}")
+        self.expand[ch] = (round(off, 2), int(ex))
+
+    def _aoff(self, a):
+        ch = self._expand_channel(a)
+        d = self.values()
+        value = {1: d["X"], 2: d["Y"], 3: d["R"]}[ch]
+        off = max(-105.0, min(105.0, 100.0 * value / self.full_scale()))
+        self.expand[ch] = (round(off, 2), self.expand[ch][1])
 
     def full_scale(self):
         return self.sensitivities[self.sens]
 
+    def noise_V(self):
+        """The rms noise on X (and Y) in the present bandwidth: the X noise / Y noise display."""
+        return self.core.noise_density * math.sqrt(self.core.enbw())
+
     def values(self):
-        """X, Y, R, theta ... with overload clipping and status."""
+        """X, Y, R, theta, aux inputs, frequency and the two displays, at one instant, with
+        overload clipping and status."""
         d = self.core.snapshot_values()
         fs = self.full_scale()
         over = False
@@ -224,7 +335,19 @@ class SR830(SimInstrument):
                 d[k] = math.copysign(1.09 * fs, d[k])
         if over:
             self.lias |= 4
+        for i, ch in enumerate(self.aux_channels):
+            d[f"AUX{i + 1}"] = self._aux_in(ch)
+        d["CH1"], d["CH2"] = self._display_value(1, d), self._display_value(2, d)
         return d
+
+    def _display_value(self, ch, d):
+        disp, ratio = self.display[ch]
+        shown = {1: ("X", "R", "XN", "AUX1", "AUX2"), 2: ("Y", "THETA", "YN", "AUX3", "AUX4")}[ch][disp]
+        v = self.noise_V() if shown in ("XN", "YN") else d[shown]
+        if ratio:
+            aux = d[f"AUX{ratio + (0 if ch == 1 else 2)}"]
+            v = v / aux if aux else math.copysign(math.inf, v)
+        return v
 
     def _auto_gain(self):
         d = self.core.snapshot_values()
@@ -243,9 +366,22 @@ class SR830(SimInstrument):
             raise CommandError(-222, f"OUTP? index {i}")
         return f"{self.values()[self.outp_map[i]]:.6e}"
 
+    def _outr(self, a):
+        return f"{self.values()[f'CH{self._display_channel(a)}']:.6e}"
+
+    def _snap_indices(self, a):
+        idx = []
+        for t in (t.strip() for t in a.split(",")):
+            try:
+                idx.append(int(t))
+            except ValueError:
+                raise CommandError(-104, f"SNAP? parameter {t!r}") from None
+        return idx
+
     def _snap(self, a):
-        idx = [int(x) for x in self.floats(a)]
-        if not 2 <= len(idx) <= 6 or any(i not in self.snap_map for i in idx):
+        idx = self._snap_indices(a)
+        lo, hi = self.snap_count
+        if not lo <= len(idx) <= hi or any(i not in self.snap_map for i in idx):
             raise CommandError(-222, f"SNAP? {a}")
         d = self.values()
         return ",".join(f"{d[self.snap_map[i]]:.6e}" for i in idx)
@@ -254,9 +390,99 @@ class SR830(SimInstrument):
         self.values()
         v = self.lias
         if a.strip():
-            bit = int(self.one_float(a))
+            bit = self._bit(a)
             out = (v >> bit) & 1
             self.lias &= ~(1 << bit)
             return str(out)
         self.lias = 0
         return str(v)
+
+    # ------------------------------------------------------------------ data buffer
+    def _reset_buffer(self):
+        """REST: empty both buffers and stop storing."""
+        self.buffer = {1: [], 2: []}
+        self.storing = False
+        self.stored_since_start = 0
+        self.t_start = None
+
+    def _srat(self, a):
+        self.srat = self._index(a, range(15))
+
+    def _start(self):
+        if self.storing:
+            return                            # STRT is ignored while storage runs
+        self.storing = True
+        self.t_start = self.world.t
+        self.stored_since_start = 0
+
+    def _pause(self):
+        self._fill()
+        self.storing = False
+
+    def _store_point(self):
+        d = self.values()
+        for ch in (1, 2):
+            self.buffer[ch].append(d[f"CH{ch}"])
+        if len(self.buffer[1]) > BUFFER_POINTS:
+            if self.settings["SEND"] == 0:        # single shot: full, storage ends
+                for ch in (1, 2):
+                    self.buffer[ch].pop()
+                self.storing = False
+                return False
+            for ch in (1, 2):                   # loop: the oldest point makes way
+                self.buffer[ch].pop(0)
+        return True
+
+    def _fill(self):
+        """Store the points the sample rate has produced since the last look (simulated time).
+        Returns None, so ``self._fill() or n`` reads the count after filling."""
+        if not self.storing or self.srat == 14 or self.t_start is None:
+            return None
+        due = int((self.world.t - self.t_start) * SAMPLE_RATES[self.srat])
+        n = min(due - self.stored_since_start, BUFFER_POINTS + 1)
+        self.stored_since_start = due
+        for _ in range(max(0, n)):
+            if not self._store_point():
+                break
+        return None
+
+    def _trigger(self):
+        if not self.storing and self.settings["TSTR"] == 1 and self.t_start is None:
+            self._start()                       # trigger starts the scan (TSTR 1)
+            return
+        if self.storing and self.srat == 14:
+            self._store_point()                 # one point per trigger
+
+    def _trace_range(self, a):
+        ch, j, k = (int(x) for x in self._args(a, 3))
+        if ch not in (1, 2):
+            raise CommandError(-222, f"buffer {ch} not 1 or 2")
+        self._fill()
+        n = len(self.buffer[ch])
+        if j < 0 or k < 1 or j + k > n:
+            raise CommandError(-222, f"points {j}..{j + k - 1} beyond the {n} stored")
+        return self.buffer[ch][j:j + k]
+
+    def _trca(self, a):
+        return ",".join(f"{v:.6e}" for v in self._trace_range(a)) + ","
+
+    def _trace_binary(self, a, form):
+        data = self._trace_range(a)
+        if form == "ieee":                      # TRCB?: 4-byte IEEE floats, little endian
+            raw = struct.pack(f"<{len(data)}f", *data)
+        else:                                   # TRCL?: mantissa, exponent; m * 2^(e - 124)
+            raw = b"".join(struct.pack("<hh", *_lia_float(v)) for v in data)
+        return BinaryReply(raw.decode("latin-1"))
+
+
+def _lia_float(v: float) -> tuple[int, int]:
+    """The SR830's non-normalized float (TRCL?): a 16-bit mantissa m and an exponent e with
+    value = m * 2^(e - 124)."""
+    if v == 0 or not math.isfinite(v):
+        return 0, 124
+    m, e = math.frexp(v)                 # v = m * 2**e, 0.5 <= |m| < 1
+    mant = int(round(m * 2 ** 15))
+    if mant == 2 ** 15:
+        mant //= 2
+        e += 1
+    return max(-32768, min(32767, mant)), e - 15 + 124

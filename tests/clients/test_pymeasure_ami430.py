@@ -8,18 +8,18 @@ import pytest
 from pymeasure.instruments.ami import AMI430
 
 from sim_devices import magnet as mg
-from tests.clients.conftest_magnets import RawLine, lab, wait_until, world_now  # noqa: F401
+from .conftest import RawLine, wait_until, world_now  # noqa: E402
 
 
 @pytest.fixture
-def magnet(lab):  # noqa: F811
+def magnet(lab):
     # the 430 ends its replies with \r\n; the stock driver's default \n would leave a \r
     inst = AMI430(lab.resources["magnet_supply"], read_termination="\r\n", timeout=5000)
     yield inst
     inst.adapter.close()
 
 
-def test_recorded_persistent_switch_pairs_have_the_same_form(lab):  # noqa: F811
+def test_recorded_persistent_switch_pairs_have_the_same_form(lab):
     raw = RawLine(lab.resources["magnet_supply"], b"\r\n")
     try:
         raw.read_line(), raw.read_line()                      # the welcome lines
@@ -34,7 +34,7 @@ def test_recorded_persistent_switch_pairs_have_the_same_form(lab):  # noqa: F811
         raw.close()
 
 
-def test_stock_driver_reads_and_sets(magnet, lab):  # noqa: F811
+def test_stock_driver_reads_and_sets(magnet, lab):
     m = lab.world.magnet
     assert magnet.coilconst == pytest.approx(1.0)             # kG/A
     assert magnet.voltage_limit == pytest.approx(m.voltage_limit_V)

@@ -9,7 +9,7 @@ import pytest
 
 from pymeasure.instruments.kepco import KepcoBOP3612
 
-from tests.clients.conftest_magnets import RawLine, lab, wait_until, world_now  # noqa: F401
+from .conftest import RawLine, wait_until, world_now  # noqa: E402
 
 #: Kepco's number form: "digits with decimal point and Exponent, e.g., 2.71E1" (no '+', no
 #: leading zero in the exponent); the recorded replies 9.989E-2, 1.000E-1, 4.99E-3, 8.0E-3
@@ -23,13 +23,13 @@ RECORDED = [(b"DIAG:TST?", b"0"), (b"*TST?", b"0"), (b"MEASure:CURRent?", b"4.99
 
 
 @pytest.fixture
-def bop(lab):  # noqa: F811
+def bop(lab):
     inst = KepcoBOP3612(lab.resources["coil_supply"], timeout=5000)
     yield inst
     inst.adapter.close()
 
 
-def test_recorded_pairs_have_the_same_form(lab):  # noqa: F811
+def test_recorded_pairs_have_the_same_form(lab):
     raw = RawLine(lab.resources["coil_supply"], b"\n")
     try:
         for command in (b"CURRent 0.1", b"VOLTage 0.1", b"SYSTem:BEEP"):   # recorded: no reply
@@ -53,7 +53,7 @@ def test_recorded_pairs_have_the_same_form(lab):  # noqa: F811
         raw.close()
 
 
-def test_stock_driver_drives_the_coil(bop, lab):  # noqa: F811
+def test_stock_driver_drives_the_coil(bop, lab):
     coil = lab.world.coil
     assert bop.id.startswith("KEPCO,BIT 4886 36-12")
     assert bop.confidence_test == 0 and bop.bop_test == 0
@@ -72,7 +72,7 @@ def test_stock_driver_drives_the_coil(bop, lab):  # noqa: F811
     assert bop.check_errors() == []
 
 
-def test_out_of_range_setpoint_is_refused(bop, lab):  # noqa: F811
+def test_out_of_range_setpoint_is_refused(bop, lab):
     bop.write("CURR 20")                                      # beyond the 12 A rating
     assert bop.ask("SYST:ERR?").strip() == '-222,"Data out of range"'
     assert lab.world.coil.current_setpoint_A == 0.0

@@ -9,20 +9,20 @@ import pytest
 
 from pymeasure.instruments.lakeshore import LakeShore425
 
-from tests.clients.conftest_magnets import RawLine, lab  # noqa: F401
+from .conftest import RawLine  # noqa: E402
 
 #: the 425's field format, +-nnn.nnnE+-nn (manual ch. 6; recorded reply "+123.456E-01")
 LS425_NUMBER = re.compile(rb"^[+-]\d{3}\.\d{3}E[+-]\d{2}$")
 
 
 @pytest.fixture
-def gauss(lab):  # noqa: F811
+def gauss(lab):
     inst = LakeShore425(lab.resources["gaussmeter"], read_termination="\n", timeout=5000)
     yield inst
     inst.adapter.close()
 
 
-def test_recorded_pairs_have_the_same_form(lab):  # noqa: F811
+def test_recorded_pairs_have_the_same_form(lab):
     raw = RawLine(lab.resources["gaussmeter"], b"\r\n")
     meter = lab.instruments["gaussmeter"]
     try:
@@ -40,7 +40,7 @@ def test_recorded_pairs_have_the_same_form(lab):  # noqa: F811
         raw.close()
 
 
-def test_stock_driver_reads_and_sets(gauss, lab):  # noqa: F811
+def test_stock_driver_reads_and_sets(gauss, lab):
     meter = lab.instruments["gaussmeter"]
     assert gauss.unit == "G" and gauss.range == 35000 and gauss.mode == (1, 0, 1)
     truth_G = lab.world.field_T * 1e4 + meter.offset_G
@@ -59,7 +59,7 @@ def test_stock_driver_reads_and_sets(gauss, lab):  # noqa: F811
     assert mean == pytest.approx(lab.world.field_T, abs=1e-6)
 
 
-def test_refused_values_set_the_execution_error_bit(gauss, lab):  # noqa: F811
+def test_refused_values_set_the_execution_error_bit(gauss, lab):
     meter = lab.instruments["gaussmeter"]
     gauss.write("RDGMODE 3,0,1")                              # mode is 1 (DC) or 2 (RMS)
     gauss.write("UNIT 7")

@@ -17,13 +17,13 @@ from qcodes.instrument import Instrument  # noqa: E402
 from qcodes.instrument_drivers.american_magnetics import AMI430Exception, AMIModel430  # noqa: E402
 
 from sim_devices import magnet as mg  # noqa: E402
-from tests.clients.conftest_magnets import RawLine, lab, wait_until, world_now  # noqa: E402,F401
+from .conftest import RawLine, wait_until, world_now  # noqa: E402
 
 _names = itertools.count()
 
 
 @pytest.fixture
-def ami(lab):  # noqa: F811 (the lab fixture imported above)
+def ami(lab):
     inst = AMIModel430(f"ami430_{next(_names)}", lab.resources["magnet_supply"], visalib="@py",
                        terminator="\r\n", timeout=5)
     yield inst
@@ -40,7 +40,7 @@ def settled(ami):
     assert ami.ask("*OPC?") == "1"
 
 
-def test_welcome_message_on_connect(lab):  # noqa: F811
+def test_welcome_message_on_connect(lab):
     """The two lines QCoDeS reads (and checks the first of) before its first command."""
     raw = RawLine(lab.resources["magnet_supply"], b"\r\n")
     try:
@@ -51,7 +51,7 @@ def test_welcome_message_on_connect(lab):  # noqa: F811
         raw.close()
 
 
-def test_snapshot_reads_every_parameter(ami, lab):  # noqa: F811
+def test_snapshot_reads_every_parameter(ami, lab):
     snap = ami.snapshot(update=True)
     p = snap["parameters"]
     m = world_now(lab).magnet
@@ -75,7 +75,7 @@ def test_snapshot_reads_every_parameter(ami, lab):  # noqa: F811
     assert supply(lab).errors == []        # nothing QCoDeS asked was unknown to the 430
 
 
-def test_units_coil_constant_and_ramp_rate_reach_the_supply(ami, lab):  # noqa: F811
+def test_units_coil_constant_and_ramp_rate_reach_the_supply(ami, lab):
     ami.field_units("tesla")
     ami.ramp_rate_units("minutes")
     assert (supply(lab).field_units, supply(lab).rate_units) == (1, 1)
@@ -99,7 +99,7 @@ def test_units_coil_constant_and_ramp_rate_reach_the_supply(ami, lab):  # noqa: 
     assert supply(lab).errors == []
 
 
-def test_set_field_through_the_persistent_switch(ami, lab):  # noqa: F811
+def test_set_field_through_the_persistent_switch(ami, lab):
     """Heater on -> ramp -> heater off -> leads down: the persistent cycle a QCoDeS user runs."""
     ami.field_units("tesla")
     ami.ramp_rate(0.004)                                      # T/s = 0.04 A/s, the 2 V / 50 H limit
@@ -138,7 +138,7 @@ def test_set_field_through_the_persistent_switch(ami, lab):  # noqa: F811
     assert world_now(lab).magnet.I_m == pytest.approx(0.0, abs=1e-9)
 
 
-def test_every_state_code_has_its_manual_meaning(ami, lab):  # noqa: F811
+def test_every_state_code_has_its_manual_meaning(ami, lab):
     """STATE? 1-10 (430 manual, Table 4-5) as QCoDeS names them."""
     m = lab.world.magnet
     seen = {ami.ramping_state()}                              # paused (3) at power-up
@@ -173,7 +173,7 @@ def test_every_state_code_has_its_manual_meaning(ami, lab):  # noqa: F811
     assert seen == set(ami.ramping_state.val_mapping)
 
 
-def test_the_supply_refuses_what_a_real_430_refuses(ami, lab):  # noqa: F811
+def test_the_supply_refuses_what_a_real_430_refuses(ami, lab):
     m = lab.world.magnet
     ami.field_units("tesla")
     # beyond the current limit (90 A = 9 T): QCoDeS refuses first; sent anyway, the 430 does

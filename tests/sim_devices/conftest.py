@@ -39,7 +39,7 @@ def lab_factory():
         lab.stop()
 
 
-def wait_until(pred, timeout=10.0, interval=0.005):
+def wait_until(pred, timeout=20.0, interval=0.005):
     """Poll pred() until it holds (True) or timeout seconds pass (False): progress, not sleeps."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:

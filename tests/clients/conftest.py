@@ -1,35 +1,62 @@
-"""Shared fixtures of the client tests for the magnet supplies and the gaussmeter (AMI 430,
-Kepco BOP, Lake Shore 425). Imported explicitly by those test files (not a conftest.py: that
-name belongs to the other client tests in this folder)."""
+"""Clients no one here wrote (QCoDeS, qcodes-contrib-drivers, pymeasure) driving the simulated
+lab over pyvisa-py TCP: a parameter they cannot read or set is a gap in the simulator.
+
+Effects are checked on the simulated instruments themselves (their state, lab.world), never by
+asking the same client back."""
 from __future__ import annotations
 
+import itertools
 import socket
-import time
+import sys
 
 import pytest
 
 from sim_devices import SimulatedLab
+from tests.sim_devices.conftest import wait_until  # one poll-for-progress helper for all tests
+
+__all__ = ["SPEED", "RawLine", "host_port", "unique", "unreadable", "wait_until", "world_now"]
 
 #: simulated seconds per wall second: an AMI switch heats in 20 s and cools in 30 s of simulated
 #: time, so 0.2 s and 0.3 s here; a 2 A ramp at 0.04 A/s takes 0.5 s
 SPEED = 100.0
+
+_names = itertools.count()
+
+
+def unique(prefix):
+    """A fresh QCoDeS instrument name (QCoDeS refuses two live instruments of one name)."""
+    return f"{prefix}_{next(_names)}"
 
 
 @pytest.fixture
 def lab():
     lab = SimulatedLab(None, seed=0, speed=SPEED).start()
     yield lab
+    if "qcodes" in sys.modules:         # the QCoDeS instruments a test left open
+        from qcodes.instrument import Instrument
+        Instrument.close_all()
     lab.stop()
 
 
-def wait_until(pred, timeout=20.0, interval=0.01):
-    """Poll pred() until it holds (True) or timeout seconds pass (False): progress, not sleeps."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(interval)
-    return False
+def unreadable(instrument, skip=()):
+    """Every gettable parameter of the instrument and its submodules that fails to read:
+    {full name: error}. ``skip`` names parameters the client itself cannot read (documented)."""
+    failed = {}
+
+    def walk(node):
+        for p in node.parameters.values():
+            if not p.gettable or p.name in skip or p.full_name in skip:
+                continue
+            try:
+                p.get()
+            except Exception as exc:        # noqa: BLE001 - collected and reported
+                failed[p.full_name] = f"{type(exc).__name__}: {exc}"
+        for sub in node.submodules.values():
+            if hasattr(sub, "parameters"):
+                walk(sub)
+
+    walk(instrument)
+    return failed
 
 
 def world_now(lab):
