@@ -145,3 +145,23 @@ def test_station_check_command(lab, tmp_path):
     assert done.returncode == 2 and "bad.yaml" in done.stderr and "nope" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not any(lab.command_log().values())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no pseudo-terminals on Windows")
+def test_station_check_on_a_serial_and_lan_station():
+    from pathlib import Path
+
+    from sim_devices import SimulatedLab
+
+    serial = ["coil_supply", "gaussmeter", "nanovoltmeter", "lockin"]
+    station_file = Path(__file__).resolve().parents[2] / "examples" / "station_sim_serial.yaml"
+    with SimulatedLab(None, seed=0, speed=1000.0, serial=serial) as lab:
+        report = check_station(station_file, resources=lab.resources)
+        log = lab.command_log()
+    text = format_report(report)
+    interfaces = {r.name: r.interface for r in report.instruments}
+    assert interfaces["coil_supply"] == interfaces["lockin"] == "serial (RS-232 / USB-serial)"
+    assert interfaces["magnet_supply"] == "LAN (raw socket)"
+    assert report.problems == 0, text
+    assert {r.name: r.idn.split(",")[1] for r in report.instruments}["gaussmeter"] == "MODEL425"
+    assert all("?" in line for lines in log.values() for line in lines)
