@@ -7,8 +7,6 @@ is the origin unless stated.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from analysis.constants import MU_0

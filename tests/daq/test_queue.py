@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from daq.queue import QueueError, load_queue, queue_status, run_queue
+from daq.queue import QueueError, load_queue, run_queue
 from loopscope.cli import main
 
 

@@ -1,7 +1,5 @@
 """The window driving real sweeps on the simulated lab."""
-import math
 
-import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
