@@ -19,6 +19,12 @@ import numpy as np
 from .base import CommandError, SimInstrument, normalize_header
 
 RANGES = (0.01, 0.1, 1.0, 10.0, 100.0)
+#: 2182 manual, "Voltage measurements": DCV1 has five ranges (10 mV .. 100 V) and reads to 120 V,
+#: DCV2 three (100 mV, 1 V, 10 V) and reads to 12 V; RANGe takes the expected reading up to those
+CHANNEL_RANGES = {1: RANGES, 2: (0.1, 1.0, 10.0)}
+CHANNEL_LIMIT_V = {1: 120.0, 2: 12.0}
+#: the thermocouple types the 2182 linearizes (manual, "Temperature measurements")
+THERMOCOUPLES = ("J", "K", "T", "E", "R", "S", "B", "N")
 OVERFLOW = "+9.9E37"
 
 
@@ -90,9 +96,9 @@ class Keithley2182A(SimInstrument):
         r("SENS:VOLT:DFIL:TCON?", lambda a: self.filter_type)
         r("SENS:VOLT:NPLC", self._nplc)
         r("SENS:VOLT:NPLC?", lambda a: f"{self.nplc:g}")
-        r("SENS:TEMP:NPLC", lambda a: None)
-        r("SENS:TEMP:NPLC?", lambda a: "5")
-        r("SENS:TEMP:TC", lambda a: setattr(self, "tc", a.strip().upper()))
+        r("SENS:TEMP:NPLC", lambda a: setattr(self, "temp_nplc", self._nplc_value(a)))
+        r("SENS:TEMP:NPLC?", lambda a: f"{self.temp_nplc:g}")
+        r("SENS:TEMP:TC", self._thermocouple)
         r("SENS:TEMP:TC?", lambda a: self.tc)
         r("SENS:TEMP:RJUN:RSEL", lambda a: setattr(self, "rsel", a.strip().upper()))
         r("SENS:TEMP:RJUN:RSEL?", lambda a: self.rsel)
@@ -140,6 +146,7 @@ class Keithley2182A(SimInstrument):
         self.ref = {1: 0.0, 2: 0.0}
         self.ref_on = {1: False, 2: False}
         self.nplc = 5.0
+        self.temp_nplc = 5.0               # each function keeps its own rate (SENS:TEMP:NPLC)
         self.line_freq = 60.0
         self.analog_filter = False
         self.digital_filter = True         # *RST: the digital filter on, 10 readings, moving
@@ -185,10 +192,16 @@ class Keithley2182A(SimInstrument):
 
     def _set_range(self, ch, a):
         v = abs(self.one_float(a))
-        if v > 120:
-            raise CommandError(-222, f"range {v} V above 100 V")
-        self.range[ch] = next(r for r in RANGES if v <= r * 1.0001)
+        if v > CHANNEL_LIMIT_V[ch]:
+            raise CommandError(-222, f"channel {ch} range {v} V above {CHANNEL_LIMIT_V[ch]:g} V")
+        self.range[ch] = next((r for r in CHANNEL_RANGES[ch] if v <= r * 1.0001), CHANNEL_RANGES[ch][-1])
         self.auto[ch] = False
+
+    def _thermocouple(self, a):
+        v = a.strip().upper()
+        if v not in THERMOCOUPLES:
+            raise CommandError(-224, f"Illegal parameter value: {a!r}")
+        self.tc = v
 
     def _volt_channel(self):
         """The channel SENS:VOLT:RANG without a CHANnel node applies to (the present one)."""
@@ -230,10 +243,13 @@ class Keithley2182A(SimInstrument):
         self.trig_delay = v
 
     def _nplc(self, a):
+        self.nplc = self._nplc_value(a)
+
+    def _nplc_value(self, a):
         v = self.one_float(a)
         if not 0.01 <= v <= 60:
             raise CommandError(-222, f"NPLC {v} outside 0.01..60")
-        self.nplc = v
+        return v
 
     def _raw(self, ch):
         """The true input voltage of a channel (no meter noise)."""
@@ -252,7 +268,8 @@ class Keithley2182A(SimInstrument):
         ch = self.channel
         v = self._raw(ch)
         if self.auto[ch]:
-            self.range[ch] = next((r for r in RANGES if abs(v) <= r * 1.2), 100.0)
+            ranges = CHANNEL_RANGES[ch]
+            self.range[ch] = next((r for r in ranges if abs(v) <= r * 1.2), ranges[-1])
         rg = self.range[ch]
         if abs(v) > rg * 1.2:
             return math.inf
@@ -263,7 +280,8 @@ class Keithley2182A(SimInstrument):
         return v
 
     def _fmt(self, v):
-        return OVERFLOW if not math.isfinite(v) else f"{v:+.9E}"
+        # the manual's ASCII reading, Figure 15-1: "±1.23456789E±00" (eight decimals)
+        return OVERFLOW if not math.isfinite(v) else f"{v:+.8E}"
 
     def _read_fmt(self):
         vals = [self._read() for _ in range(max(1, self.trig_count))]

@@ -127,7 +127,9 @@ class SR830(SimInstrument):
         r("OAUX?", lambda a: f"{self._aux_in(self._aux(a)):.4f}")
         r("DDEF?", lambda a: "{},{}".format(*self.display[self._display_channel(a)]))
         r("DDEF", self._ddef)
-        r("OEXP?", lambda a: "{:.2f},{}".format(*self.expand[self._expand_channel(a)]))
+        # offset as the unit prints it: "9.7,1", "10,1" (pymeasure's SR830 pairs, taken on a
+        # unit: tests/instruments/srs/test_sr830.py); 0.01 % steps are kept by _oexp
+        r("OEXP?", lambda a: "{:g},{}".format(*self.expand[self._expand_channel(a)]))
         r("OEXP", self._oexp)
         r("AGAN", lambda a: self._auto_gain())
         r("ARSV", lambda a: None)
@@ -364,10 +366,18 @@ class SR830(SimInstrument):
         i = int(self.one_float(a))
         if i not in self.outp_map:
             raise CommandError(-222, f"OUTP? index {i}")
-        return f"{self.values()[self.outp_map[i]]:.6e}"
+        return self._number(self.values()[self.outp_map[i]])
 
     def _outr(self, a):
-        return f"{self.values()[f'CH{self._display_channel(a)}']:.6e}"
+        return self._number(self.values()[f"CH{self._display_channel(a)}"])
+
+    @staticmethod
+    def _number(v: float) -> str:
+        """OUTP?, OUTR? and SNAP? numbers as the SR830 prints them: six significant digits,
+        trailing zeros dropped, a three-digit exponent when there is one (manual: "-1.01026",
+        "0.951359,0.0253297,..."; a unit's replies "-4.17234e-007,-5.9605e-007" and
+        "-0.000500266" in pymeasure's tests/instruments/srs/test_sr830.py)."""
+        return _three_digit_exponent(f"{v:g}")
 
     def _snap_indices(self, a):
         idx = []
@@ -384,7 +394,7 @@ class SR830(SimInstrument):
         if not lo <= len(idx) <= hi or any(i not in self.snap_map for i in idx):
             raise CommandError(-222, f"SNAP? {a}")
         d = self.values()
-        return ",".join(f"{d[self.snap_map[i]]:.6e}" for i in idx)
+        return ",".join(self._number(d[self.snap_map[i]]) for i in idx)
 
     def _lias(self, a):
         self.values()
@@ -464,7 +474,8 @@ class SR830(SimInstrument):
         return self.buffer[ch][j:j + k]
 
     def _trca(self, a):
-        return ",".join(f"{v:.6e}" for v in self._trace_range(a)) + ","
+        # manual's TRCA? example: "-1.234567e-009,+7.654321e-009," (sign, 7 digits, 3-digit exponent)
+        return ",".join(_three_digit_exponent(f"{v:+.6e}") for v in self._trace_range(a)) + ","
 
     def _trace_binary(self, a, form):
         data = self._trace_range(a)
@@ -473,6 +484,14 @@ class SR830(SimInstrument):
         else:                                   # TRCL?: mantissa, exponent; m * 2^(e - 124)
             raw = b"".join(struct.pack("<hh", *_lia_float(v)) for v in data)
         return BinaryReply(raw.decode("latin-1"))
+
+
+def _three_digit_exponent(text: str) -> str:
+    """'-4.17234e-07' -> '-4.17234e-007': the SR830's exponent has three digits."""
+    mantissa, e, exponent = text.partition("e")
+    if not e:
+        return text
+    return f"{mantissa}e{exponent[0]}{int(exponent[1:]):03d}"
 
 
 def _lia_float(v: float) -> tuple[int, int]:

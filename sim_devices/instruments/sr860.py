@@ -56,7 +56,7 @@ class SR860(SR830):
     aux_channels = (0, 1, 2, 3)
     index_settings = {"SYNC": 1, "ISRC": 1, "IGND": 1, "ICPL": 1, "RSRC": 3, "IVMD": 1, "IRNG": 4,
                       "ICUR": 1, "ADVFILT": 1, "REFM": 1, "RTRG": 2, "HARMDUAL": 99, "TBMODE": 1,
-                      "REFZ": 1, "OUTX": 1, "OVRM": 1}
+                      "REFZ": 1, "OUTX": 1, "OVRM": 1, "DBLK": 1}
     reset_settings = {"SYNC": 0, "ISRC": 0, "IGND": 0, "ICPL": 0, "RSRC": 0, "IVMD": 0, "IRNG": 0,
                       "ICUR": 0, "ADVFILT": 0, "REFM": 0, "RTRG": 0, "HARMDUAL": 1, "TBMODE": 0,
                       "REFZ": 0}
@@ -64,6 +64,9 @@ class SR860(SR830):
     def setup(self):
         super().setup()
         self.settings["HARMDUAL"] = 1
+        # DBLK 0 / 1, the screen blanking: once taken and forgotten (DBLK? always 0), now kept
+        # so DBLK? answers what was set; *RST leaves it (its reset value could not be found)
+        self.settings["DBLK"] = 0
         self.dc_level = 0.0
         self.data_channels = [0, 1, 2, 3]           # CDSP: X, Y, R, theta
         self.channel_offsets = {0: 0.0, 1: 0.0, 2: 0.0}
@@ -92,8 +95,6 @@ class SR860(SR830):
         r("ARNG", lambda a: None)                     # input range: already the smallest that fits
         r("ASCL", lambda a: self._auto_gain())
         r("TBSTAT?", lambda a: "0")
-        r("DBLK", lambda a: None)
-        r("DBLK?", lambda a: "0")
         r("DLAY", lambda a: None)
         r("DLAY?", lambda a: "0")
         r("CAPTURELEN", self._capture_len)
@@ -190,12 +191,18 @@ class SR860(SR830):
     def _snap_indices(self, a):
         return [self._param_number(t) for t in a.split(",") if t.strip()]
 
+    @staticmethod
+    def _number(v: float) -> str:
+        # the SR860's own form (7 digits, 2-digit exponent) as before; the SR830's three-digit
+        # exponent comes from its older firmware, and no SR860 reply was found to say otherwise
+        return f"{v:.6e}"
+
     def _outp(self, a):
-        return f"{self.values()[PARAMS_860[self._param_number(a)]]:.6e}"
+        return self._number(self.values()[PARAMS_860[self._param_number(a)]])
 
     def _snap_values(self, idx):
         d = self.values()
-        return ",".join(f"{d[PARAMS_860[i]]:.6e}" for i in idx)
+        return ",".join(self._number(d[PARAMS_860[i]]) for i in idx)
 
     def _data_channel(self, a):
         i = int(self.one_float(a))

@@ -74,9 +74,10 @@ def host_port(resource: str) -> tuple[str, int]:
 class RawLine:
     """A bare TCP connection, for replaying recorded command/reply pairs byte for byte."""
 
-    def __init__(self, resource: str, terminator: bytes, timeout: float = 2.0):
+    def __init__(self, resource: str, terminator: bytes, timeout: float = 2.0, end: bytes = b"\n"):
         self.sock = socket.create_connection(host_port(resource), timeout=timeout)
         self.terminator = terminator
+        self.end = end              # what ends a command: LF, or the CR a 2182A takes
         self.buffer = b""
 
     def read_line(self) -> bytes:
@@ -89,7 +90,7 @@ class RawLine:
         return line
 
     def send(self, command: bytes) -> None:
-        self.sock.sendall(command + b"\n")
+        self.sock.sendall(command + self.end)
 
     def ask(self, command: bytes) -> bytes:
         self.send(command)
