@@ -7,31 +7,31 @@ import importlib
 
 _EXPORTS = {
     # fields
-    "loop_field": "analysis.fields", "cylinder_field": "analysis.fields",
-    "coaxial_loops_field": "analysis.fields", "helmholtz_field": "analysis.fields",
-    "helmholtz_centre_field": "analysis.fields", "anti_helmholtz_gradient": "analysis.fields",
-    "quadrupole_trap": "analysis.fields", "solenoid_field": "analysis.fields",
-    "mutual_inductance": "analysis.fields", "magnetization_field": "analysis.fields",
+    "loop_field": "loopscope.analysis.fields", "cylinder_field": "loopscope.analysis.fields",
+    "coaxial_loops_field": "loopscope.analysis.fields", "helmholtz_field": "loopscope.analysis.fields",
+    "helmholtz_centre_field": "loopscope.analysis.fields", "anti_helmholtz_gradient": "loopscope.analysis.fields",
+    "quadrupole_trap": "loopscope.analysis.fields", "solenoid_field": "loopscope.analysis.fields",
+    "mutual_inductance": "loopscope.analysis.fields", "magnetization_field": "loopscope.analysis.fields",
     # fitting
-    "curve_fit": "analysis.fitting", "curve_fit_batch": "analysis.fitting", "fit": "analysis.fitting",
-    "FitResult": "analysis.fitting", "FitError": "analysis.fitting",
+    "curve_fit": "loopscope.analysis.fitting", "curve_fit_batch": "loopscope.analysis.fitting", "fit": "loopscope.analysis.fitting",
+    "FitResult": "loopscope.analysis.fitting", "FitError": "loopscope.analysis.fitting",
     # models
-    "get_model": "analysis.models", "list_models": "analysis.models", "ModelSpec": "analysis.models",
-    "REGISTRY": "analysis.models",
+    "get_model": "loopscope.analysis.models", "list_models": "loopscope.analysis.models", "ModelSpec": "loopscope.analysis.models",
+    "REGISTRY": "loopscope.analysis.models",
     # physics helpers
-    "brillouin_function": "analysis.physics", "langevin_function": "analysis.physics",
-    "brillouin_magnetization": "analysis.physics", "curie_constant": "analysis.physics",
-    "jiles_atherton_curve": "analysis.physics", "hysteresis_loop": "analysis.physics",
-    "persistent_current": "analysis.physics", "field_period": "analysis.physics",
-    "ring_area_from_period": "analysis.physics", "thouless_energy": "analysis.physics",
-    "typical_current_T0": "analysis.physics", "typical_current": "analysis.physics", "jp": "analysis.physics",
-    "ballistic_factor": "analysis.physics", "decay_time_lower_bound": "analysis.physics",
+    "brillouin_function": "loopscope.analysis.physics", "langevin_function": "loopscope.analysis.physics",
+    "brillouin_magnetization": "loopscope.analysis.physics", "curie_constant": "loopscope.analysis.physics",
+    "jiles_atherton_curve": "loopscope.analysis.physics", "hysteresis_loop": "loopscope.analysis.physics",
+    "persistent_current": "loopscope.analysis.physics", "field_period": "loopscope.analysis.physics",
+    "ring_area_from_period": "loopscope.analysis.physics", "thouless_energy": "loopscope.analysis.physics",
+    "typical_current_T0": "loopscope.analysis.physics", "typical_current": "loopscope.analysis.physics", "jp": "loopscope.analysis.physics",
+    "ballistic_factor": "loopscope.analysis.physics", "decay_time_lower_bound": "loopscope.analysis.physics",
     # spectral
-    "remove_background": "analysis.spectral", "field_spectrum": "analysis.spectral",
-    "find_harmonics": "analysis.spectral", "dominant_frequency": "analysis.spectral",
+    "remove_background": "loopscope.analysis.spectral", "field_spectrum": "loopscope.analysis.spectral",
+    "find_harmonics": "loopscope.analysis.spectral", "dominant_frequency": "loopscope.analysis.spectral",
     # files
-    "read_run": "analysis.runfile", "RunFileError": "analysis.runfile",
-    "fit_run": "analysis.runfile",
+    "read_run": "loopscope.analysis.runfile", "RunFileError": "loopscope.analysis.runfile",
+    "fit_run": "loopscope.analysis.runfile",
 }
 
 __all__ = sorted(_EXPORTS)

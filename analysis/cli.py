@@ -25,7 +25,7 @@ def _parse_params(items):
 
 
 def _list_models():
-    from analysis.models import list_models
+    from loopscope.analysis.models import list_models
 
     for spec in list_models():
         click.echo(f"{spec.name}  (version {spec.version}; x = {spec.x}, y = {spec.y})")
@@ -74,9 +74,9 @@ def fit(file, model_name, params, fix, free_, x_name, y_name, sigma_name, xmin, 
         raise click.UsageError("give a run FILE (or --list-models)")
     if not model_name:
         raise click.UsageError("give --model NAME (see --list-models)")
-    from analysis.fitting import FitError
-    from analysis.models import get_model
-    from analysis.runfile import RunFileError, fit_run
+    from loopscope.analysis.fitting import FitError
+    from loopscope.analysis.models import get_model
+    from loopscope.analysis.runfile import RunFileError, fit_run
 
     try:
         spec = get_model(model_name)
@@ -124,9 +124,9 @@ def plot(file, fit_name, x_name, y_name, out, overwrite):
     import numpy as np
     from matplotlib.figure import Figure
 
-    from analysis.models import get_model
-    from analysis.runfile import RunFileError, read_fit, read_run
-    from daq.output_files import OutputFileError, atomic_output, check_new_output
+    from loopscope.analysis.models import get_model
+    from loopscope.analysis.runfile import RunFileError, read_fit, read_run
+    from loopscope.daq.output_files import OutputFileError, atomic_output, check_new_output
 
     formats = Figure().canvas.get_supported_filetypes()
     image_format = Path(out).suffix.lstrip(".").lower()

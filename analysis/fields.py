@@ -1,6 +1,6 @@
 """Fields of current loops, coil pairs, solenoids and magnetized cylinders (SI).
 
-Thin, validating wrappers around `analysis.kernels.fields`. Every function broadcasts its
+Thin, validating wrappers around `loopscope.analysis.kernels.fields`. Every function broadcasts its
 array arguments with numpy rules and returns arrays of the broadcast shape.
 Coordinates are cylindrical (rho, z) about the common axis; the loop / pair / cylinder centre
 is the origin unless stated.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.constants import MU_0
+from loopscope.analysis.constants import MU_0
 
 
 def _as_f8(*arrays):
@@ -40,7 +40,7 @@ def loop_field(a, current, rho, z):
 
     Accurate to ~1e-15 relative everywhere except on the wire itself (NaN there).
     """
-    from analysis.kernels.fields import loop_field_bcast, loop_field_scalar
+    from loopscope.analysis.kernels.fields import loop_field_bcast, loop_field_scalar
 
     _check_positive("a", a)
     if np.ndim(a) == 0 and np.ndim(current) == 0:
@@ -58,7 +58,7 @@ def loop_field(a, current, rho, z):
 
 def coaxial_loops_field(radii, currents, positions, rho, z):
     """Sum of coaxial loops: radii (m), currents (A), axial positions (m) of the loops (1-D)."""
-    from analysis.kernels.fields import loop_field as _kern
+    from loopscope.analysis.kernels.fields import loop_field as _kern
 
     radii, currents, positions = (np.atleast_1d(np.asarray(v, dtype=np.float64)).ravel()
                                   for v in (radii, currents, positions))
@@ -138,8 +138,8 @@ def cylinder_field(radius, length, magnetization, rho, z):
     K_b = M x n = M phi-hat on the side makes it an ideal solenoid with n I = M
     (Derby & Olbert 2010 with Bulirsch's cel). B (not mu0 H) also inside the magnet.
     """
-    from analysis.kernels.fields import cylinder_field as _kern
-    from analysis.kernels.fields import cylinder_field_scalar
+    from loopscope.analysis.kernels.fields import cylinder_field as _kern
+    from loopscope.analysis.kernels.fields import cylinder_field_scalar
 
     _check_positive("radius", radius)
     _check_positive("length", length)
@@ -158,7 +158,7 @@ def cylinder_field(radius, length, magnetization, rho, z):
 
 def mutual_inductance(a, b, d):
     """Mutual inductance (H) of coaxial circular loops of radii a, b (m) at axial distance d (m)."""
-    from analysis.kernels.fields import mutual_inductance_coaxial
+    from loopscope.analysis.kernels.fields import mutual_inductance_coaxial
 
     _check_positive("a", a)
     _check_positive("b", b)
@@ -181,8 +181,8 @@ def magnetization_field(m_rho, m_z, radius, length, rho, z, n_rho=64, n_z=64):
     every sheet, so expect a relative accuracy of order 1/n_rho there.
     Returns (B_rho, B_z) in T.
     """
-    from analysis.kernels.fields import cylinder_field as cyl_kernel
-    from analysis.kernels.fields import ring_sum_field
+    from loopscope.analysis.kernels.fields import cylinder_field as cyl_kernel
+    from loopscope.analysis.kernels.fields import ring_sum_field
 
     zero = lambda r, zz: np.zeros(np.broadcast(r, zz).shape)  # noqa: E731
     m_rho = m_rho or zero

@@ -6,7 +6,7 @@
 
 `model(x, params)` is a numba-jitted function of a float64 array x and a 1-D float64 array of
 parameters returning an array like x (a plain Python function is jitted on the fly). A model
-from the registry (`analysis.models`) brings parameter names, units, defaults and, where it
+from the registry (`loopscope.analysis.models`) brings parameter names, units, defaults and, where it
 has one, an analytic Jacobian. Everything runs in compiled code (analysis.kernels.lm).
 """
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _context(model, jac=None):
         hit = _SPEC_CTX.get(model if isinstance(model, str) else id(model))
         if hit is not None and (hit[0] is model or isinstance(model, str)):
             return hit[1]
-    from analysis.models import ModelSpec, get_model
+    from loopscope.analysis.models import ModelSpec, get_model
 
     key = model
     if isinstance(model, str):
@@ -160,7 +160,7 @@ def _wrap_user(model, jac):
         raise FitError(f"model {getattr(model, '__name__', model)!r} cannot be compiled as "
                        f"model(x: float64[:], params: float64[:]) -> float64[:]: {str(exc)[:400]}") from None
     if jac is None:
-        from analysis.kernels.lm import no_jac as jac_fn
+        from loopscope.analysis.kernels.lm import no_jac as jac_fn
     else:
         jac_fn = jac if isinstance(jac, CPUDispatcher) else njit(jac)
     with _quiet_numba():
@@ -242,7 +242,7 @@ def _prepare(x, y, sigma, n_free):
 def _lm():
     """analysis.kernels.lm, imported on first use (it loads numba); an import statement in the
     fit itself would cost ~2 us per call."""
-    from analysis.kernels import lm
+    from loopscope.analysis.kernels import lm
 
     return lm
 
@@ -302,7 +302,7 @@ def fit(model, x, y, params=None, sigma=None, fixed=None, bounds=None, absolute_
     metadata: the run file's metadata (sample mass etc.) for derived quantities.
     Never raises on non-convergence: check `.converged` and `.message`.
     """
-    from analysis.models import get_model
+    from loopscope.analysis.models import get_model
 
     spec = get_model(model) if isinstance(model, str) else model
     params = dict(params or {})
@@ -357,7 +357,7 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     Returns (P, info) with P of shape (K, M) and info = {"chi_square", "nfev", "status",
     "converged"} arrays of length K. Rows that did not converge have converged=False.
     """
-    from analysis.kernels.lm import lm_batch
+    from loopscope.analysis.kernels.lm import lm_batch
 
     ctx, use_fd = _context(model, jac)
     x = np.ascontiguousarray(x, dtype=np.float64)

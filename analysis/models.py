@@ -1,7 +1,7 @@
 """The model registry: name -> kernel, parameters (names, units, defaults), version, and the
 run-file quantities it fits (x, y). `loopscope fit --list-models` prints it.
 
-Kernels live in `analysis.kernels.models`; this module only describes them. Importing it does
+Kernels live in `loopscope.analysis.kernels.models`; this module only describes them. Importing it does
 not compile anything (numba compiles, or loads from its cache, on first call).
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from analysis import constants as C
-from analysis.kernels import models as K
+from loopscope.analysis import constants as C
+from loopscope.analysis.kernels import models as K
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,13 @@ class ModelSpec:
 
     @property
     def model_id(self):
-        from analysis.kernels.dispatch import MODEL_IDS
+        from loopscope.analysis.kernels.dispatch import MODEL_IDS
 
         return MODEL_IDS.get(self.name)
 
     @property
     def has_jac(self):
-        from analysis.kernels.dispatch import HAS_JAC
+        from loopscope.analysis.kernels.dispatch import HAS_JAC
 
         return self.model_id in HAS_JAC
 
@@ -110,7 +110,7 @@ def _saturation_guess(x, y):
 
 
 def _period_area(x, y, harmonic=1):
-    from analysis.spectral import dominant_frequency
+    from loopscope.analysis.spectral import dominant_frequency
 
     f = dominant_frequency(x, y)
     return C.PHI0 * f / harmonic
@@ -134,7 +134,7 @@ def _ens_guess(x, y):
 
 
 def _squid_guess(x, y):
-    from analysis.spectral import remove_background
+    from loopscope.analysis.spectral import remove_background
 
     resid, coef = remove_background(x, y, 1)
     return {"area": _period_area(x, resid), "chi_bg": coef[1], "c0": coef[0]}
@@ -158,7 +158,7 @@ def _exp_guess(x, y):
 
 
 def _ja_derive(res, meta):
-    from analysis.physics import hysteresis_loop
+    from loopscope.analysis.physics import hysteresis_loop
 
     p = res.params
     h_max = meta.get("x_max_abs")

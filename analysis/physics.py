@@ -1,6 +1,6 @@
 """Magnetization curves, hysteresis, persistent-current and decay helpers (SI), vectorized.
 
-Thin wrappers around the numba kernels in `analysis.kernels.models`.
+Thin wrappers around the numba kernels in `loopscope.analysis.kernels.models`.
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from analysis import constants as C
+from loopscope.analysis import constants as C
 
 
 def _arr(x):
@@ -18,7 +18,7 @@ def _arr(x):
 
 def brillouin_function(J, x):
     """B_J(x); J > 0 (J = 1/2 gives tanh x, J -> inf the Langevin function)."""
-    from analysis.kernels.models import brillouin_array
+    from loopscope.analysis.kernels.models import brillouin_array
 
     if not J > 0:
         raise ValueError(f"J must be > 0, got {J}")
@@ -28,7 +28,7 @@ def brillouin_function(J, x):
 
 def langevin_function(x):
     """L(x) = coth x - 1/x, accurate at small x."""
-    from analysis.kernels.models import langevin_array
+    from loopscope.analysis.kernels.models import langevin_array
 
     a, flat = _arr(x)
     return langevin_array(flat).reshape(a.shape)
@@ -55,7 +55,7 @@ def curie_weiss_susceptibility(T, C_curie, theta, chi0=0.0):
 
 def jiles_atherton_curve(H, Ms, a, k, c, alpha, substeps=16):
     """M (A/m) along the field history H (A/m), starting demagnetized."""
-    from analysis.kernels.models import jiles_atherton_m
+    from loopscope.analysis.kernels.models import jiles_atherton_m
 
     h = np.ascontiguousarray(H, dtype=np.float64)
     return jiles_atherton_m(h, float(Ms), float(a), float(k), float(c), float(alpha), int(substeps))
@@ -100,7 +100,7 @@ def persistent_current(B, area, amplitudes, phases=None, theta=math.pi / 2, peri
     """I(B) = sum_p I_p sin(2 pi p A B sin(theta)/Phi_per + phi_p), Phi_per = h/e or h/2e.
 
     theta is the angle between the field and the ring plane (pi/2: perpendicular)."""
-    from analysis.kernels.models import pc_series
+    from loopscope.analysis.kernels.models import pc_series
 
     amps = np.atleast_1d(np.asarray(amplitudes, dtype=np.float64))
     ph = np.zeros_like(amps) if phases is None else np.atleast_1d(np.asarray(phases, dtype=np.float64))
@@ -130,7 +130,7 @@ def typical_current_T0(E_c):
 
 def jp(p, theta):
     """Diffusive temperature integral j_p(theta), theta = kB T / E_c (j_p(0) = 12/p^5)."""
-    from analysis.kernels.models import jp_array
+    from loopscope.analysis.kernels.models import jp_array
 
     a, flat = _arr(theta)
     return jp_array(float(p), flat).reshape(a.shape)
@@ -145,7 +145,7 @@ def typical_current(T, E_c, p=1):
 
 def ballistic_factor(T, T_star, p=1):
     """x/sinh x with x = p T/T*."""
-    from analysis.kernels.models import pc_ballistic_T
+    from loopscope.analysis.kernels.models import pc_ballistic_T
 
     a, flat = _arr(T)
     return pc_ballistic_T(flat, np.array([1.0, float(T_star), float(p)])).reshape(a.shape)

@@ -71,7 +71,7 @@ class ReanalysisOptions:
     name: str | None = None
 
     def spec(self):
-        from analysis.models import get_model
+        from loopscope.analysis.models import get_model
 
         try:
             return get_model(self.model)
@@ -226,7 +226,7 @@ def _expand(p):
 def _lock_exclusive(path):
     """The run file's writer lock (daq/locks.py: on its sidecar `<file>.lock`), held; or None
     if another process holds it (a live RunWriter, a fit, another reanalysis)."""
-    from daq.locks import LockBusy, RunFileLock
+    from loopscope.daq.locks import LockBusy, RunFileLock
 
     lock = RunFileLock(path)
     try:
@@ -236,7 +236,7 @@ def _lock_exclusive(path):
 
 
 def _writer_alive(path) -> bool:
-    from daq.locks import writer_alive
+    from loopscope.daq.locks import writer_alive
 
     return writer_alive(path)
 
@@ -257,7 +257,7 @@ def _open_read(path):
 
     Without HDF5's own file lock (as daq.recovery.open_run_file): a probe never makes a run
     that resumes at that moment fail; the writer lock says whether a writer lives."""
-    from daq.recovery import open_run_file
+    from loopscope.daq.recovery import open_run_file
 
     f = open_run_file(path)
     return f, bool(f.swmr_mode)  # opened in SWMR mode only when the mark is set
@@ -374,8 +374,8 @@ def reanalyze_one(path, options, select=None, force=False) -> dict:
 
 
 def _reanalyze_one(path, options, select, force, meta):
-    from analysis.fitting import FitError
-    from analysis.runfile import RunFileError, fit_run, read_fit
+    from loopscope.analysis.fitting import FitError
+    from loopscope.analysis.runfile import RunFileError, fit_run, read_fit
 
     spec = options.spec()
     name = options.analysis_name
@@ -442,7 +442,7 @@ def _reanalyze_one(path, options, select, force, meta):
         if meta.get("write_mark"):
             # an interrupted run whose writer died: clear the stale open-for-write mark on the
             # copy (what daq.recovery does before a resume); the data are consistent (SWMR)
-            from daq.recovery import clear_write_flags
+            from loopscope.daq.recovery import clear_write_flags
 
             clear_write_flags(tmp)
         try:
@@ -454,7 +454,7 @@ def _reanalyze_one(path, options, select, force, meta):
         if not result.converged:
             return _row(meta, options, "failed", f"fit did not converge: {result.message}", result=result)
         _mark_complete(tmp, name, options, h, meta["n_rows"])
-        from daq.output_files import OutputFileError, replace_file
+        from loopscope.daq.output_files import OutputFileError, replace_file
 
         try:
             replace_file(tmp, real)  # on Windows tried again while a reader has the file open
@@ -505,8 +505,8 @@ def warm(model="persistent_current"):
     """Load the compiled fitter (numba on-disk cache, cache=True) in this process: a tiny fit.
 
     Returns the seconds it took and the worker identity."""
-    from analysis.fitting import fit
-    from analysis.models import get_model
+    from loopscope.analysis.fitting import fit
+    from loopscope.analysis.models import get_model
 
     t = time.perf_counter()
     spec = get_model(model)
@@ -570,7 +570,7 @@ def reanalyze(paths, options: ReanalysisOptions, select=None, workers=None, sche
         select = parse_select(select)
     files = find_runs(paths)
     if summary:
-        from daq.output_files import same_file
+        from loopscope.daq.output_files import same_file
 
         for out in summary_outputs(summary):
             if any(same_file(out, f) for f in files):
@@ -648,7 +648,7 @@ def _start_pool(n_workers, model):
         # unsafe; forkserver workers start from a clean server and load the fitter themselves
         ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if ctx.get_start_method() == "forkserver":
-            ctx.set_forkserver_preload(["analysis.reanalysis", "analysis.fitting", "analysis.runfile", "h5py"])
+            ctx.set_forkserver_preload(["loopscope.analysis.reanalysis", "loopscope.analysis.fitting", "loopscope.analysis.runfile", "h5py"])
         ex = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_pool_init, initargs=(model,))
     for f in [ex.submit(os.getpid) for _ in range(n_workers)]:
         f.result()
@@ -755,7 +755,7 @@ def write_summary(report: ReanalysisReport, prefix) -> dict:
 
     import h5py
 
-    from daq.output_files import atomic_output
+    from loopscope.daq.output_files import atomic_output
 
     prefix = _summary_prefix(prefix)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import sys
 
 import click
 
-from analysis.cli import _parse_params, fit_selection_options
+from loopscope.analysis.cli import _parse_params, fit_selection_options
 
 MAX_LISTED = 20
 #: a Dask scheduler address: [protocol://]host:port
@@ -74,8 +74,8 @@ def reanalyze(paths, model_name, params, fix, free_, x_name, y_name, sigma_name,
               analysis_name, select, workers, scheduler, summary, series, overwrite, force, no_progress, as_json):
     """Fit MODEL to every run under PATHS (files, folders searched recursively, glob patterns)
     and store each fit in its own file at /entry/analysis/<NAME>; summarize them in one table."""
-    from analysis.reanalysis import ReanalysisError, ReanalysisOptions, parse_select, reanalyze as run
-    from analysis.series import SERIES_MODELS, SeriesError, fit_series
+    from loopscope.analysis.reanalysis import ReanalysisError, ReanalysisOptions, parse_select, reanalyze as run
+    from loopscope.analysis.series import SERIES_MODELS, SeriesError, fit_series
 
     if workers and scheduler:
         raise click.UsageError("give --workers or --scheduler, not both")
@@ -97,8 +97,8 @@ def reanalyze(paths, model_name, params, fix, free_, x_name, y_name, sigma_name,
         raise click.UsageError(str(exc)) from None
     if summary:
         # before any fit: an existing summary only with --overwrite, a run file never
-        from analysis.reanalysis import find_runs, summary_outputs
-        from daq.output_files import OutputFileError, check_new_output
+        from loopscope.analysis.reanalysis import find_runs, summary_outputs
+        from loopscope.daq.output_files import OutputFileError, check_new_output
 
         inputs = find_runs(paths)
         try:
@@ -130,7 +130,7 @@ def reanalyze(paths, model_name, params, fix, free_, x_name, y_name, sigma_name,
             continue
         entry = s.to_dict()
         if summary:
-            from daq.output_files import atomic_output
+            from loopscope.daq.output_files import atomic_output
 
             png = f"{report.files['csv'][:-4]}_{kind}.png"
             with atomic_output(png) as tmp:

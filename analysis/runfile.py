@@ -40,7 +40,7 @@ class RunData:
         if name == "moment_per_H_m3" and {"moment_Am2", "field_H_A_per_m"} <= set(self.quantities):
             return self.quantities["moment_Am2"] / self.quantities["field_H_A_per_m"]
         if name == "field_H_A_per_m" and "field_T" in self.quantities:
-            from analysis.constants import MU_0
+            from loopscope.analysis.constants import MU_0
 
             return self.quantities["field_T"] / MU_0
         raise RunFileError(f"{self.path}: no quantity {name!r} in /entry/data; "
@@ -50,6 +50,47 @@ class RunData:
         if name in self.units:
             return self.units[name]
         return {"moment_per_H_m3": "m^3", "field_H_A_per_m": "A/m"}.get(name, "")
+
+    def to_pandas(self):
+        """The data table as a pandas DataFrame, one row per point (index: point_index when
+        the file has it); units and long names in ``df.attrs`` and each column's name."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise RunFileError(f"{self.path}: to_pandas needs pandas (pip install pandas)") from None
+        columns = {name: np.asarray(values) for name, values in self.quantities.items()}
+        index = columns.pop("point_index", None)
+        df = pd.DataFrame(columns, index=None if index is None else pd.Index(index, name="point_index"))
+        df.attrs.update({"units": dict(self.units), "long_names": dict(self.long_names),
+                         "source": str(self.path), "signal": self.signal, "axes": list(self.axes)})
+        return df
+
+    def to_xarray(self):
+        """The data as an xarray Dataset on the dimension ``point`` (coordinate point_index
+        when the file has it; the plan's axes as further coordinates along it), every variable
+        with its ``units`` and ``long_name``."""
+        try:
+            import xarray as xr
+        except ImportError:
+            raise RunFileError(f"{self.path}: to_xarray needs xarray (pip install xarray)") from None
+
+        def attrs(name):
+            out = {"units": self.units.get(name, "")}
+            if self.long_names.get(name):
+                out["long_name"] = self.long_names[name]
+            return out
+
+        n = len(self)
+        coords = {"point": ("point", np.asarray(self.quantities.get("point_index", np.arange(n))),
+                            {"long_name": "point index"})}
+        for axis in self.axes:
+            if axis in self.quantities and axis != "point_index":
+                coords[axis] = ("point", np.asarray(self.quantities[axis]), attrs(axis))
+        data_vars = {name: ("point", np.asarray(values), attrs(name))
+                     for name, values in self.quantities.items()
+                     if name != "point_index" and name not in coords}
+        return xr.Dataset(data_vars, coords=coords,
+                          attrs={"source": str(self.path), "signal": self.signal or ""})
 
     def available(self):
         names = list(self.quantities)
@@ -172,7 +213,7 @@ def fit_run(path, model, params=None, x=None, y=None, sigma=None, fixed=None, xm
     Returns the FitResult.
     """
     if write and atomic:
-        from daq.locks import LockBusy, RunFileLock
+        from loopscope.daq.locks import LockBusy, RunFileLock
 
         if not Path(path).exists():
             raise RunFileError(f"{path}: no such file")
@@ -195,8 +236,8 @@ def fit_run(path, model, params=None, x=None, y=None, sigma=None, fixed=None, xm
 
 def _fit_run(path, model, params, x, y, sigma, fixed, xmin, xmax, use_abs, name, write, write_unconverged,
              atomic):
-    from analysis.fitting import fit
-    from analysis.models import get_model
+    from loopscope.analysis.fitting import fit
+    from loopscope.analysis.models import get_model
 
     spec = get_model(model) if isinstance(model, str) else model
     run = read_run(path)
@@ -228,7 +269,7 @@ def _write_fit_in_copy(path, name, result, selection, x, y_fit):
     import os
     import shutil
 
-    from daq.output_files import OutputFileError, replace_file, temporary_name
+    from loopscope.daq.output_files import OutputFileError, replace_file, temporary_name
 
     real = os.path.realpath(path)
     tmp = temporary_name(real, "fit")

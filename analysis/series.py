@@ -130,8 +130,8 @@ def fit_series(rows, kind, column=None, harmonic=None, params=None):
     column: the parameter or derived quantity (default from the runs' model: I1, moment_amp, chi).
     harmonic: p for the current laws (default 2 for a column ending in 2, else 1).
     """
-    from analysis.fitting import fit
-    from analysis.models import get_model
+    from loopscope.analysis.fitting import fit
+    from loopscope.analysis.models import get_model
 
     if kind not in SERIES_MODELS:
         raise SeriesError(f"unknown series {kind!r}; known: {', '.join(SERIES_MODELS)}")
@@ -220,7 +220,7 @@ def plot_series(s: SeriesResult, out, title=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from analysis.models import get_model
+    from loopscope.analysis.models import get_model
 
     spec = get_model(s.model)
     r = s.result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import constants as C
+from loopscope.analysis import constants as C
 
 
 def remove_background(x, y, degree=2):

@@ -18,8 +18,8 @@ import time
 
 import pyvisa
 
-from instruments.station import load_station
-from sim_devices.lab import SimulatedLab
+from loopscope.instruments.station import load_station
+from loopscope.sim_devices.lab import SimulatedLab
 
 CASES = {
     # name: (station instrument, sim instrument, bare query, read termination,
@@ -41,7 +41,7 @@ def bare_read(inst, query):
 def run(n: int, speed: float) -> list[dict]:
     rows = []
     with SimulatedLab(seed=0, speed=speed) as lab:
-        from daq.paths import SIMULATED_STATION
+        from loopscope.daq.paths import SIMULATED_STATION
         station = load_station(SIMULATED_STATION, resources=lab.resources)
         rm = pyvisa.ResourceManager("@py")
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _machine import machine_line  # noqa: E402
-from daq.events import Event, EventBus  # noqa: E402
+from loopscope.daq.events import Event, EventBus  # noqa: E402
 
 
 def one_round(n: int) -> tuple[float, float]:

@@ -20,7 +20,7 @@ def main():
     import magpylib as magpy
     from numba import get_num_threads
 
-    import analysis as A
+    import loopscope.analysis as A
 
     rng = np.random.default_rng(0)
     pts = rng.uniform(-0.05, 0.05, size=(N, 3))

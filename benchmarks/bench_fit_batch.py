@@ -21,8 +21,8 @@ def main():
     from numba import get_num_threads
     from scipy.optimize import curve_fit as scipy_curve_fit
 
-    import analysis as A
-    from analysis.constants import PHI0
+    import loopscope.analysis as A
+    from loopscope.analysis.constants import PHI0
 
     spec = A.get_model("persistent_current")
     rng = np.random.default_rng(7)

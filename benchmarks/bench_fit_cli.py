@@ -17,7 +17,7 @@ def machine():
 
 
 def main():
-    from daq.mpms_import import write_run_file
+    from loopscope.daq.mpms_import import write_run_file
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.h5"

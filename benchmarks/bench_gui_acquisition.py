@@ -33,8 +33,8 @@ from _machine import machine_line  # noqa: E402
 
 
 def without_window(station, plan_dict, path):
-    from daq.plans import load_plan
-    from daq.runner import Runner
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.runner import Runner
 
     runner = Runner(station, load_plan(plan_dict), path)
     seen = []
@@ -74,7 +74,7 @@ def with_window(app, window, plan_dict):
 
 
 def bench(app, session, plan_dict, rounds, workdir: Path, label: str):
-    from gui.main_window import MainWindow
+    from loopscope.gui.main_window import MainWindow
 
     window = MainWindow(session, out_dir=workdir)
     window.out_dir.setText(str(workdir))
@@ -107,8 +107,8 @@ if __name__ == "__main__":
     ap.add_argument("--speed", type=float, default=1000.0)
     a = ap.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from gui.session import StationSession
-    from instruments.memory import MemoryStation
+    from loopscope.gui.session import StationSession
+    from loopscope.instruments.memory import MemoryStation
 
     rows = []
     with tempfile.TemporaryDirectory() as d:

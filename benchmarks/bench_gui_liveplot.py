@@ -52,11 +52,11 @@ def synthetic_rows(columns, n, loop: bool):
 
 
 def run_case(app, loop: bool, n_points: int, seconds: float, workdir: Path, delay_s: float) -> dict:
-    from daq.plans import load_plan
-    from daq.run_process import PlanJob
-    from gui.live_plot import LivePlot
-    from gui.runctl import RunController
-    from instruments.memory import MemoryStation
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.run_process import PlanJob
+    from loopscope.gui.live_plot import LivePlot
+    from loopscope.gui.runctl import RunController
+    from loopscope.instruments.memory import MemoryStation
 
     if loop:
         plan = load_plan({"title": "bench loop", "kind": "loop", "detectors": ["flux_readout"],

@@ -27,7 +27,7 @@ UNITS = ["1", "s", "s", "T", "Phi0", "T"]
 
 
 def frame_times(app, cached: bool, n_points: int, frames: int) -> list[float]:
-    from gui.live_plot import LivePlot
+    from loopscope.gui.live_plot import LivePlot
 
     live = LivePlot()
     live.resize(1100, 800)

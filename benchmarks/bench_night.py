@@ -19,7 +19,7 @@ from _machine import machine_line
 
 
 def write_station(lab, path: Path, speed: float) -> Path:
-    from daq.demo import simulated_station
+    from loopscope.daq.demo import simulated_station
     path.write_text(yaml.safe_dump(simulated_station(lab, speed, timeout_s=1.0)))
     return path
 
@@ -32,7 +32,7 @@ def rss_kib(pid):
 
 
 def night(hours: float, speed: float, d: Path) -> dict:
-    from sim_devices.lab import SimulatedLab
+    from loopscope.sim_devices.lab import SimulatedLab
     with SimulatedLab(speed=speed) as lab:
         station = write_station(lab, d / "station.yaml", speed)
         plan = {"title": "night watch", "kind": "time_series", "source": "coil_supply",
@@ -61,10 +61,10 @@ def night(hours: float, speed: float, d: Path) -> dict:
 
 
 def fault_to_safe(kind: str, d: Path) -> float:
-    from daq.plans import load_plan
-    from daq.runner import Runner
-    from instruments.station import load_station
-    from sim_devices.lab import SimulatedLab
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.runner import Runner
+    from loopscope.instruments.station import load_station
+    from loopscope.sim_devices.lab import SimulatedLab
     speed = 1.0 if kind == "dead detector" else 20.0  # the magnet's ramp needs a faster clock to reach the field
     with SimulatedLab(speed=speed) as lab:
         station = write_station(lab, d / f"station_{speed}.yaml", speed)

@@ -31,8 +31,8 @@ AREA = 2.83e-13
 
 
 def make_runs(folder, n_runs, n_points):
-    from analysis.constants import PHI0
-    from daq.mpms_import import write_run_file
+    from loopscope.analysis.constants import PHI0
+    from loopscope.daq.mpms_import import write_run_file
 
     rng = np.random.default_rng(0)
     B = np.linspace(0.0, 0.4, n_points)
@@ -69,7 +69,7 @@ def main():
     args = ap.parse_args()
     from distributed import Client, LocalCluster
 
-    from analysis.reanalysis import ReanalysisOptions, reanalyze, warm
+    from loopscope.analysis.reanalysis import ReanalysisOptions, reanalyze, warm
 
     cores = os.cpu_count()
     cold, cached = numba_times()

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from _machine import machine_line
-from daq.plans import load_plan
-from daq.runner import Runner
-from instruments.memory import MemoryStation
+from loopscope.daq.plans import load_plan
+from loopscope.daq.runner import Runner
+from loopscope.instruments.memory import MemoryStation
 
 
 def loopscope_per_point(n: int, workdir: Path) -> float:

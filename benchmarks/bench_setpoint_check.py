@@ -20,8 +20,8 @@ import time
 
 from _machine import machine_line
 
-from instruments.station import load_station
-from sim_devices.lab import SimulatedLab
+from loopscope.instruments.station import load_station
+from loopscope.sim_devices.lab import SimulatedLab
 
 
 def kepco_cases(role):
@@ -86,7 +86,7 @@ CASES = {"Kepco BOP current setpoint (1 check)": ("coil_supply", kepco_cases),
 def run(n: int, speed: float) -> list[dict]:
     rows = []
     with SimulatedLab(seed=0, speed=speed) as lab:
-        from daq.paths import SIMULATED_STATION
+        from loopscope.daq.paths import SIMULATED_STATION
         station = load_station(SIMULATED_STATION, resources=lab.resources)
         try:
             for case, (name, make) in CASES.items():

@@ -25,8 +25,8 @@ SPEED = 1000.0
 
 
 def serve(queue, stop, numpy_langevin: bool):
-    from sim_devices import samples
-    from sim_devices.lab import SimulatedLab
+    from loopscope.sim_devices import samples
+    from loopscope.sim_devices.lab import SimulatedLab
     if numpy_langevin:
         samples.SoftCore._man = lambda self, He: self.Ms * float(samples.langevin(He / self.a))
     with SimulatedLab({"sample": {"kind": "soft_core"}}, seed=0, speed=SPEED) as lab:
@@ -45,10 +45,10 @@ def process_cpu_s(pid: int) -> float:
 
 
 def sweep(resources, lab_pid: int, points: int, out: Path) -> tuple[float, float, float]:
-    from daq.demo import simulated_station
-    from daq.plans import load_plan
-    from daq.runner import Runner
-    from instruments.station import load_station
+    from loopscope.daq.demo import simulated_station
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.runner import Runner
+    from loopscope.instruments.station import load_station
     plan = load_plan({"title": "lab cpu", "kind": "linear", "source": "coil_supply",
                       "detectors": ["gaussmeter", "squid_controller", "temperature_controller"],
                       "sweep": {"start": 0, "stop": 0.05, "points": points}, "ramp_rate_T_per_min": 6.0})

@@ -30,7 +30,7 @@ PLAN = {"title": "benchmark sweep", "kind": "linear", "source": "coil_supply",
 
 
 def serve(queue, stop):
-    from sim_devices.lab import SimulatedLab
+    from loopscope.sim_devices.lab import SimulatedLab
     with SimulatedLab(seed=0, speed=SPEED) as lab:
         queue.put(lab.resources)
         stop.wait()
@@ -44,10 +44,10 @@ class _Ports:
 
 
 def run_loopscope(resources, out: Path, overlap_reads: bool, record=None):
-    from daq.demo import simulated_station
-    from daq.plans import load_plan
-    from daq.runner import Runner
-    from instruments.station import load_station
+    from loopscope.daq.demo import simulated_station
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.runner import Runner
+    from loopscope.instruments.station import load_station
     originals = MessageBasedResource.write, MessageBasedResource.read
     if record is not None:
         def write(self, message, *a, **k):

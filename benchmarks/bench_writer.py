@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from _machine import machine_line
-from daq.storage import Column, RunMetadata, RunWriter
+from loopscope.daq.storage import Column, RunMetadata, RunWriter
 
 
 def run(seconds: float, bound_s: float) -> dict:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from daq.plans import PlanError, load_plan
-from daq.storage import StorageError, check_output_path, unique_path
+from loopscope.daq.plans import PlanError, load_plan
+from loopscope.daq.storage import StorageError, check_output_path, unique_path
 
 
 
@@ -38,7 +38,7 @@ def run_until_finished(runner, quiet: bool = False):
     """Run in the runner's thread and wait for its own "finished" flag (the sessions stay
     open until then: the safe-state ramp needs them). A stop signal meanwhile aborts the
     run to the safe state (daq.interrupts)."""
-    from daq.interrupts import InterruptGuard
+    from loopscope.daq.interrupts import InterruptGuard
 
     printer = ProgressPrinter(runner.plan.total_points(), runner.plan.title, quiet=quiet)
     runner.subscribe(printer)
@@ -55,7 +55,7 @@ def run_until_finished(runner, quiet: bool = False):
 def exit_code(result, guard) -> int:
     """What the process's exit code says (docs/safety.md): 0 completed, 1 failed at the safe
     state, 3 the field NOT at the safe state, 128 + N stopped by signal N at the safe state."""
-    from daq.interrupts import EXIT_COMPLETED, EXIT_FAILED, EXIT_NOT_SAFE, exit_code_for_signal
+    from loopscope.daq.interrupts import EXIT_COMPLETED, EXIT_FAILED, EXIT_NOT_SAFE, exit_code_for_signal
 
     if result is not None and not result.safe_state_reached:
         return EXIT_NOT_SAFE
@@ -69,7 +69,7 @@ def exit_code(result, guard) -> int:
 
 
 def describe_result(result) -> str:
-    from daq.inspect import summarize
+    from loopscope.daq.inspect import summarize
 
     s = summarize(result.path)
     names = ", ".join(f"{n} [{q['units']}]" for n, q in s["quantities"].items()
@@ -84,9 +84,9 @@ def describe_result(result) -> str:
 
 def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=None):
     """Validate plan, station and output file, in that order, before touching an instrument."""
-    from daq.plan_limits_of_station import plan_instruments
-    from daq.runner import check_plan_against_station
-    from instruments.station import validate_station
+    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.daq.runner import check_plan_against_station
+    from loopscope.instruments.station import validate_station
 
     plan = load_plan(plan_path)
     config = validate_station(station_path, resources=resources)
@@ -116,10 +116,10 @@ def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s):
     refused; a third within 5 s leaves the supply holding where it is (NOT safe). Exit codes:
     0 completed, 1 failed (field at the safe state), 3 field NOT at the safe state,
     130/143 stopped by Ctrl-C/SIGTERM (field at the safe state)."""
-    from daq.interrupts import InterruptGuard
-    from instruments.station import StationError, load_station
+    from loopscope.daq.interrupts import InterruptGuard
+    from loopscope.instruments.station import StationError, load_station
     from loopscope import __version__
-    from daq.runner import Runner
+    from loopscope.daq.runner import Runner
 
     station_file = station_file or default_station_path()
     try:
@@ -151,7 +151,7 @@ def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s):
 
 
 def default_station_path() -> Path:
-    from daq.paths import SIMULATED_STATION
+    from loopscope.daq.paths import SIMULATED_STATION
 
     if not SIMULATED_STATION.exists():
         raise click.ClickException("no --station given and the simulated station file is not installed "
@@ -182,9 +182,9 @@ def demo(out_dir, speed, seed, quiet, overwrite):
     demo is kept and the new one goes to the next free loopscope-demo-N/. A file being
     written is never replaced.
     """
-    from daq.demo import check_demo_outputs, run_demo
-    from daq.interrupts import InterruptGuard
-    from daq.output_files import OutputFileError
+    from loopscope.daq.demo import check_demo_outputs, run_demo
+    from loopscope.daq.interrupts import InterruptGuard
+    from loopscope.daq.output_files import OutputFileError
 
     if out_dir is None:
         out_dir = _free_demo_dir(overwrite)
@@ -207,7 +207,7 @@ def demo(out_dir, speed, seed, quiet, overwrite):
 
 def _free_demo_dir(overwrite: bool) -> str:
     """loopscope-demo, or the first loopscope-demo-N that holds no demo file yet."""
-    from daq.demo import DEMO_RUNS
+    from loopscope.daq.demo import DEMO_RUNS
 
     def taken(d: Path) -> bool:
         return any((d / name).exists() for _, _, name in DEMO_RUNS)
@@ -227,7 +227,7 @@ def _free_demo_dir(overwrite: bool) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def inspect_cmd(run_file, as_json):
     """Summarize a run file: plan, status, points, quantities and units, instruments."""
-    from daq.inspect import format_summary, summarize
+    from loopscope.daq.inspect import format_summary, summarize
 
     try:
         s = summarize(run_file)
@@ -245,8 +245,8 @@ def inspect_cmd(run_file, as_json):
 @click.option("--overwrite", is_flag=True, help="Replace an existing CSV file (never the run file itself).")
 def export(run_file, csv_out, overwrite):
     """Export a run's data table as CSV (header: name [units])."""
-    from daq.inspect import export_csv
-    from daq.output_files import OutputFileError, atomic_output, check_new_output
+    from loopscope.daq.inspect import export_csv
+    from loopscope.daq.output_files import OutputFileError, atomic_output, check_new_output
 
     try:
         # never the run file itself, nor a run being written; the CSV appears complete or not at all
@@ -268,9 +268,9 @@ def queue():
 
 
 def _queue_command(queue_file, station_file, resume, quiet):
-    from daq.interrupts import EXIT_NOT_SAFE, InterruptGuard, exit_code_for_signal
-    from daq.queue import QueueError, format_status, run_queue
-    from instruments.station import StationError
+    from loopscope.daq.interrupts import EXIT_NOT_SAFE, InterruptGuard, exit_code_for_signal
+    from loopscope.daq.queue import QueueError, format_status, run_queue
+    from loopscope.instruments.station import StationError
     from loopscope import __version__
 
     def attach(runner):
@@ -319,7 +319,7 @@ def queue_resume(queue_file, station_file, quiet):
 @click.argument("queue_file", type=click.Path(exists=True, dir_okay=False))
 def queue_status_cmd(queue_file):
     """What is done, running and left, and why anything failed."""
-    from daq.queue import QueueError, queue_status
+    from loopscope.daq.queue import QueueError, queue_status
 
     try:
         click.echo(queue_status(queue_file))

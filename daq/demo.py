@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daq.paths import PLANS_DIR, SIMULATED_STATION
-from daq.plans import load_plan
+from loopscope.daq.paths import PLANS_DIR, SIMULATED_STATION
+from loopscope.daq.plans import load_plan
 
 # (plan file, simulated-lab sample, output file name)
 DEMO_RUNS = (
@@ -35,13 +35,13 @@ def simulated_station(lab, speed: float, **top) -> dict:
 
 def run_one(plan_path: Path, sample_kind: str, out: Path, speed: float, seed: int, quiet: bool,
             overwrite: bool = False):
-    from daq.cli import run_until_finished
-    from daq.runner import Runner
-    from daq.plan_limits_of_station import plan_instruments
-    from daq.runner import check_plan_against_station
-    from instruments.station import load_station, validate_station
+    from loopscope.daq.cli import run_until_finished
+    from loopscope.daq.runner import Runner
+    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.daq.runner import check_plan_against_station
+    from loopscope.instruments.station import load_station, validate_station
     from loopscope import __version__
-    from sim_devices.lab import SimulatedLab
+    from loopscope.sim_devices.lab import SimulatedLab
 
     plan = load_plan(plan_path)
     with SimulatedLab({"sample": {"kind": sample_kind}}, seed=seed, speed=speed) as lab:
@@ -56,7 +56,7 @@ def run_one(plan_path: Path, sample_kind: str, out: Path, speed: float, seed: in
 def check_demo_outputs(out_dir: Path, overwrite: bool = False) -> None:
     """Refuse (OutputFileError) before anything runs if a demo file exists in out_dir and
     overwrite is not set, or if one is being written."""
-    from daq.output_files import check_new_output
+    from loopscope.daq.output_files import check_new_output
 
     for _, _, out_name in DEMO_RUNS:
         check_new_output(out_dir / out_name, overwrite, what="demo output file")

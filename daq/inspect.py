@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from daq.recovery import open_run_file
-from daq.storage import read_status
+from loopscope.daq.recovery import open_run_file
+from loopscope.daq.storage import read_status
 
 
 def _text(ds) -> str:

@@ -292,7 +292,7 @@ def import_mpms(src, out, overwrite=False, messages=None) -> Path:
     src, out = Path(src), Path(out)
     if out.suffix not in {".h5", ".hdf5", ".nxs"}:
         raise MPMSImportError(f"output file {out}: use a .h5, .hdf5 or .nxs name")
-    from daq.output_files import OutputFileError, atomic_output, check_new_output
+    from loopscope.daq.output_files import OutputFileError, atomic_output, check_new_output
 
     try:  # never the .dat itself, nor a run being written; an existing file only with overwrite
         check_new_output(out, overwrite, inputs=[src], what="output file")

@@ -42,7 +42,7 @@ def check_new_output(path: str | Path, overwrite: bool = False, inputs: Iterable
 
     Refused: one of `inputs` (even with overwrite), a folder, a run file being written (even
     with overwrite), and any existing file without overwrite."""
-    from daq.locks import writer_alive
+    from loopscope.daq.locks import writer_alive
 
     path = Path(path)
     for source in inputs:

@@ -1,4 +1,5 @@
-"""Where the shipped example files are (the repository's examples/ folder)."""
+"""Where the shipped example files are: the repository's examples/ folder, installed as
+loopscope/examples/ beside this package (pyproject maps both to the same place)."""
 from pathlib import Path
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"

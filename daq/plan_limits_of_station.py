@@ -7,7 +7,7 @@ from __future__ import annotations
 
 def plan_instruments(config) -> dict[str, tuple[str, dict]]:
     """StationConfig -> {name: (role kind, limits and the settings that bound a plan)}."""
-    from instruments.registry import resolve_driver
+    from loopscope.instruments.registry import resolve_driver
 
     out: dict[str, tuple[str, dict]] = {}
     for name, cfg in config.instruments.items():

@@ -39,10 +39,10 @@ from pathlib import Path
 
 import yaml
 
-from daq.interrupts import InterruptGuard
-from daq.plans import Plan, PlanError, parse_plan
-from daq.locks import FileLock, LockBusy, lock_held
-from daq.storage import now_iso, read_status
+from loopscope.daq.interrupts import InterruptGuard
+from loopscope.daq.plans import Plan, PlanError, parse_plan
+from loopscope.daq.locks import FileLock, LockBusy, lock_held
+from loopscope.daq.storage import now_iso, read_status
 from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
 
 log = logging.getLogger("loopscope.queue")
@@ -117,9 +117,9 @@ def _merge_defaults(plan: dict, defaults: dict) -> dict:
 
 def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
     """Read and check a queue file completely (plans, station, limits, outputs). Touches nothing."""
-    from daq.runner import check_plan_against_station
-    from daq.plan_limits_of_station import plan_instruments
-    from instruments.station import StationError, validate_station
+    from loopscope.daq.runner import check_plan_against_station
+    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.instruments.station import StationError, validate_station
 
     path = Path(path)
     try:
@@ -155,7 +155,7 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
     station_path = Path(station) if station is not None else None
     if station_path is None:
         if "station" not in data:
-            from daq.paths import SIMULATED_STATION
+            from loopscope.daq.paths import SIMULATED_STATION
             station_path = SIMULATED_STATION
         else:
             station_path = base / str(data["station"])
@@ -248,7 +248,7 @@ def _write_status(queue: Queue, status: dict) -> None:
         os.fsync(fh.fileno())
     # atomic: a crash leaves the old or the new status, never half (on Windows tried again while
     # a reader has the old one open for an instant)
-    from daq.output_files import replace_file
+    from loopscope.daq.output_files import replace_file
 
     replace_file(tmp, queue.status_path)
 
@@ -342,7 +342,7 @@ def run_queue(path: str | Path, *, resume: bool = False, station: str | Path | N
     connected_station: use this already connected Station (the window's) instead of
     connecting the queue's own; stop_requested(): checked between runs ("stop after the
     current run"), the rest stay pending for a later resume."""
-    from instruments.station import load_station
+    from loopscope.instruments.station import load_station
 
     queue = load_queue(path, station)
     lock = FileLock(queue.lock_path, remove=False)  # held while the queue runs (daq/locks.py)
@@ -400,7 +400,7 @@ def _interrupted(queue: Queue, status: dict, results: list, guard) -> QueueResul
 
 def _run_all(queue: Queue, station, status: dict, progress, software_version: str,
              stop_requested=None, guard=None) -> QueueResult:
-    from daq.runner import Runner
+    from loopscope.daq.runner import Runner
 
     results = []
     stop_reason = ""

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from daq.events import Event
+from loopscope.daq.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class _Control:
 
 def _run_in_process(conn, job) -> None:
     """The run process's main: open the station, run the job, report, close."""
-    from daq.interrupts import InterruptGuard
+    from loopscope.daq.interrupts import InterruptGuard
 
     forward = _Forwarder(conn)
     control = _Control(conn)
@@ -204,7 +204,7 @@ def _serve_job(conn, job, forward, control) -> None:
 
 
 def _announce(runner, forward: _Forwarder, control: _Control) -> None:
-    from instruments.roles import role_kind
+    from loopscope.instruments.roles import role_kind
 
     forward.runner = runner
     runner.subscribe(forward.on_event)
@@ -215,7 +215,7 @@ def _announce(runner, forward: _Forwarder, control: _Control) -> None:
 
 
 def _run_plan(job: PlanJob, station, forward: _Forwarder, control: _Control) -> None:
-    from daq.runner import Runner
+    from loopscope.daq.runner import Runner
 
     runner = Runner(station, job.plan, job.out_path, overwrite=False, software_version=job.software_version,
                     extra_metadata=job.extra_metadata)
@@ -224,7 +224,7 @@ def _run_plan(job: PlanJob, station, forward: _Forwarder, control: _Control) -> 
 
 
 def _run_queue(job: QueueJob, station, forward: _Forwarder, control: _Control) -> str:
-    from daq.queue import run_queue
+    from loopscope.daq.queue import run_queue
 
     result = run_queue(job.queue_path, resume=job.resume, connected_station=station,
                        progress=lambda runner: _announce(runner, forward, control),
@@ -325,7 +325,7 @@ class RunProcess:
             self._ended.set()
 
     def _take(self, kind: str, payload) -> None:
-        from daq.runner import RunResult
+        from loopscope.daq.runner import RunResult
 
         if kind == "points":
             self.points_done += len(payload)

@@ -18,10 +18,10 @@ from typing import Callable
 
 import numpy as np
 
-from daq.events import Event, EventBus
-from daq.plans import MAX_FILE_BYTES, Plan, PlanError, Point
-from daq.storage import Column, RunMetadata, RunWriter, StorageError, now_iso
-from instruments.roles import (FieldSource, InstrumentError, LimitError, QuenchError, Role,
+from loopscope.daq.events import Event, EventBus
+from loopscope.daq.plans import MAX_FILE_BYTES, Plan, PlanError, Point
+from loopscope.daq.storage import Column, RunMetadata, RunWriter, StorageError, now_iso
+from loopscope.instruments.roles import (FieldSource, InstrumentError, LimitError, QuenchError, Role,
                                TransientInstrumentError, role_kind)
 
 log = logging.getLogger(__name__)
@@ -405,7 +405,7 @@ class Runner:
         interrupt raised again as the signal would have (KeyboardInterrupt; SystemExit for
         the others), unless an outer front end (a queue, the CLI) handles it. Any other
         exception that reaches the run loop ends the same way and is raised again after."""
-        from daq.interrupts import InterruptGuard
+        from loopscope.daq.interrupts import InterruptGuard
 
         guard = InterruptGuard(on_stop=lambda reason: self.abort(reason, signal=guard.signal),
                                on_hold=self.hold_where_it_is, reraise=True)

@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from daq.locks import LockBusy, RunFileLock, hdf5_lock_blocks_writers, sidecar_path, writer_alive
+from loopscope.daq.locks import LockBusy, RunFileLock, hdf5_lock_blocks_writers, sidecar_path, writer_alive
 
 FILE_FORMAT = "loopscope-run"
 FILE_FORMAT_VERSION = "1"
@@ -425,7 +425,7 @@ class RunWriter:
         holding HDF5's exclusive lock is a real writer: refused."""
         from h5py import h5f, h5p
 
-        from daq.recovery import hdf5_locking_option, no_inherit
+        from loopscope.daq.recovery import hdf5_locking_option, no_inherit
 
         try:  # the name as h5py passes it to HDF5 (on Windows the encoding depends on HDF5's version)
             from h5py._hl.compat import filename_encode
@@ -468,7 +468,7 @@ class RunWriter:
         self._end_time, self._heartbeat = entry["end_time"], entry["heartbeat"]
 
     def _open_existing(self) -> h5py.File:
-        from daq.recovery import clear_write_flags
+        from loopscope.daq.recovery import clear_write_flags
 
         if not self.path.exists():
             raise StorageError(f"cannot resume {self.path}: no such file")
@@ -643,7 +643,7 @@ class RunWriter:
 
 def read_status(path: str | Path) -> tuple[str, str]:
     """(status, reason) of a run file; a 'running' file with no live writer is 'interrupted'."""
-    from daq.recovery import open_run_file
+    from loopscope.daq.recovery import open_run_file
 
     with open_run_file(path) as f:
         entry = f["entry"]

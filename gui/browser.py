@@ -1,7 +1,7 @@
 """The data browser: open run files (also one still being written), plot, fit, save a PNG.
 
-Fits use the analysis layer's model registry (`analysis.models.list_models`) and fitter
-(`analysis.fitting.fit`); they run in a worker thread (the first fit of a model may compile
+Fits use the analysis layer's model registry (`loopscope.analysis.models.list_models`) and fitter
+(`loopscope.analysis.fitting.fit`); they run in a worker thread (the first fit of a model may compile
 or load numba code), the overlay and the parameter table appear when it is done.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHB
                              QLabel, QMessageBox, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
                              QVBoxLayout, QWidget)
 
-from gui.live_plot import BRANCH_NAMES, BRANCH_PENS
+from loopscope.gui.live_plot import BRANCH_NAMES, BRANCH_PENS
 
 SKIP_AXES = {"branch", "cycle", "outer_index"}
 
@@ -27,8 +27,8 @@ class RunData:
     """The columns, units and metadata of a run file, read at one instant."""
 
     def __init__(self, path: str | Path):
-        from daq.recovery import open_run_file
-        from daq.storage import read_status
+        from loopscope.daq.recovery import open_run_file
+        from loopscope.daq.storage import read_status
 
         self.path = Path(path)
         with open_run_file(self.path) as f:
@@ -75,7 +75,7 @@ class _FitWorker(QObject):
     def run(self, model, x, y, metadata):
         def work():
             try:
-                from analysis.fitting import fit
+                from loopscope.analysis.fitting import fit
                 result = fit(model, x, y, metadata=metadata)
                 self.done.emit(result, x, y)
             except Exception as exc:  # shown in the table's place
@@ -161,7 +161,7 @@ class DataBrowser(QWidget):
         self._follow_timer.timeout.connect(self.reload)
         self._models = {}
         try:
-            from analysis.models import list_models
+            from loopscope.analysis.models import list_models
             for spec in list_models():
                 self._models[spec.name] = spec
                 self.model_box.addItem(f"{spec.name}  ({spec.y} vs {spec.x})", spec.name)

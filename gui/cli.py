@@ -30,14 +30,14 @@ def gui(station_file, speed, sample, out_dir, plan_file, screenshot):
     """The operator's window: run field sweeps with live plots, a queue and a data browser."""
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        from gui.screenshots import window_screenshot
+        from loopscope.gui.screenshots import window_screenshot
         path = window_screenshot(Path(screenshot), speed=max(speed, 200.0), station_file=station_file)
         click.echo(f"saved {path}")
         return
     from PyQt6.QtWidgets import QApplication
 
-    from gui.main_window import MainWindow
-    from gui.session import StationSession
+    from loopscope.gui.main_window import MainWindow
+    from loopscope.gui.session import StationSession
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("loopscope")

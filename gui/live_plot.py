@@ -18,7 +18,7 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                              QSplitter, QVBoxLayout, QWidget)
 
-from gui.buffers import ColumnBuffer
+from loopscope.gui.buffers import ColumnBuffer
 
 # 40 Hz: a 30 Hz timer can only just reach 30 frames a second, and loses frames to any jitter
 REDRAW_INTERVAL_MS = 25

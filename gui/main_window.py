@@ -17,14 +17,14 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMainW
                              QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget,
                              QVBoxLayout, QWidget)
 
-from daq.plans import PlanError
-from gui.browser import DataBrowser
-from gui.live_plot import LivePlot
-from gui.plan_form import PlanEditor
-from gui.queue_panel import QueuePanel, slug
-from gui.runctl import RunController, format_eta
-from gui.session import StationSession
-from gui.station_panel import ReadoutPoller, StationPanel
+from loopscope.daq.plans import PlanError
+from loopscope.gui.browser import DataBrowser
+from loopscope.gui.live_plot import LivePlot
+from loopscope.gui.plan_form import PlanEditor
+from loopscope.gui.queue_panel import QueuePanel, slug
+from loopscope.gui.runctl import RunController, format_eta
+from loopscope.gui.session import StationSession
+from loopscope.gui.station_panel import ReadoutPoller, StationPanel
 
 # Widgets that change during a run are repainted at most this often: every repaint is CPU
 # the instruments' side of the machine could have used (the plot keeps its own frame budget)
@@ -199,7 +199,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------ station
     def _station_connected(self, station) -> None:
-        from daq.runner import station_instruments
+        from loopscope.daq.runner import station_instruments
 
         self.station = station
         self.station_layout = station_instruments(station)
@@ -282,7 +282,7 @@ class MainWindow(QMainWindow):
         self.load_button.setEnabled(not active)
 
     def default_out_path(self, title: str) -> Path:
-        from daq.storage import unique_path
+        from loopscope.daq.storage import unique_path
         folder = Path(self.out_dir.text() or self.queue.folder.text() or ".")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return unique_path(folder / f"{slug(title)}_{stamp}.h5")
@@ -294,9 +294,9 @@ class MainWindow(QMainWindow):
         return self._start(self.editor.plan, self.default_out_path(self.editor.plan.title))
 
     def _start(self, plan, out_path: Path) -> bool:
-        from daq.run_process import PlanJob
-        from daq.runner import check_plan_against_station
-        from daq.storage import StorageError, check_output_path
+        from loopscope.daq.run_process import PlanJob
+        from loopscope.daq.runner import check_plan_against_station
+        from loopscope.daq.storage import StorageError, check_output_path
 
         try:
             check_output_path(out_path)
@@ -428,8 +428,8 @@ class MainWindow(QMainWindow):
     def _run_queue_file(self, path: Path) -> None:
         """The same engine as `loopscope queue run/resume`, on the window's station, in the
         run process; the queue file's status file is the one the command line reads."""
-        from daq.queue import QueueError, load_queue, read_queue_status
-        from daq.run_process import QueueJob
+        from loopscope.daq.queue import QueueError, load_queue, read_queue_status
+        from loopscope.daq.run_process import QueueJob
 
         try:
             resume = read_queue_status(load_queue(path)) is not None

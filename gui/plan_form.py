@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                              QLineEdit, QListWidget, QListWidgetItem, QSizePolicy, QVBoxLayout, QWidget)
 
-from daq import plans as P
+from loopscope.daq import plans as P
 
 KIND_MODELS = {
     "linear": P.LinearPlan, "list": P.ListPlan, "loop": P.LoopPlan, "grid": P.GridPlan,
@@ -414,7 +414,7 @@ class PlanForm(QWidget):
 
 def station_info_from(station) -> dict:
     """What the editor shows of a connected station: sources, detectors, limits."""
-    from daq.runner import station_instruments
+    from loopscope.daq.runner import station_instruments
 
     instruments = station_instruments(station)
     kinds = {name: kind for name, (kind, _) in instruments.items()}
@@ -429,7 +429,7 @@ def station_info_from(station) -> dict:
 
 def check_plan(data: dict, station) -> tuple[P.Plan | None, list[str]]:
     """(plan, []) when the plan is valid for the station, else (None or plan, messages)."""
-    from daq.runner import check_plan_against_station, station_instruments
+    from loopscope.daq.runner import check_plan_against_station, station_instruments
 
     try:
         plan = P.load_plan(data)

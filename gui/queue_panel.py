@@ -9,7 +9,7 @@ from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QPushButton,
                              QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from daq.plans import Plan, PlanError, load_plan
+from loopscope.daq.plans import Plan, PlanError, load_plan
 
 
 @dataclass
@@ -109,7 +109,7 @@ class QueuePanel(QWidget):
 
     def load_queue_file(self, path) -> None:
         """Show a queue file's runs with the states its status file records."""
-        from daq.queue import QueueError, load_queue
+        from loopscope.daq.queue import QueueError, load_queue
         try:
             queue = load_queue(path)
         except QueueError as exc:
@@ -126,7 +126,7 @@ class QueuePanel(QWidget):
         """Take the run states from the queue's status file (written by whoever runs it)."""
         if self.queue_file is None:
             return
-        from daq.queue import load_queue, read_queue_status
+        from loopscope.daq.queue import load_queue, read_queue_status
         status = read_queue_status(load_queue(self.queue_file))
         if status is not None:
             for entry, run in zip(self.entries, status["runs"]):
@@ -186,7 +186,7 @@ class QueuePanel(QWidget):
         return next((e for e in self.entries if e.status == "queued"), None)
 
     def out_path_for(self, entry: QueueEntry) -> Path:
-        from daq.storage import unique_path
+        from loopscope.daq.storage import unique_path
         index = self.entries.index(entry) + 1
         folder = Path(self.folder.text() or ".")
         return unique_path(folder / f"{index:02d}_{slug(entry.plan.title)}.h5")

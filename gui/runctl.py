@@ -19,7 +19,7 @@ import time
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
-from daq.events import Event
+from loopscope.daq.events import Event
 
 DRAIN_INTERVAL_MS = 20  # 50 Hz, faster than the redraw timer (40 Hz); points are never drawn one by one
 
@@ -64,7 +64,7 @@ class RunController(QObject):
 
     def start(self, job):
         """Start a daq.run_process PlanJob or QueueJob in its own process."""
-        from daq.run_process import RunProcess
+        from loopscope.daq.run_process import RunProcess
 
         if self.active:
             raise RuntimeError("a run is already active")

@@ -45,7 +45,7 @@ def wait_until(condition, timeout_s: float = 60.0) -> bool:
 
 
 def _window(session, out_dir):
-    from gui.main_window import MainWindow
+    from loopscope.gui.main_window import MainWindow
     w = MainWindow(session, out_dir=out_dir)
     w.out_dir.setText(str(out_dir))
     w.resize(1500, 950)
@@ -89,7 +89,7 @@ def _scratch_folder():
 def window_screenshot(path: Path, speed: float = 500.0, station_file=None) -> Path:
     """A short hysteresis loop on the simulated lab, then the window saved as PNG."""
     app = _app()
-    from gui.session import StationSession
+    from loopscope.gui.session import StationSession
     session = (StationSession(station_file) if station_file else
                StationSession.simulated(speed=speed, sample="soft_core"))
     path = Path(path).resolve()
@@ -110,7 +110,7 @@ def window_screenshot(path: Path, speed: float = 500.0, station_file=None) -> Pa
 def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
     """One PNG per tab for the user guide."""
     app = _app()
-    from gui.session import StationSession
+    from loopscope.gui.session import StationSession
     out_dir = Path(out_dir).resolve()
     saved = []
     with _scratch_folder() as tmp:
@@ -149,7 +149,7 @@ def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
             wait_until(lambda: False, 0.2)
             saved.append(_save(w, out_dir / "sweep_invalid.png"))
             # the queue: two plans run, one waiting
-            from daq.plans import load_plan
+            from loopscope.daq.plans import load_plan
             w.queue.folder.setText(tmp)
             w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep A", sweep={"start": 0, "stop": 0.02, "points": 11})), "editor")
             w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep B", sweep={"start": 0, "stop": -0.02, "points": 11})), "field_b.yaml")

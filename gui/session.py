@@ -24,7 +24,7 @@ class StationSession(QObject):
         returning a connected station (e.g. instruments.memory.MemoryStation)."""
         super().__init__(parent)
         self.source = station_source
-        from instruments.station import load_station
+        from loopscope.instruments.station import load_station
         # picklable (a run process calls it to open the station for itself)
         self.opener = opener or functools.partial(load_station, station_source)
         self.lab = lab
@@ -36,8 +36,8 @@ class StationSession(QObject):
     @classmethod
     def simulated(cls, speed: float = 50.0, sample: str = "soft_core", seed: int = 1):
         """Start the simulated lab in its own process on free ports."""
-        from daq.demo import simulated_station
-        from sim_devices.lab_process import LabProcess
+        from loopscope.daq.demo import simulated_station
+        from loopscope.sim_devices.lab_process import LabProcess
 
         lab = LabProcess({"sample": {"kind": sample}}, seed=seed, speed=speed).start()
         return cls(simulated_station(lab, speed), lab=lab,

@@ -83,7 +83,7 @@ class ReadoutPoller(QObject):
             self._stop.wait(self.interval_s)
 
     def _read_all(self, station) -> dict:
-        from instruments.roles import role_kind
+        from loopscope.instruments.roles import role_kind
 
         out: dict = {}
         for name, role in list(station.roles.items()):
@@ -169,7 +169,7 @@ class StationPanel(QWidget):
 
     def set_station(self, station, description: str = "", identities: dict | None = None) -> None:
         """identities: {name: (state, idn)} gathered by the connecting thread (no I/O here)."""
-        from instruments.roles import role_kind
+        from loopscope.instruments.roles import role_kind
 
         self.station = station
         self.title.setText(f"station {station.name!r}" + (f" — {description}" if description else ""))

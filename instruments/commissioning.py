@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding, interface_of
+from loopscope.instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding, interface_of
 
 MARKS = {OK: "ok", "adapted": "adapted", NOTE: "note", WARNING: "WARNING", MISMATCH: "MISMATCH"}
 
@@ -67,8 +67,8 @@ def check_station(source, resources=None, lock_wait_s: float = 0.0) -> StationRe
     """Read every instrument of a station (queries only) and compare it with the file.
 
     Raises StationError for a file that does not validate (before anything connects)."""
-    from instruments.roles import InstrumentError
-    from instruments.station import build_roles, validate_station
+    from loopscope.instruments.roles import InstrumentError
+    from loopscope.instruments.station import build_roles, validate_station
 
     config = validate_station(source, resources)
     roles = build_roles(config, lock_wait_s=lock_wait_s)
@@ -167,7 +167,7 @@ def check_cmd(station_file, as_json, wait_s):
     """Read every instrument of STATION_FILE (queries only: nothing moves, no setting changes)
     and list where it disagrees with the file: identity, interface, units, coil constant,
     limits, ramp segments, persistent switch, modes, reference source, control loop."""
-    from instruments.station import StationError
+    from loopscope.instruments.station import StationError
 
     try:
         report = check_station(station_file, lock_wait_s=wait_s)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import portalocker
 
-from instruments.roles import InstrumentError
+from loopscope.instruments.roles import InstrumentError
 
 POLL_S = 0.1
 

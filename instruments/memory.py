@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from instruments.roles import (FieldLimits, FieldProbe, FieldSource, FluxReadout, InstrumentError, LockIn,
+from loopscope.instruments.roles import (FieldLimits, FieldProbe, FieldSource, FluxReadout, InstrumentError, LockIn,
                                Thermometer, TransientInstrumentError)
 
 
@@ -75,7 +75,7 @@ class MemoryFieldSource(_FaultMixin, FieldSource):
 
     def check_quench(self):
         if self.quenched:
-            from instruments.roles import QuenchError
+            from loopscope.instruments.roles import QuenchError
             raise QuenchError(f"{self.name}: quench")
 
     def go_to_safe_state(self, should_stop=None):
@@ -175,7 +175,7 @@ class MemoryThermometer(_FaultMixin, Thermometer):
 
     def set_setpoint_K(self, temperature_K):
         if temperature_K > self.max_temperature_K:
-            from instruments.roles import LimitError
+            from loopscope.instruments.roles import LimitError
             raise LimitError(f"{self.name}: setpoint {temperature_K} K above {self.max_temperature_K} K")
         self.temperature = temperature_K
 

@@ -34,25 +34,25 @@ class DriverSpec:
 
 
 DRIVERS: dict[str, DriverSpec] = {s.name: s for s in (
-    DriverSpec("kepco_bop", "field_source", "instruments.drivers.kepco_bop:KepcoBOP",
-               "instruments.roles.kepco_bop:KepcoFieldSource",
+    DriverSpec("kepco_bop", "field_source", "loopscope.instruments.drivers.kepco_bop:KepcoBOP",
+               "loopscope.instruments.roles.kepco_bop:KepcoFieldSource",
                "Kepco BOP 36-12 bipolar supply on a resistive coil"),
-    DriverSpec("ami430", "field_source", "instruments.drivers.ami430:AMI430",
-               "instruments.roles.ami430:AMI430FieldSource",
+    DriverSpec("ami430", "field_source", "loopscope.instruments.drivers.ami430:AMI430",
+               "loopscope.instruments.roles.ami430:AMI430FieldSource",
                "AMI 430 superconducting magnet supply (persistent switch)"),
-    DriverSpec("lakeshore425", "field_probe", "instruments.drivers.lakeshore425:LakeShore425",
-               "instruments.roles.lakeshore425:LakeShore425Probe", "Lake Shore 425 gaussmeter"),
-    DriverSpec("squid_fll", "flux_readout", "instruments.drivers.squid_fll:SquidFLL",
-               "instruments.roles.squid_fll:SquidFluxReadout",
+    DriverSpec("lakeshore425", "field_probe", "loopscope.instruments.drivers.lakeshore425:LakeShore425",
+               "loopscope.instruments.roles.lakeshore425:LakeShore425Probe", "Lake Shore 425 gaussmeter"),
+    DriverSpec("squid_fll", "flux_readout", "loopscope.instruments.drivers.squid_fll:SquidFLL",
+               "loopscope.instruments.roles.squid_fll:SquidFluxReadout",
                "SQUID flux-locked-loop controller read by a Keithley 2182A"),
-    DriverSpec("sr830", "lockin", "instruments.drivers.sr830:SR830",
-               "instruments.roles.sr830:SR830LockIn", "Stanford Research SR830 lock-in"),
-    DriverSpec("sr860", "lockin", "instruments.drivers.sr860:SR860",
-               "instruments.roles.sr860:SR860LockIn", "Stanford Research SR860 lock-in"),
-    DriverSpec("lakeshore336", "thermometer", "instruments.drivers.lakeshore336:LakeShore336",
-               "instruments.roles.lakeshore336:LakeShore336Thermometer",
+    DriverSpec("sr830", "lockin", "loopscope.instruments.drivers.sr830:SR830",
+               "loopscope.instruments.roles.sr830:SR830LockIn", "Stanford Research SR830 lock-in"),
+    DriverSpec("sr860", "lockin", "loopscope.instruments.drivers.sr860:SR860",
+               "loopscope.instruments.roles.sr860:SR860LockIn", "Stanford Research SR860 lock-in"),
+    DriverSpec("lakeshore336", "thermometer", "loopscope.instruments.drivers.lakeshore336:LakeShore336",
+               "loopscope.instruments.roles.lakeshore336:LakeShore336Thermometer",
                "Lake Shore 336 temperature controller"),
-    DriverSpec("keithley2182", "", "instruments.drivers.keithley2182:Keithley2182", "",
+    DriverSpec("keithley2182", "", "loopscope.instruments.drivers.keithley2182:Keithley2182", "",
                "Keithley 2182A nanovoltmeter (the voltmeter of a flux_readout)"),
 )}
 
@@ -92,7 +92,7 @@ def resolve_driver(name: str) -> ResolvedDriver:
         target = _load(name)
     except (ImportError, AttributeError, ValueError) as exc:
         raise UnknownDriverError(f"driver {name!r} cannot be imported: {exc}") from None
-    from instruments.visa_session import VisaRole
+    from loopscope.instruments.visa_session import VisaRole
     if isinstance(target, type) and issubclass(target, VisaRole):
         return ResolvedDriver(name, target.KIND, _load(target.DRIVER), target)
     if isinstance(target, type):

@@ -1,6 +1,6 @@
 """The station file: which instruments a lab has, at which VISA resources, with which limits.
 
-    from instruments.station import load_station, validate_station
+    from loopscope.instruments.station import load_station, validate_station
     config = validate_station("examples/station_sim.yaml")          # touches nothing
     with load_station("examples/station_sim.yaml") as station:     # connects, checks *IDN?
         magnet = station.get(station.default_field_source)
@@ -25,11 +25,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from instruments.roles import FieldLimits, InstrumentError, Role
-from instruments.visa_interfaces import OPTION_KEYS, InterfaceOptionError, check_options
+from loopscope.instruments.roles import FieldLimits, InstrumentError, Role
+from loopscope.instruments.visa_interfaces import OPTION_KEYS, InterfaceOptionError, check_options
 from loopscope.safe_yaml import SafeYAMLError, load_yaml_file, load_yaml_text
 
-from instruments.roles import ROLE_KINDS  # noqa: E402  (one list of role kinds)
+from loopscope.instruments.roles import ROLE_KINDS  # noqa: E402  (one list of role kinds)
 SAFE_STATES = ("zero", "hold")
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -176,7 +176,7 @@ def _check_block(block, spec: dict, where: str) -> dict:
 
 def _check_instrument(name, entry, defaults_timeout: float,
                       resources: Mapping[str, str]) -> InstrumentConfig:
-    from instruments.registry import UnknownDriverError, resolve_driver
+    from loopscope.instruments.registry import UnknownDriverError, resolve_driver
     where = f"instrument {name!r}"
     if not isinstance(entry, dict):
         raise StationError(f"{where} must be a mapping with keys role, driver, resource, ..., "
@@ -401,8 +401,8 @@ class Station:
 def build_roles(config: StationConfig, lock_wait_s: float = 0.0) -> dict[str, Role]:
     """Role objects for every instrument, not connected. Each takes its instrument's lock
     when it connects (instruments.instrument_lock), waiting up to lock_wait_s for it."""
-    from instruments.registry import resolve_driver
-    from instruments.visa_session import RoleContext
+    from loopscope.instruments.registry import resolve_driver
+    from loopscope.instruments.visa_session import RoleContext
     context = RoleContext(time_scale=config.time_scale, safe_state=config.safe_state,
                           visa_library=config.visa_library, overlap_reads=config.overlap_reads,
                           station=config.name, lock_wait_s=lock_wait_s)

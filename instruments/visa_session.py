@@ -35,10 +35,10 @@ from typing import Any, Iterator
 
 import pyvisa
 
-from instruments import visa_interfaces  # the interface options (serial, GPIB) of _open_driver
-from instruments.connect_checks import Finding, mismatches
-from instruments.drivers._base import LabInstrument
-from instruments.roles import (DeferredRead, InstrumentError, LimitError, PendingRead,
+from loopscope.instruments import visa_interfaces  # the interface options (serial, GPIB) of _open_driver
+from loopscope.instruments.connect_checks import Finding, mismatches
+from loopscope.instruments.drivers._base import LabInstrument
+from loopscope.instruments.roles import (DeferredRead, InstrumentError, LimitError, PendingRead,
                                RefusedCommandError, Role, StopCheck, TransientInstrumentError)
 
 
@@ -198,7 +198,7 @@ class VisaRole(Role):
 
     def _take_instrument_locks(self) -> None:
         """Before a single byte goes out: refuse an instrument another process holds."""
-        from instruments.instrument_lock import acquire
+        from loopscope.instruments.instrument_lock import acquire
         if self._instrument_locks:
             return  # a reconnect: still ours
         taken = []

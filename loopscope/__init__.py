@@ -5,3 +5,19 @@ try:
     __version__ = version("loopscope")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+source"
+
+# The scripting API (loopscope/scripting.py), imported on first use so that `loopscope sim`
+# and `import loopscope` stay light (no numba, no Qt, no h5py until asked for).
+_API = {"simulated_lab", "connect", "load_plan", "run", "read_run", "RunHandle"}
+__all__ = ["__version__", *sorted(_API)]
+
+
+def __getattr__(name):
+    if name in _API:
+        from loopscope import scripting
+        return getattr(scripting, name)
+    raise AttributeError(f"module 'loopscope' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _API)

@@ -12,18 +12,18 @@ from loopscope import __version__
 
 # command name -> "module:attribute" of a click.Command
 COMMANDS = {
-    "sim": "sim_devices.cli:sim",
-    "run": "daq.cli:run",
-    "demo": "daq.cli:demo",
-    "inspect": "daq.cli:inspect_cmd",
-    "export": "daq.cli:export",
-    "import-mpms": "daq.mpms_import:import_mpms_cmd",
-    "queue": "daq.cli:queue",
-    "fit": "analysis.cli:fit",
-    "plot": "analysis.cli:plot",
-    "reanalyze": "analysis.reanalyze_cli:reanalyze",
-    "gui": "gui.cli:gui",
-    "station": "instruments.commissioning:station",
+    "sim": "loopscope.sim_devices.cli:sim",
+    "run": "loopscope.daq.cli:run",
+    "demo": "loopscope.daq.cli:demo",
+    "inspect": "loopscope.daq.cli:inspect_cmd",
+    "export": "loopscope.daq.cli:export",
+    "import-mpms": "loopscope.daq.mpms_import:import_mpms_cmd",
+    "queue": "loopscope.daq.cli:queue",
+    "fit": "loopscope.analysis.cli:fit",
+    "plot": "loopscope.analysis.cli:plot",
+    "reanalyze": "loopscope.analysis.reanalyze_cli:reanalyze",
+    "gui": "loopscope.gui.cli:gui",
+    "station": "loopscope.instruments.commissioning:station",
 }
 
 

@@ -14,7 +14,7 @@ import multiprocessing as mp
 
 
 def _serve(conn, config, seed: int, speed: float) -> None:
-    from sim_devices.lab import SimulatedLab
+    from loopscope.sim_devices.lab import SimulatedLab
 
     try:
         lab = SimulatedLab(config, seed=seed, speed=speed).start()

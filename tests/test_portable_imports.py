@@ -78,7 +78,7 @@ probes = {}
 for code in ("import fcntl", "import termios", "from pwd import getpwnam", "import grp", "import resource",
              "from signal import SIGKILL", "import signal; signal.SIGHUP"):
     try:
-        exec(code, {"__name__": "daq._portability_probe"})
+        exec(code, {"__name__": "loopscope.daq._portability_probe"})
         probes[code] = "not caught"
     except (ImportError, AttributeError):
         probes[code] = "caught"
@@ -95,6 +95,6 @@ def test_every_module_imports_without_posix_only_modules():
     assert set(report["probes"].values()) == {"caught"}, report["probes"]
     assert report["failed"] == {}, json.dumps(report["failed"], indent=1)
     # it did import the modules that matter here (and many more)
-    for name in ("daq.storage", "daq.locks", "daq.queue", "daq.output_files", "daq.cli", "analysis.reanalysis",
-                 "analysis.cli", "gui.browser", "instruments.station", "sim_devices.cli", "loopscope.cli"):
+    for name in ("loopscope.daq.storage", "loopscope.daq.locks", "loopscope.daq.queue", "loopscope.daq.output_files", "loopscope.daq.cli", "loopscope.analysis.reanalysis",
+                 "loopscope.analysis.cli", "loopscope.gui.browser", "loopscope.instruments.station", "loopscope.sim_devices.cli", "loopscope.cli"):
         assert name in report["imported"], name

@@ -7,7 +7,7 @@ Order matters: the ids are positions in MODEL_NAMES (append only).
 """
 from numba import njit
 
-from analysis.kernels import models as K
+from loopscope.analysis.kernels import models as K
 
 MODEL_NAMES = (
     "susceptibility", "curie_weiss", "brillouin", "langevin", "jiles_atherton",

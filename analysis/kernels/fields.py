@@ -17,8 +17,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from analysis.constants import MU_0
-from analysis.kernels.elliptic import cel, loop_combos, maxwell_combo
+from loopscope.analysis.constants import MU_0
+from loopscope.analysis.kernels.elliptic import cel, loop_combos, maxwell_combo
 
 _TWO_PI = 2.0 * math.pi
 

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from analysis.kernels.dispatch import eval_fj, eval_jac, eval_model
+from loopscope.analysis.kernels.dispatch import eval_fj, eval_jac, eval_model
 
 _EPS = 2.220446049250313e-16
 _SQRT_EPS = math.sqrt(_EPS)

@@ -8,8 +8,8 @@ import math
 import numpy as np
 from numba import njit
 
-from analysis.constants import K_B, MU_B, PHI0, PHI0_SC
-from analysis.kernels.trig import _FM, phase_in_range, phase_sincos, sincos
+from loopscope.analysis.constants import K_B, MU_B, PHI0, PHI0_SC
+from loopscope.analysis.kernels.trig import _FM, phase_in_range, phase_sincos, sincos
 
 _TWO_PI = 2.0 * math.pi
 _SQRT_PI = math.sqrt(math.pi)

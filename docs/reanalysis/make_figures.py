@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from analysis.constants import MU_0, PHI0
-from analysis.models import get_model
-from analysis.reanalyze_cli import reanalyze
-from daq.mpms_import import write_run_file
-from daq.storage import Column, RunMetadata, RunWriter
+from loopscope.analysis.constants import MU_0, PHI0
+from loopscope.analysis.models import get_model
+from loopscope.analysis.reanalyze_cli import reanalyze
+from loopscope.daq.mpms_import import write_run_file
+from loopscope.daq.storage import Column, RunMetadata, RunWriter
 
 HERE = Path(__file__).resolve().parent
 AREA = 2.83e-13

@@ -21,7 +21,7 @@ import logging
 import re
 from typing import Any, Callable, Sequence
 
-from instruments.roles import InstrumentError, LimitError, RefusedCommandError
+from loopscope.instruments.roles import InstrumentError, LimitError, RefusedCommandError
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class LabInstrument:
         # message_gap_s: loopscope's own option (instruments.visa_interfaces), not pyvisa's
         super().__init__(adapter, *args, **kwargs)
         if message_gap_s > 0:
-            from instruments.visa_interfaces import pace_session
+            from loopscope.instruments.visa_interfaces import pace_session
             pace_session(self.adapter.connection, message_gap_s)
 
     @property

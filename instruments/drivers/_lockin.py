@@ -1,7 +1,7 @@
 """What our SR830 and SR860 drivers share: LAN terminations and X, Y read at one instant."""
 from __future__ import annotations
 
-from instruments.drivers._base import LabInstrument, to_float
+from loopscope.instruments.drivers._base import LabInstrument, to_float
 
 
 class SRSLockIn(LabInstrument):

@@ -29,8 +29,8 @@ import pyvisa
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.ami import AMI430 as StockAMI430
 
-from instruments.drivers._base import LabInstrument, float_reply, strict_limit, to_float
-from instruments.roles import InstrumentError, LimitError
+from loopscope.instruments.drivers._base import LabInstrument, float_reply, strict_limit, to_float
+from loopscope.instruments.roles import InstrumentError, LimitError
 
 STATE_WORDS = {
     1: "RAMPING", 2: "HOLDING", 3: "PAUSED", 4: "MANUAL UP", 5: "MANUAL DOWN",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2182 as StockKeithley2182
 
-from instruments.drivers._base import LabInstrument, float_reply
+from loopscope.instruments.drivers._base import LabInstrument, float_reply
 
 
 class Keithley2182(LabInstrument, StockKeithley2182):

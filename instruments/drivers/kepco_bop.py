@@ -12,7 +12,7 @@ from pymeasure.instruments.kepco import KepcoBOP3612
 from pymeasure.instruments.kepco.kepcobop import OPERATING_MODES
 from pymeasure.instruments.validators import strict_discrete_set
 
-from instruments.drivers._base import LabInstrument, float_reply, strict_limit
+from loopscope.instruments.drivers._base import LabInstrument, float_reply, strict_limit
 
 
 class KepcoBOP(LabInstrument, KepcoBOP3612):

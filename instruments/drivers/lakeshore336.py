@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pymeasure.instruments.lakeshore.lakeshore3xx import LakeShore3xx
 
-from instruments.drivers._base import LabInstrument, strict_choice, strict_limit, to_float
-from instruments.roles import LimitError
+from loopscope.instruments.drivers._base import LabInstrument, strict_choice, strict_limit, to_float
+from loopscope.instruments.roles import LimitError
 
 HEATER_RANGES = {"off": 0, "low": 1, "medium": 2, "high": 3}
 

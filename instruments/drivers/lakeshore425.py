@@ -9,8 +9,8 @@ from __future__ import annotations
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.lakeshore import LakeShore425 as StockLakeShore425
 
-from instruments.drivers._base import LabInstrument, strict_choice, to_float
-from instruments.roles import InstrumentError
+from loopscope.instruments.drivers._base import LabInstrument, strict_choice, to_float
+from loopscope.instruments.roles import InstrumentError
 
 MU_0 = 1.25663706127e-6
 #: tesla per unit of the instrument's UNIT setting (Oe and A/m as H in vacuum)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set
 
-from instruments.drivers._base import LabInstrument, float_reply, strict_limit
+from loopscope.instruments.drivers._base import LabInstrument, float_reply, strict_limit
 
 
 class SquidFLL(LabInstrument, SCPIMixin, Instrument):

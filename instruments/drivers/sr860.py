@@ -4,8 +4,8 @@ from __future__ import annotations
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.srs import SR860 as StockSR860
 
-from instruments.drivers._base import float_reply, strict_limit
-from instruments.drivers._lockin import SRSLockIn
+from loopscope.instruments.drivers._base import float_reply, strict_limit
+from loopscope.instruments.drivers._lockin import SRSLockIn
 
 
 class SR860(SRSLockIn, StockSR860):

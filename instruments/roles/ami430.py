@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from instruments.connect_checks import ADAPTED, MISMATCH, NOTE, OK, WARNING, Finding
-from instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
-from instruments.roles.field_source_common import FieldSourceRole
-from instruments.visa_session import InterlockError, Setting, _now
+from loopscope.instruments.connect_checks import ADAPTED, MISMATCH, NOTE, OK, WARNING, Finding
+from loopscope.instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
+from loopscope.instruments.roles.field_source_common import FieldSourceRole
+from loopscope.instruments.visa_session import InterlockError, Setting, _now
 
 
 class AMI430FieldSource(FieldSourceRole):
@@ -34,7 +34,7 @@ class AMI430FieldSource(FieldSourceRole):
       persistent at its field (heater off, leads to 0 A) or, without a switch, pauses.
     """
 
-    DRIVER = "instruments.drivers.ami430:AMI430"
+    DRIVER = "loopscope.instruments.drivers.ami430:AMI430"
 
     SETTINGS = {
         "coil_constant_T_per_A": Setting(float, positive=True,
@@ -80,7 +80,7 @@ class AMI430FieldSource(FieldSourceRole):
         return findings
 
     def _read_supply(self, ami, findings: list) -> dict:
-        from instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
+        from loopscope.instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
         with self._mapped("read units (FIELD:UNITS?, RAMP:RATE:UNITS?)"):
             field_code, rate_code = ami.read_units()
         fu, ru = ami.field_unit, ami.rate_unit
@@ -265,7 +265,7 @@ class AMI430FieldSource(FieldSourceRole):
             return ami.state
 
     def state(self) -> str:
-        from instruments.drivers.ami430 import STATE_WORDS
+        from loopscope.instruments.drivers.ami430 import STATE_WORDS
         code = self._state_code()
         return STATE_WORDS.get(code, f"STATE {code}")
 
@@ -278,7 +278,7 @@ class AMI430FieldSource(FieldSourceRole):
     # quench --------------------------------------------------------------------------------
     def quench_reason(self) -> str:
         """Empty when no quench; else what gave it away."""
-        from instruments.drivers.ami430 import QUENCH
+        from loopscope.instruments.drivers.ami430 import QUENCH
         with self._io("quench check") as ami:
             if ami.state == QUENCH:
                 return "STATE? reports QUENCH"
@@ -299,7 +299,7 @@ class AMI430FieldSource(FieldSourceRole):
 
     # ramps ------------------------------------------------------------------------------------
     def _send_ramp(self, field_T: float, rate_T_per_min: float, action: str) -> None:
-        from instruments.drivers.ami430 import COOLING, HEATING
+        from loopscope.instruments.drivers.ami430 import COOLING, HEATING
         self.check_quench()
         with self._setpoint_io(action) as ami:
             code = ami.state
@@ -324,7 +324,7 @@ class AMI430FieldSource(FieldSourceRole):
         setpoint in the wrong unit is 10x (kG/T) or 60x (per s/min) off. On a change the driver
         adapts to the new units and this ramp is refused: readings since the last check may be
         wrong, which a person should know. The next ramp (the safe state's) goes out right."""
-        from instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
+        from loopscope.instruments.drivers.ami430 import FIELD_UNITS, RATE_TIME_UNITS
         before = ami.units
         after = ami.read_units()
         if after != before:
@@ -358,7 +358,7 @@ class AMI430FieldSource(FieldSourceRole):
         self._send_ramp(field_T, rate_T_per_min, f"start lead ramp to {field_T:g} T")
 
     def is_settled(self) -> bool:
-        from instruments.drivers.ami430 import AT_ZERO, HOLDING, QUENCH
+        from loopscope.instruments.drivers.ami430 import AT_ZERO, HOLDING, QUENCH
         code = self._state_code()
         if code == QUENCH:
             self.check_quench()
@@ -385,7 +385,7 @@ class AMI430FieldSource(FieldSourceRole):
 
     def switch_heater_on(self, should_stop: StopCheck | None = None) -> None:
         """Heater on (refused on a current mismatch), then wait for the switch to go normal."""
-        from instruments.drivers.ami430 import HEATING, RAMPING, ZEROING
+        from loopscope.instruments.drivers.ami430 import HEATING, RAMPING, ZEROING
         if not self.has_persistent_switch:
             raise NotImplementedError(f"{self.name} has no persistent switch")
         self.check_quench()
@@ -405,7 +405,7 @@ class AMI430FieldSource(FieldSourceRole):
 
     def switch_heater_off(self, should_stop: StopCheck | None = None) -> None:
         """Heater off (only while holding), then wait for the switch to go superconducting."""
-        from instruments.drivers.ami430 import COOLING, RAMPING, ZEROING
+        from loopscope.instruments.drivers.ami430 import COOLING, RAMPING, ZEROING
         if not self.has_persistent_switch:
             raise NotImplementedError(f"{self.name} has no persistent switch")
         if not self.switch_heater_is_on():

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 import time
 
-from instruments.roles import (FieldLimits, FieldSource, InstrumentError, LimitError,
+from loopscope.instruments.roles import (FieldLimits, FieldSource, InstrumentError, LimitError,
                                StopCheck)
-from instruments.visa_session import Setting, VisaRole, _now
+from loopscope.instruments.visa_session import Setting, VisaRole, _now
 
 
 FIELD_LIMITS = {

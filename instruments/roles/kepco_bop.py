@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import threading
 
-from instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding
-from instruments.drivers._base import to_float
-from instruments.roles import StopCheck
-from instruments.roles.field_source_common import FieldSourceRole
-from instruments.visa_session import Setting, _now, _SplitRead
+from loopscope.instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding
+from loopscope.instruments.drivers._base import to_float
+from loopscope.instruments.roles import StopCheck
+from loopscope.instruments.roles.field_source_common import FieldSourceRole
+from loopscope.instruments.visa_session import Setting, _now, _SplitRead
 
 
 class KepcoFieldSource(FieldSourceRole):
@@ -23,7 +23,7 @@ class KepcoFieldSource(FieldSourceRole):
     "makes" is coil_constant x measured output current.
     """
 
-    DRIVER = "instruments.drivers.kepco_bop:KepcoBOP"
+    DRIVER = "loopscope.instruments.drivers.kepco_bop:KepcoBOP"
 
     SETTINGS = {
         "coil_constant_T_per_A": Setting(float, required=True, positive=True,

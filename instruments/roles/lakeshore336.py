@@ -2,16 +2,16 @@
 """
 from __future__ import annotations
 
-from instruments.drivers._base import to_float
-from instruments.connect_checks import MISMATCH, OK, WARNING, Finding
-from instruments.roles import LimitError, Thermometer
-from instruments.visa_session import Setting, VisaRole
+from loopscope.instruments.drivers._base import to_float
+from loopscope.instruments.connect_checks import MISMATCH, OK, WARNING, Finding
+from loopscope.instruments.roles import LimitError, Thermometer
+from loopscope.instruments.visa_session import Setting, VisaRole
 
 
 class LakeShore336Thermometer(VisaRole, Thermometer):
     """A Lake Shore 336 loop: one input read, one heater output regulated on it."""
 
-    DRIVER = "instruments.drivers.lakeshore336:LakeShore336"
+    DRIVER = "loopscope.instruments.drivers.lakeshore336:LakeShore336"
 
     KIND = "thermometer"
     SETTINGS = {
@@ -73,7 +73,7 @@ class LakeShore336Thermometer(VisaRole, Thermometer):
             return tc.setpoint_K
 
     def set_heater_range(self, word: str) -> None:
-        from instruments.drivers.lakeshore336 import HEATER_RANGES
+        from loopscope.instruments.drivers.lakeshore336 import HEATER_RANGES
         if word not in HEATER_RANGES:
             raise LimitError(f"{self.who()}: heater range {word!r} is not one of "
                              f"{list(HEATER_RANGES)}")

@@ -2,22 +2,22 @@
 """
 from __future__ import annotations
 
-from instruments.connect_checks import ADAPTED, NOTE, Finding
-from instruments.roles import FieldProbe
-from instruments.visa_session import VisaRole
+from loopscope.instruments.connect_checks import ADAPTED, NOTE, Finding
+from loopscope.instruments.roles import FieldProbe
+from loopscope.instruments.visa_session import VisaRole
 
 
 class LakeShore425Probe(VisaRole, FieldProbe):
     """A Hall probe on a Lake Shore 425; reads in T whatever UNIT the front panel shows."""
 
-    DRIVER = "instruments.drivers.lakeshore425:LakeShore425"
+    DRIVER = "loopscope.instruments.drivers.lakeshore425:LakeShore425"
 
     KIND = "field_probe"
 
     def read_settings(self, gm) -> list[Finding]:
         """UNIT? (readings are converted from it) and RANGE? (its full scale: a field beyond it
         reads as an overload)."""
-        from instruments.drivers.lakeshore425 import RANGE_FULL_SCALE_T
+        from loopscope.instruments.drivers.lakeshore425 import RANGE_FULL_SCALE_T
         unit, range_G = gm.unit, gm.range
         self.full_scale_T = RANGE_FULL_SCALE_T.get(range_G)
         return [Finding("field units", f"{unit} (UNIT?)", "tesla", ADAPTED),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from instruments.connect_checks import MISMATCH, NOTE, OK, Finding
-from instruments.roles import LimitError, LockIn
-from instruments.visa_session import Setting, VisaRole
+from loopscope.instruments.connect_checks import MISMATCH, NOTE, OK, Finding
+from loopscope.instruments.roles import LimitError, LockIn
+from loopscope.instruments.visa_session import Setting, VisaRole
 
 
 LOCKIN_LIMITS = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from instruments.drivers._base import LabInstrument, to_float
-from instruments.connect_checks import NOTE, OK, WARNING, Finding
-from instruments.roles import FluxReadout, InstrumentError
-from instruments.visa_session import Setting, VisaRole
+from loopscope.instruments.drivers._base import LabInstrument, to_float
+from loopscope.instruments.connect_checks import NOTE, OK, WARNING, Finding
+from loopscope.instruments.roles import FluxReadout, InstrumentError
+from loopscope.instruments.visa_session import Setting, VisaRole
 
 
 class SquidFluxReadout(VisaRole, FluxReadout):
@@ -18,7 +18,7 @@ class SquidFluxReadout(VisaRole, FluxReadout):
     station settings overrides it (for controllers that cannot report it).
     """
 
-    DRIVER = "instruments.drivers.squid_fll:SquidFLL"
+    DRIVER = "loopscope.instruments.drivers.squid_fll:SquidFLL"
 
     KIND = "flux_readout"
     SETTINGS = {
@@ -28,7 +28,7 @@ class SquidFluxReadout(VisaRole, FluxReadout):
 
     def __init__(self, *args, voltmeter_resource: str = "", voltmeter_cls: type | None = None,
                  **kwargs) -> None:
-        from instruments.drivers.keithley2182 import Keithley2182
+        from loopscope.instruments.drivers.keithley2182 import Keithley2182
         super().__init__(*args, **kwargs)
         self.voltmeter_resource = voltmeter_resource
         self.voltmeter_cls = voltmeter_cls or Keithley2182
@@ -37,7 +37,7 @@ class SquidFluxReadout(VisaRole, FluxReadout):
 
     @classmethod
     def from_config(cls, cfg, context, driver_cls=None):
-        from instruments.registry import resolve_driver
+        from loopscope.instruments.registry import resolve_driver
         vm_cls = resolve_driver(cfg.voltmeter_driver).driver_cls
         return cls(cfg.name, cfg.resource, driver_cls=driver_cls, settings=cfg.settings,
                    limits=cfg.limits, context=context, timeout_s=cfg.timeout_s,

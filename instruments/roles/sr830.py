@@ -2,13 +2,13 @@
 """
 from __future__ import annotations
 
-from instruments.roles.lockin_common import LockInRole
+from loopscope.instruments.roles.lockin_common import LockInRole
 
 
 class SR830LockIn(LockInRole):
     """An SR830 reading the cantilever."""
 
-    DRIVER = "instruments.drivers.sr830:SR830"
+    DRIVER = "loopscope.instruments.drivers.sr830:SR830"
     # FMOD? 1 internal, 0 external (SR830 manual, reference commands); pymeasure maps the words
     REFERENCE_WORDS = {"Internal": "internal", "External": "external"}
     REFERENCE_QUERY = "FMOD?"

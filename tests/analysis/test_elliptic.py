@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.special import ellipe, ellipk
 
-from analysis.kernels import elliptic as el
+from loopscope.analysis.kernels import elliptic as el
 
 
 def test_k_and_e_match_scipy_in_the_safe_region():

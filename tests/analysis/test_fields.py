@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-import analysis as A
-from analysis.constants import MU_0
+import loopscope.analysis as A
+from loopscope.analysis.constants import MU_0
 
 
 def test_loop_on_axis_closed_form():

@@ -7,8 +7,8 @@ from numba import njit
 from scipy.optimize import curve_fit as scipy_curve_fit
 from scipy.optimize import least_squares
 
-import analysis as A
-from analysis.constants import PHI0
+import loopscope.analysis as A
+from loopscope.analysis.constants import PHI0
 
 
 # ----------------------------------------------------------------- hard problems as models

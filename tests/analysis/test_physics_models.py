@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-import analysis as A
-from analysis import constants as C
-from analysis.models import get_model
+import loopscope.analysis as A
+from loopscope.analysis import constants as C
+from loopscope.analysis.models import get_model
 
 
 def test_brillouin_half_is_tanh_and_large_J_is_langevin():

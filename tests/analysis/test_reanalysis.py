@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from analysis.constants import PHI0
-from analysis.models import get_model
-from analysis.reanalysis import (ReanalysisError, ReanalysisOptions, find_runs, parse_select, matches,
+from loopscope.analysis.constants import PHI0
+from loopscope.analysis.models import get_model
+from loopscope.analysis.reanalysis import (ReanalysisError, ReanalysisOptions, find_runs, parse_select, matches,
                                  read_summary, reanalyze, reanalyze_one)
-from analysis.reanalyze_cli import reanalyze as reanalyze_cmd
-from analysis.runfile import read_fit
-from analysis.series import fit_series
+from loopscope.analysis.reanalyze_cli import reanalyze as reanalyze_cmd
+from loopscope.analysis.runfile import read_fit
+from loopscope.analysis.series import fit_series
 
 AREA = 2.83e-13
 EC_TRUE = 0.0215  # K, PHYSICS.md section 6 (r = 0.3 um, D = 0.01 m^2/s)
@@ -39,7 +39,7 @@ CHI_OPTS = ReanalysisOptions("susceptibility")
 
 # ------------------------------------------------------------------ synthetic runs
 def pc_writer(path, T, amplitude, n=600, seed=0, close=True, columns=("field_T", "current_A", "temperature_K")):
-    from daq.storage import Column, RunMetadata, RunWriter
+    from loopscope.daq.storage import Column, RunMetadata, RunWriter
 
     rng = np.random.default_rng(seed)
     B = np.linspace(0.0, 0.4, n)
@@ -63,8 +63,8 @@ def pc_writer(path, T, amplitude, n=600, seed=0, close=True, columns=("field_T",
 
 def chi_run(path, T, seed=0, n=81):
     """An M(H) run at fixed T in the layout the MPMS importer writes (variable-length strings)."""
-    from daq.mpms_import import write_run_file
-    from analysis.constants import MU_0
+    from loopscope.daq.mpms_import import write_run_file
+    from loopscope.analysis.constants import MU_0
 
     rng = np.random.default_rng(100 + seed)
     chi = CW_TRUE["C"] / (T - CW_TRUE["theta"]) + CW_TRUE["chi0"]

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import analysis as A
-from analysis.cli import fit as fit_cmd
-from analysis.cli import plot as plot_cmd
-from analysis.constants import MU_0, PHI0
-from analysis.runfile import RunFileError, read_fit, read_run
+import loopscope.analysis as A
+from loopscope.analysis.cli import fit as fit_cmd
+from loopscope.analysis.cli import plot as plot_cmd
+from loopscope.analysis.constants import MU_0, PHI0
+from loopscope.analysis.runfile import RunFileError, read_fit, read_run
 
 
 def make_run(path, quantities, units, signal, axis, mass_kg=None, status="completed"):

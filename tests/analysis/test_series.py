@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from analysis.models import get_model
-from analysis.series import SeriesError, fit_series
+from loopscope.analysis.models import get_model
+from loopscope.analysis.series import SeriesError, fit_series
 
 
 def rows_from(values, temps, column, model, errs, status="fitted", units="A"):

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from sim_devices import SimulatedLab
+from loopscope.sim_devices import SimulatedLab
 from tests.sim_devices.conftest import wait_until  # one poll-for-progress helper for all tests
 
 __all__ = ["SPEED", "RawLine", "host_port", "unique", "unreadable", "wait_until", "world_now"]

@@ -7,7 +7,7 @@ import pytest
 
 from pymeasure.instruments.ami import AMI430
 
-from sim_devices import magnet as mg
+from loopscope.sim_devices import magnet as mg
 from .conftest import RawLine, wait_until, world_now  # noqa: E402
 
 

@@ -16,7 +16,7 @@ qcodes = pytest.importorskip("qcodes")
 from qcodes.instrument import Instrument  # noqa: E402
 from qcodes.instrument_drivers.american_magnetics import AMI430Exception, AMIModel430  # noqa: E402
 
-from sim_devices import magnet as mg  # noqa: E402
+from loopscope.sim_devices import magnet as mg  # noqa: E402
 from .conftest import RawLine, wait_until, world_now  # noqa: E402
 
 _names = itertools.count()

@@ -12,7 +12,7 @@ SPEED = 1000.0
 
 
 def write_station(lab, path: Path, speed: float = SPEED, **top) -> Path:
-    from daq.demo import simulated_station
+    from loopscope.daq.demo import simulated_station
 
     path.write_text(yaml.safe_dump(simulated_station(lab, speed, timeout_s=1.0, **top), sort_keys=False))
     return path
@@ -21,7 +21,7 @@ def write_station(lab, path: Path, speed: float = SPEED, **top) -> Path:
 @pytest.fixture
 def sim_lab_factory(tmp_path):
     """make(config=None, speed=SPEED) -> (lab, station_file); every lab is stopped afterwards."""
-    from sim_devices.lab import SimulatedLab
+    from loopscope.sim_devices.lab import SimulatedLab
 
     labs = []
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daq.plans import MAX_POINTS, PlanError, load_plan
+from loopscope.daq.plans import MAX_POINTS, PlanError, load_plan
 from loopscope.safe_yaml import MAX_YAML_BYTES
 
 PLAN_HEAD = "title: bad plan\n"
@@ -139,9 +139,9 @@ def test_lockin_frequency_beyond_the_drivers_own_range(lab_station, tmp_path):
     assert_refused(r, [str(plan), "outer.values.1", "150000 Hz", "0.001..102000 Hz", "lockin"])
     assert not (tmp_path / "x.h5").exists()
     assert_nothing_sent(lab)
-    from daq.runner import check_plan_against_station
-    from daq.plan_limits_of_station import plan_instruments
-    from instruments.station import validate_station
+    from loopscope.daq.runner import check_plan_against_station
+    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.instruments.station import validate_station
 
     instruments = plan_instruments(validate_station(station))
     assert instruments["lockin_sr860"][1]["driver_max_frequency_Hz"] == 500_000
@@ -336,7 +336,7 @@ def test_at_the_point_limit_and_just_over(monkeypatch):
 
 
 def test_expected_file_size_is_bounded(monkeypatch):
-    import daq.runner as runner
+    import loopscope.daq.runner as runner
 
     instruments = {"coil": ("field_source", {"max_field_T": 0.1, "coil_constant_T_per_A": 0.01}),
                    "probe": ("field_probe", {})}
@@ -357,8 +357,8 @@ def test_several_problems_are_one_line_and_listed_for_the_gui():
 
 def test_nan_never_slips_through_the_station_check():
     """check_plan_against_station on a model built around the loader: NaN is still refused."""
-    from daq.plans import ListPlan, Plan
-    from daq.runner import check_plan_against_station
+    from loopscope.daq.plans import ListPlan, Plan
+    from loopscope.daq.runner import check_plan_against_station
 
     model = ListPlan.model_construct(**{**load_plan({"title": "t", "kind": "list", "values": [0]}).model.__dict__,
                                         "values": [0.01, float("nan")]})

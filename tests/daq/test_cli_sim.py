@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from daq.paths import PLANS_DIR
+from loopscope.daq.paths import PLANS_DIR
 from loopscope.cli import main
 
 EXAMPLES = sorted(p.name for p in PLANS_DIR.glob("*.yaml"))
@@ -23,7 +23,7 @@ def run_cli(*args):
 
 
 def test_every_plan_kind_has_an_example():
-    from daq.plans import PLAN_KINDS, load_plan
+    from loopscope.daq.plans import PLAN_KINDS, load_plan
     kinds = {load_plan(PLANS_DIR / name).kind for name in EXAMPLES}
     assert kinds == set(PLAN_KINDS)
 

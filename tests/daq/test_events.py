@@ -2,7 +2,7 @@
 import threading
 import time
 
-from daq.events import POINT_LATENCY_S, Event, EventBus
+from loopscope.daq.events import POINT_LATENCY_S, Event, EventBus
 
 
 def _wait_for(predicate, timeout=5.0):

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from daq.interrupts import InterruptGuard
+from loopscope.daq.interrupts import InterruptGuard
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals sent to a child process")
 
@@ -55,7 +55,7 @@ def coil(lab) -> tuple[float, float]:
 
 
 def rows_on_disk(path: Path) -> int:
-    from daq.recovery import open_run_file
+    from loopscope.daq.recovery import open_run_file
     try:
         with open_run_file(path) as f:
             return int(f["entry/data/point_index"].shape[0])
@@ -226,9 +226,9 @@ def test_sigint_during_a_queue_then_resume_loses_and_repeats_nothing(sim_lab_fac
 def test_keyboard_interrupt_in_python_ends_at_the_safe_state_then_is_raised(sim_lab_factory, tmp_path):
     """As a notebook's kernel interrupt: SIGINT to the process while Runner.run() runs in the
     main thread. The run stops, the field goes safe, the file closes, then KeyboardInterrupt."""
-    from daq.plans import load_plan
-    from daq.runner import Runner
-    from instruments.station import load_station
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.runner import Runner
+    from loopscope.instruments.station import load_station
 
     lab, station_file = sim_lab_factory(speed=200.0)
     plan = load_plan(sweep_plan())
@@ -260,9 +260,9 @@ def test_keyboard_interrupt_in_python_ends_at_the_safe_state_then_is_raised(sim_
 def test_keyboard_interrupt_raised_inside_the_run_still_ends_safe(tmp_path):
     """A KeyboardInterrupt that no guard turned into an abort (raised by code the run calls)
     ends the same way: safe state, file closed with a status, then raised again."""
-    from daq.plans import load_plan
-    from daq.runner import Runner
-    from instruments.memory import MemoryStation
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.runner import Runner
+    from loopscope.instruments.memory import MemoryStation
 
     station = MemoryStation()
     probe = station.roles["field_probe"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from daq.mpms_import import MPMSImportError, import_mpms, import_mpms_cmd, parse_mpms_dat
+from loopscope.daq.mpms_import import MPMSImportError, import_mpms, import_mpms_cmd, parse_mpms_dat
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mpms3"
 MU_0 = 1.25663706127e-6
@@ -83,7 +83,7 @@ def test_zfcfc_is_a_temperature_sweep(zfcfc):
 
 
 def test_susceptibility_fit_of_the_high_field_part(mvsh):
-    import analysis as A
+    import loopscope.analysis as A
 
     # the positive high-field part (H >= 4e6 A/m ~ 5 T): the slope there is the high-field
     # susceptibility on top of the nearly saturated moment (|H| on both branches would fit the
@@ -110,7 +110,7 @@ def test_zfcfc_curie_weiss_like_behaviour(zfcfc):
     (our fitter against scipy's on the same points) has C > 0; the fall is slow (4 % over
     60 K) so theta comes out large and negative: this sample is not a simple paramagnet above
     200 K, which is why this is only a Curie-Weiss-ish check."""
-    import analysis as A
+    import loopscope.analysis as A
     from scipy.optimize import curve_fit
 
     run = A.read_run(zfcfc)
@@ -181,7 +181,7 @@ def test_row_cut_mid_number_is_dropped_and_counted(tmp_path, name, rows):
         levels = [x.decode() for x in g["entry/log/level"][:]]
         log = [x.decode() for x in g["entry/log/message"][:]]
         assert ("warning", f"{name}: {expected}") in list(zip(levels, log))
-    from daq.inspect import format_summary, summarize
+    from loopscope.daq.inspect import format_summary, summarize
 
     assert expected in format_summary(summarize(part))
 
@@ -204,7 +204,7 @@ def test_rows_with_too_few_or_too_many_fields_are_dropped(tmp_path):
 
 
 def test_last_row_the_file_ends_inside():
-    from daq.mpms_import import whole_rows
+    from loopscope.daq.mpms_import import whole_rows
 
     names = ["a", "b", "c"]
     rows = [["1", "2", "3"], ["4", "5", "6.0"]]

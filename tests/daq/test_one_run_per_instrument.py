@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
-from instruments.instrument_lock import (InstrumentBusyError, acquire, canonical_resource, read_holder)
-from instruments.station import load_station
+from loopscope.instruments.instrument_lock import (InstrumentBusyError, acquire, canonical_resource, read_holder)
+from loopscope.instruments.station import load_station
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def time_series(duration_s=600.0, interval_s=2.0, field=0.02):
 
 
 def rows(path: Path) -> int:
-    from daq.recovery import open_run_file
+    from loopscope.daq.recovery import open_run_file
     try:
         with open_run_file(path) as f:
             return int(f["entry/data/point_index"].shape[0])
@@ -127,7 +127,7 @@ def test_a_station_in_this_process_is_refused_while_another_holds_it(sim_lab_fac
 def test_a_killed_holder_leaves_no_lock_behind(tmp_path):
     resource = "TCPIP0::127.0.0.1::59999::SOCKET"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        from instruments.instrument_lock import acquire
+        from loopscope.instruments.instrument_lock import acquire
         lock = acquire({resource!r}, instrument="coil_supply", station="bench")
         print("held", flush=True)
         import time; time.sleep(600)

@@ -17,10 +17,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from daq.locks import RunFileLock, lock_held, sidecar_path, writer_alive
-from daq.output_files import OutputFileError, atomic_output, check_new_output
-from daq.recovery import open_run_file
-from daq.storage import Column, RunMetadata, RunWriter, StorageError, check_output_path, read_status
+from loopscope.daq.locks import RunFileLock, lock_held, sidecar_path, writer_alive
+from loopscope.daq.output_files import OutputFileError, atomic_output, check_new_output
+from loopscope.daq.recovery import open_run_file
+from loopscope.daq.storage import Column, RunMetadata, RunWriter, StorageError, check_output_path, read_status
 from loopscope.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ MPMS_DATA = ROOT.parent / "shared" / "data" / "mpms3"
 # a run file being written by another process, until its stdin closes; then closed "completed"
 LIVE_WRITER = textwrap.dedent("""
     import sys, threading, time
-    from daq.storage import Column, RunMetadata, RunWriter
+    from loopscope.daq.storage import Column, RunMetadata, RunWriter
     w = RunWriter(sys.argv[1], [Column("field_T", "T"), Column("moment_Am2", "A m^2")], signal="moment_Am2",
                   axes=["field_T"], metadata=RunMetadata(title="live", plan_kind="linear"), max_data_at_risk_s=0.2)
     print("started", flush=True)
@@ -384,7 +384,7 @@ def test_fit_refuses_a_run_being_written_and_writes_atomically(tmp_path, live):
 
 
 def test_queue_status_file_is_replaced_whole(tmp_path):
-    from daq.queue import Queue, _write_status
+    from loopscope.daq.queue import Queue, _write_status
 
     q = Queue(path=tmp_path / "night.yaml", name="n", station=tmp_path / "s.yaml", output_dir=tmp_path,
               on_failure="continue", retries=0, notify={}, runs=[])

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from daq.plans import PlanError, load_plan
-from daq.runner import check_plan_against_station
+from loopscope.daq.plans import PlanError, load_plan
+from loopscope.daq.runner import check_plan_against_station
 
 STATION = {
     "coil": ("field_source", {"max_field_T": 0.1, "max_current_A": 12.0, "max_ramp_rate_T_per_min": 1.0,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from daq.queue import QueueError, load_queue, run_queue
+from loopscope.daq.queue import QueueError, load_queue, run_queue
 from loopscope.cli import main
 
 
@@ -235,7 +235,7 @@ KILL_PLAN = sweep_plan(points=3000, detectors=["gaussmeter"])
 def recorded_points(folder: Path) -> int:
     """Points on disk in every run file of the folder (read as another process would, SWMR,
     without HDF5's file lock: a reader must never stop a resuming writer)."""
-    from daq.recovery import open_run_file
+    from loopscope.daq.recovery import open_run_file
     total = 0
     for path in folder.glob("*.h5") if folder.exists() else []:
         try:

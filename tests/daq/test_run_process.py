@@ -13,11 +13,11 @@ import h5py
 import numpy as np
 import pytest
 
-from daq.plans import load_plan
-from daq.run_process import PlanJob, RunProcess
-from daq.storage import read_status
-from instruments.memory import MemoryStation
-from instruments.station import load_station
+from loopscope.daq.plans import load_plan
+from loopscope.daq.run_process import PlanJob, RunProcess
+from loopscope.daq.storage import read_status
+from loopscope.instruments.memory import MemoryStation
+from loopscope.instruments.station import load_station
 from tests.daq.conftest import SPEED
 
 pytestmark = pytest.mark.timeout(180)
@@ -117,9 +117,9 @@ def test_the_run_goes_on_to_its_end_when_the_caller_dies(tmp_path):
     caller = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from daq.run_process import PlanJob, RunProcess
-        from daq.plans import load_plan
-        from instruments.memory import MemoryStation
+        from loopscope.daq.run_process import PlanJob, RunProcess
+        from loopscope.daq.plans import load_plan
+        from loopscope.instruments.memory import MemoryStation
         plan = load_plan({{"title": "orphan", "kind": "linear", "detectors": ["field_probe"],
                            "sweep": {{"start": 0, "stop": 0.1, "points": 300}},
                            "settle": {{"wait_for_holding": False, "delay_s": 0.01}}}})

@@ -9,10 +9,10 @@ import h5py
 import numpy as np
 import pytest
 
-from daq.plans import PlanError, load_plan
-from daq.runner import Runner
-from daq.storage import read_status
-from instruments.memory import MemoryStation
+from loopscope.daq.plans import PlanError, load_plan
+from loopscope.daq.runner import Runner
+from loopscope.daq.storage import read_status
+from loopscope.instruments.memory import MemoryStation
 
 
 def plan(**kw):
@@ -212,7 +212,7 @@ class _Pending:
 
 
 def test_readings_asked_together_a_transient_failure_is_retried_alone(tmp_path):
-    from instruments.roles import TransientInstrumentError
+    from loopscope.instruments.roles import TransientInstrumentError
 
     st = MemoryStation()
     probe, flux = st.roles["field_probe"], st.roles["flux_readout"]
@@ -248,7 +248,7 @@ def test_readings_that_cannot_be_split_are_plain_calls(tmp_path):
 
 
 def test_readings_asked_together_every_answer_is_read_before_a_failure_ends_the_run(tmp_path):
-    from instruments.roles import InstrumentError
+    from loopscope.instruments.roles import InstrumentError
 
     st = MemoryStation()
     probe, flux = st.roles["field_probe"], st.roles["flux_readout"]

@@ -4,10 +4,10 @@ import time
 import h5py
 import pytest
 
-from daq.plans import load_plan
-from daq.runner import Runner
-from daq.storage import read_status
-from instruments.station import load_station
+from loopscope.daq.plans import load_plan
+from loopscope.daq.runner import Runner
+from loopscope.daq.storage import read_status
+from loopscope.instruments.station import load_station
 
 
 def sweep(**kw):

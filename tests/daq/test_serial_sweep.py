@@ -7,9 +7,9 @@ import h5py
 import pytest
 import yaml
 
-from daq.plans import load_plan
-from daq.runner import Runner
-from instruments.station import load_station
+from loopscope.daq.plans import load_plan
+from loopscope.daq.runner import Runner
+from loopscope.instruments.station import load_station
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no pseudo-terminals on Windows")
 
@@ -19,7 +19,7 @@ SPEED = 1000.0
 
 
 def test_a_sweep_runs_on_a_station_of_serial_and_tcp_instruments(tmp_path):
-    from sim_devices import SimulatedLab
+    from loopscope.sim_devices import SimulatedLab
 
     with SimulatedLab(None, seed=0, speed=SPEED, serial=SERIAL) as lab:
         data = yaml.safe_load((ROOT / "examples" / "station_sim_serial.yaml").read_text())

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from daq.recovery import clear_write_flags, open_run_file, write_flags_set
-from daq.storage import Column, RunMetadata, RunWriter, StorageError, read_status, unique_path
+from loopscope.daq.recovery import clear_write_flags, open_run_file, write_flags_set
+from loopscope.daq.storage import Column, RunMetadata, RunWriter, StorageError, read_status, unique_path
 
 
 def make_writer(path, **kw):
@@ -93,7 +93,7 @@ def test_aborted_status_and_reason(tmp_path):
 
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, time
-    from daq.storage import Column, RunMetadata, RunWriter
+    from loopscope.daq.storage import Column, RunMetadata, RunWriter
     w = RunWriter(sys.argv[1], [Column("field_T", "T")], signal="field_T", axes=["field_T"],
                   metadata=RunMetadata(title="kill me", plan_kind="linear"), max_data_at_risk_s=float(sys.argv[2]))
     i = 0
@@ -164,9 +164,9 @@ def test_wrong_row_length_refused_and_good_rows_kept(tmp_path):
 # at one stage of creating or resuming a file; the stages are reached by running, not by timing.
 STAGED_WRITER = textwrap.dedent("""
     import os, sys, time
-    import daq.recovery as recovery
-    import daq.storage as storage
-    from daq.storage import Column, RunMetadata, RunWriter
+    import loopscope.daq.recovery as recovery
+    import loopscope.daq.storage as storage
+    from loopscope.daq.storage import Column, RunMetadata, RunWriter
     path, stage, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     die = lambda *a: os._exit(137)
     if stage == "before_place":        # the structure is complete in the temporary file
@@ -200,7 +200,7 @@ def staged(path, stage, mode):
 
 def go_on(path):
     """What `queue resume` does: resume the file if it is there, else start it; add 100 points."""
-    from daq.locks import sidecar_path, writer_alive
+    from loopscope.daq.locks import sidecar_path, writer_alive
 
     assert not writer_alive(path)
     resume = path.exists()
@@ -255,9 +255,9 @@ def held(path, mode):
 
 @pytest.mark.skipif(os.name != "posix", reason="HDF5 locks files only on POSIX")
 def test_resume_waits_out_a_reader_holding_hdf5s_lock(tmp_path, monkeypatch):
-    import daq.storage
+    import loopscope.daq.storage
 
-    monkeypatch.setattr(daq.storage, "HDF5_READER_WAIT_S", 0.2)
+    monkeypatch.setattr(loopscope.daq.storage, "HDF5_READER_WAIT_S", 0.2)
     path = tmp_path / "run.h5"
     staged(path, "none", "create")  # a finished run (no open-for-write mark: plain "r" opens it)
     reader = held(path, "r")
@@ -275,9 +275,9 @@ def test_resume_waits_out_a_reader_holding_hdf5s_lock(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(os.name != "posix", reason="HDF5 locks files only on POSIX")
 def test_resume_refused_while_another_program_writes_the_file(tmp_path, monkeypatch):
-    import daq.storage
+    import loopscope.daq.storage
 
-    monkeypatch.setattr(daq.storage, "HDF5_WRITER_WAIT_S", 0.2)
+    monkeypatch.setattr(loopscope.daq.storage, "HDF5_WRITER_WAIT_S", 0.2)
     path = tmp_path / "run.h5"
     staged(path, "none", "create")
     writer = held(path, "r+")
@@ -295,7 +295,7 @@ def test_resume_refused_while_another_program_writes_the_file(tmp_path, monkeypa
 def test_a_child_process_keeps_no_run_file_open(tmp_path):
     """HDF5 opens files without close-on-exec: a program started meanwhile (even one told to
     keep every inheritable descriptor) would keep the file, and HDF5's lock, after we close it."""
-    from daq.locks import sidecar_path, writer_alive
+    from loopscope.daq.locks import sidecar_path, writer_alive
 
     path = tmp_path / "run.h5"
     staged(path, "none", "create")
@@ -320,7 +320,7 @@ def test_a_child_process_keeps_no_run_file_open(tmp_path):
 
 
 def test_reanalysis_pool_never_forks_with_an_hdf5_file_open(tmp_path):
-    from analysis.reanalysis import _hdf5_files_open
+    from loopscope.analysis.reanalysis import _hdf5_files_open
 
     path = tmp_path / "run.h5"
     staged(path, "none", "create")

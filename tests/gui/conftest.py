@@ -11,7 +11,7 @@ SPEED = 1000.0
 @pytest.fixture(scope="module")
 def sim_session(qapp):
     """The simulated lab with a soft-iron core, connected once per test module."""
-    from gui.session import StationSession
+    from loopscope.gui.session import StationSession
 
     session = StationSession.simulated(speed=SPEED, sample="soft_core")
     session.connect_blocking()
@@ -21,7 +21,7 @@ def sim_session(qapp):
 
 @pytest.fixture
 def window(qtbot, sim_session, tmp_path):
-    from gui.main_window import MainWindow
+    from loopscope.gui.main_window import MainWindow
 
     w = MainWindow(sim_session, out_dir=tmp_path)
     w.out_dir.setText(str(tmp_path))

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from daq.plans import load_plan
-from daq.runner import Runner
-from daq.storage import Column, RunMetadata, RunWriter
-from instruments.memory import MemoryStation
+from loopscope.daq.plans import load_plan
+from loopscope.daq.runner import Runner
+from loopscope.daq.storage import Column, RunMetadata, RunWriter
+from loopscope.instruments.memory import MemoryStation
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def ring_file(tmp_path_factory):
 
 @pytest.fixture
 def browser(qtbot):
-    from gui.browser import DataBrowser
+    from loopscope.gui.browser import DataBrowser
 
     b = DataBrowser()
     qtbot.addWidget(b)

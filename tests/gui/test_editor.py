@@ -2,14 +2,14 @@
 import pytest
 import yaml
 
-from daq.paths import PLANS_DIR
-from daq.plans import PLAN_KINDS, load_plan
-from instruments.memory import MemoryStation
+from loopscope.daq.paths import PLANS_DIR
+from loopscope.daq.plans import PLAN_KINDS, load_plan
+from loopscope.instruments.memory import MemoryStation
 
 
 @pytest.fixture
 def editor(qtbot):
-    from gui.plan_form import PlanEditor
+    from loopscope.gui.plan_form import PlanEditor
 
     e = PlanEditor(MemoryStation(persistent_switch=True))
     qtbot.addWidget(e)
@@ -24,7 +24,7 @@ def test_every_plan_kind_has_a_form(editor):
 
 
 def test_invalid_entry_is_marked(qtbot):
-    from gui.plan_form import PlanEditor
+    from loopscope.gui.plan_form import PlanEditor
     e = PlanEditor(MemoryStation())
     qtbot.addWidget(e)
     e.set_plan_dict({"title": "t", "kind": "linear", "sweep": {"start": 0, "stop": 0.5, "points": 11}})
@@ -44,8 +44,8 @@ def test_invalid_entry_is_marked(qtbot):
 
 
 def test_start_disabled_for_invalid_form_in_window(qtbot, tmp_path):
-    from gui.main_window import MainWindow
-    from gui.session import StationSession
+    from loopscope.gui.main_window import MainWindow
+    from loopscope.gui.session import StationSession
 
     session = StationSession(None, description="memory")
     session.station = MemoryStation()

@@ -36,8 +36,8 @@ def silent_instrument():
 
 
 def test_connect_timeout_does_not_freeze_the_window(qtbot, tmp_path, silent_instrument):
-    from gui.main_window import MainWindow
-    from gui.session import StationSession
+    from loopscope.gui.main_window import MainWindow
+    from loopscope.gui.session import StationSession
 
     station = {"station": "hung", "timeout_s": 1.5, "instruments": {
         "coil_supply": {"role": "field_source", "driver": "kepco_bop",
@@ -67,7 +67,7 @@ def test_connect_timeout_does_not_freeze_the_window(qtbot, tmp_path, silent_inst
 
 
 def test_cli_help():
-    from gui.cli import gui
+    from loopscope.gui.cli import gui
 
     result = CliRunner().invoke(gui, ["--help"])
     assert result.exit_code == 0
@@ -75,7 +75,7 @@ def test_cli_help():
 
 
 def test_cli_screenshot(tmp_path, qapp):
-    from gui.cli import gui
+    from loopscope.gui.cli import gui
 
     out = tmp_path / "window.png"
     result = CliRunner().invoke(gui, ["--screenshot", str(out), "--speed", "2000"])

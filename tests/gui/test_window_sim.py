@@ -27,7 +27,7 @@ def test_station_panel_shows_instruments_and_readouts(window, qtbot):
 
 
 def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path):
-    from daq.storage import read_status
+    from loopscope.daq.storage import read_status
 
     editor = window.editor
     editor.kind_box.setCurrentIndex(editor.kind_box.findData("linear"))
@@ -73,7 +73,7 @@ def test_form_sweep_points_arrive_pause_resume_complete(window, qtbot, tmp_path)
 
 
 def test_abort_returns_field_to_zero_and_file_says_aborted(window, qtbot):
-    from daq.storage import read_status
+    from loopscope.daq.storage import read_status
 
     # paced (10 lab-ms a point, 10 ms at x1000): the run is still going when Abort is pressed
     window.editor.set_plan_dict(linear_plan(points=400, stop=0.06, end="hold", settle={"delay_s": 10.0}))
@@ -111,8 +111,8 @@ def test_loop_branches_are_separate_curves(window, qtbot):
 
 
 def test_queue_runs_plans_in_order_one_file_each(window, qtbot, tmp_path):
-    from daq.plans import load_plan
-    from daq.storage import read_status
+    from loopscope.daq.plans import load_plan
+    from loopscope.daq.storage import read_status
 
     window.queue.folder.setText(str(tmp_path / "queue"))
     window.queue.add_plan(load_plan(linear_plan(points=6, title="first")), "test")
@@ -150,8 +150,8 @@ def test_queue_file_runs_from_the_window_with_the_same_status_file(window, qtbot
     import yaml
     from click.testing import CliRunner
 
-    from daq.demo import simulated_station
-    from daq.storage import read_status
+    from loopscope.daq.demo import simulated_station
+    from loopscope.daq.storage import read_status
     from loopscope.cli import main
 
     station = tmp_path / "station.yaml"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from instruments.station import load_station
+from loopscope.instruments.station import load_station
 
 REPO = Path(__file__).resolve().parents[2]
 STATION_SIM = REPO / "examples" / "station_sim.yaml"
@@ -27,7 +27,7 @@ def sim_station_dict(**top) -> dict:
 
 @pytest.fixture
 def lab():
-    sim = pytest.importorskip("sim_devices.lab")
+    sim = pytest.importorskip("loopscope.sim_devices.lab")
     with sim.SimulatedLab(seed=0, speed=SPEED) as running:
         yield running
 

@@ -13,10 +13,10 @@ import h5py
 import pytest
 import pyvisa
 
-from daq.plans import load_plan
-from daq.runner import Runner
-from instruments.roles import InstrumentError
-from instruments.station import load_station
+from loopscope.daq.plans import load_plan
+from loopscope.daq.runner import Runner
+from loopscope.instruments.roles import InstrumentError
+from loopscope.instruments.station import load_station
 
 from .conftest import sim_station_dict
 

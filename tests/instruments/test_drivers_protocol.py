@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest
 from pymeasure.test import expected_protocol
 
-from instruments.drivers.ami430 import AMI430
-from instruments.drivers.keithley2182 import Keithley2182
-from instruments.drivers.kepco_bop import KepcoBOP
-from instruments.drivers.lakeshore336 import LakeShore336
-from instruments.drivers.lakeshore425 import LakeShore425, OverloadError
-from instruments.drivers.squid_fll import SquidFLL
-from instruments.drivers.sr830 import SR830
-from instruments.drivers.sr860 import SR860
-from instruments.roles import (InstrumentError, LimitError, RefusedCommandError,
+from loopscope.instruments.drivers.ami430 import AMI430
+from loopscope.instruments.drivers.keithley2182 import Keithley2182
+from loopscope.instruments.drivers.kepco_bop import KepcoBOP
+from loopscope.instruments.drivers.lakeshore336 import LakeShore336
+from loopscope.instruments.drivers.lakeshore425 import LakeShore425, OverloadError
+from loopscope.instruments.drivers.squid_fll import SquidFLL
+from loopscope.instruments.drivers.sr830 import SR830
+from loopscope.instruments.drivers.sr860 import SR860
+from loopscope.instruments.roles import (InstrumentError, LimitError, RefusedCommandError,
                                TransientInstrumentError)
 
 WELCOME = [(None, "American Magnetics Model 430 IP Interface"), (None, "Hello.")]
@@ -381,7 +381,7 @@ def test_check_errors_reports_without_raising_and_stops_at_no_error():
 
 
 def test_an_error_queue_that_never_empties_is_an_instrument_error():
-    from instruments.drivers._base import MAX_ERROR_READS
+    from loopscope.instruments.drivers._base import MAX_ERROR_READS
     with expected_protocol(SquidFLL, [("SYST:ERR?", '-350,"Queue overflow"')] * MAX_ERROR_READS) as fll:
         with pytest.raises(InstrumentError, match=f"still reports errors after {MAX_ERROR_READS}"):
             fll.check_errors()

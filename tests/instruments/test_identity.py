@@ -11,14 +11,14 @@ from __future__ import annotations
 import pytest
 from pymeasure.test import expected_protocol
 
-from instruments.drivers.ami430 import AMI430
-from instruments.drivers.keithley2182 import Keithley2182
-from instruments.drivers.kepco_bop import KepcoBOP
-from instruments.drivers.lakeshore336 import LakeShore336
-from instruments.drivers.lakeshore425 import LakeShore425
-from instruments.drivers.sr830 import SR830
-from instruments.drivers.sr860 import SR860
-from instruments.roles import InstrumentError
+from loopscope.instruments.drivers.ami430 import AMI430
+from loopscope.instruments.drivers.keithley2182 import Keithley2182
+from loopscope.instruments.drivers.kepco_bop import KepcoBOP
+from loopscope.instruments.drivers.lakeshore336 import LakeShore336
+from loopscope.instruments.drivers.lakeshore425 import LakeShore425
+from loopscope.instruments.drivers.sr830 import SR830
+from loopscope.instruments.drivers.sr860 import SR860
+from loopscope.instruments.roles import InstrumentError
 
 ACCEPTED = {
     KepcoBOP: [
@@ -151,13 +151,13 @@ def test_the_refusal_names_the_reply_and_the_accepted_forms():
 
 
 def test_every_simulated_instrument_answers_as_its_real_model():
-    from sim_devices.instruments.ami430 import AMI430 as SimAMI
-    from sim_devices.instruments.keithley2182 import Keithley2182A as SimK2182
-    from sim_devices.instruments.kepco_bop import KepcoBOP as SimKepco
-    from sim_devices.instruments.lakeshore336 import LakeShore336 as SimLS336
-    from sim_devices.instruments.lakeshore425 import LakeShore425 as SimLS425
-    from sim_devices.instruments.sr830 import SR830 as SimSR830
-    from sim_devices.instruments.sr860 import SR860 as SimSR860
+    from loopscope.sim_devices.instruments.ami430 import AMI430 as SimAMI
+    from loopscope.sim_devices.instruments.keithley2182 import Keithley2182A as SimK2182
+    from loopscope.sim_devices.instruments.kepco_bop import KepcoBOP as SimKepco
+    from loopscope.sim_devices.instruments.lakeshore336 import LakeShore336 as SimLS336
+    from loopscope.sim_devices.instruments.lakeshore425 import LakeShore425 as SimLS425
+    from loopscope.sim_devices.instruments.sr830 import SR830 as SimSR830
+    from loopscope.sim_devices.instruments.sr860 import SR860 as SimSR860
     pairs = [(KepcoBOP, SimKepco), (AMI430, SimAMI), (SR830, SimSR830), (SR860, SimSR860),
              (Keithley2182, SimK2182), (LakeShore425, SimLS425), (LakeShore336, SimLS336)]
     for driver, sim in pairs:

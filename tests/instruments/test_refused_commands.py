@@ -13,9 +13,9 @@ import time
 import pytest
 import pyvisa
 
-from instruments.visa_session import InterlockError
-from instruments.roles import InstrumentError, RefusedCommandError, TransientInstrumentError
-from instruments.station import load_station
+from loopscope.instruments.visa_session import InterlockError
+from loopscope.instruments.roles import InstrumentError, RefusedCommandError, TransientInstrumentError
+from loopscope.instruments.station import load_station
 
 from .conftest import SPEED, sim_station_dict
 
@@ -27,7 +27,7 @@ def station_on(lab, **top):
 @pytest.fixture
 def lab_with():
     """A simulated lab with a configuration of the test's own; stopped afterwards."""
-    from sim_devices.lab import SimulatedLab
+    from loopscope.sim_devices.lab import SimulatedLab
     labs = []
 
     def make(config=None):
@@ -111,7 +111,7 @@ def test_errors_from_before_the_session_are_not_blamed_on_its_first_setpoint(sta
     stranger.query("GARBAGE:COMMAND 1;*OPC?")              # someone else's typo, hours ago
     stranger.close()
     coil = station.get("coil_supply")
-    with caplog.at_level(logging.WARNING, logger="instruments.drivers._base"):
+    with caplog.at_level(logging.WARNING, logger="loopscope.instruments.drivers._base"):
         coil.start_ramp(0.001, 6.0)                         # no error: the typo is not ours
     assert "before this session's first setpoint" in caplog.text and "-113" in caplog.text
     coil.go_to_safe_state()

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from instruments.visa_session import InterlockError
-from instruments.roles import (FieldProbe, FluxReadout, InstrumentError,
+from loopscope.instruments.visa_session import InterlockError
+from loopscope.instruments.roles import (FieldProbe, FluxReadout, InstrumentError,
                                LimitError, QuenchError, Thermometer,
                                TransientInstrumentError)
-from instruments.station import load_station
+from loopscope.instruments.station import load_station
 
 from .conftest import TIMEOUT_S, sim_station_dict
 

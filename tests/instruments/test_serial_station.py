@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from instruments.roles import InstrumentError
-from instruments.station import StationError, load_station, validate_station
-from instruments.visa_interfaces import MODEL_DEFAULTS
+from loopscope.instruments.roles import InstrumentError
+from loopscope.instruments.station import StationError, load_station, validate_station
+from loopscope.instruments.visa_interfaces import MODEL_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SERIAL_STATION = ROOT / "examples" / "station_sim_serial.yaml"
@@ -81,7 +81,7 @@ SERIAL = ["coil_supply", "gaussmeter", "nanovoltmeter", "lockin"]
 
 @pytest.fixture
 def serial_lab():
-    from sim_devices import SimulatedLab
+    from loopscope.sim_devices import SimulatedLab
     lab = SimulatedLab(None, seed=0, speed=1000.0, serial=SERIAL).start()
     yield lab
     lab.stop()
@@ -142,7 +142,7 @@ def test_a_station_at_the_wrong_baud_rate_fails_at_connect(serial_lab):
 
 
 def test_model_defaults_name_real_drivers():
-    from instruments.registry import resolve_driver
+    from loopscope.instruments.registry import resolve_driver
     models = {resolve_driver(d).driver_cls.MODEL
               for d in ("sr830", "keithley2182", "kepco_bop", "lakeshore425")}
     assert models == set(MODEL_DEFAULTS)

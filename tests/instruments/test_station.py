@@ -7,11 +7,11 @@ import time
 import pytest
 import yaml
 
-from instruments.registry import DRIVERS, resolve_driver
-from instruments.drivers.kepco_bop import KepcoBOP
-from instruments.roles.kepco_bop import KepcoFieldSource
-from instruments.roles import InstrumentError, TransientInstrumentError
-from instruments.station import (Station, StationConfig, StationError, load_station,
+from loopscope.instruments.registry import DRIVERS, resolve_driver
+from loopscope.instruments.drivers.kepco_bop import KepcoBOP
+from loopscope.instruments.roles.kepco_bop import KepcoFieldSource
+from loopscope.instruments.roles import InstrumentError, TransientInstrumentError
+from loopscope.instruments.station import (Station, StationConfig, StationError, load_station,
                                  validate_station)
 
 from .conftest import STATION_SIM, sim_station_dict
@@ -131,7 +131,7 @@ def test_dotted_driver_path_subclass():
     st = load_station(d, connect=False)
     role = st.get("coil")
     assert isinstance(role, KepcoFieldSource) and role.driver_cls is KepcoWithBeep
-    d = entry(driver="instruments.roles.kepco_bop:KepcoFieldSource")
+    d = entry(driver="loopscope.instruments.roles.kepco_bop:KepcoFieldSource")
     assert isinstance(load_station(d, connect=False).get("coil"), KepcoFieldSource)
 
 
@@ -195,7 +195,7 @@ def test_wrong_instrument_at_address_before_any_write(lab, station_name, sim_nam
 
 def test_load_closes_what_it_opened_on_failure(lab, monkeypatch):
     closed = []
-    from instruments import visa_session
+    from loopscope.instruments import visa_session
     original = visa_session.VisaRole.close
 
     def spy(self):

@@ -13,9 +13,9 @@ import sys
 import pytest
 import yaml
 
-from instruments.commissioning import check_station, format_report
-from instruments.roles import InstrumentError
-from instruments.station import load_station
+from loopscope.instruments.commissioning import check_station, format_report
+from loopscope.instruments.roles import InstrumentError
+from loopscope.instruments.station import load_station
 
 from .conftest import sim_station_dict
 
@@ -151,7 +151,7 @@ def test_station_check_command(lab, tmp_path):
 def test_station_check_on_a_serial_and_lan_station():
     from pathlib import Path
 
-    from sim_devices import SimulatedLab
+    from loopscope.sim_devices import SimulatedLab
 
     serial = ["coil_supply", "gaussmeter", "nanovoltmeter", "lockin"]
     station_file = Path(__file__).resolve().parents[2] / "examples" / "station_sim_serial.yaml"

@@ -3,7 +3,7 @@ import time
 import pytest
 import pyvisa
 
-from sim_devices import SimulatedLab
+from loopscope.sim_devices import SimulatedLab
 
 TERM = {"coil_supply": "\n", "magnet_supply": "\n", "gaussmeter": "\n", "nanovoltmeter": "\r",
         "lockin": "\n", "lockin_sr860": "\n", "temperature_controller": "\r\n", "squid_controller": "\n"}

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from sim_devices.magnet import HOLDING, SuperconductingMagnet
+from loopscope.sim_devices.magnet import HOLDING, SuperconductingMagnet
 
 from .conftest import open_inst, wait_until
 

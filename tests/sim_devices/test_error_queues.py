@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim_devices import SimulatedLab
-from sim_devices.config import ConfigError, validate_fault
+from loopscope.sim_devices import SimulatedLab
+from loopscope.sim_devices.config import ConfigError, validate_fault
 
 from .conftest import open_inst
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pyvisa
 
-from sim_devices import ConfigError, SimulatedLab, load_config
+from loopscope.sim_devices import ConfigError, SimulatedLab, load_config
 
 from .conftest import open_inst
 
@@ -139,7 +139,7 @@ def test_config_unknown_key_is_named():
 def test_example_yaml_loads_and_every_sample_kind_builds():
     cfg = load_config(EXAMPLE)
     assert cfg["sample"]["kind"] in cfg["sample"]
-    from sim_devices.world import World
+    from loopscope.sim_devices.world import World
     for kind in ("rings", "uniform_cylinder", "graded_cylinder", "paramagnet", "soft_core", "sc_loop"):
         w = World({"sample": {"kind": kind}})
         w.clock.advance(1.0) if hasattr(w.clock, "advance") else None
@@ -208,7 +208,7 @@ def test_command_log_records_every_line_received(lab_factory, rm):
 
 
 def test_command_log_is_bounded():
-    from sim_devices.instruments.base import COMMAND_LOG_LENGTH
+    from loopscope.sim_devices.instruments.base import COMMAND_LOG_LENGTH
 
     lab = SimulatedLab()
     inst = lab.instruments["coil_supply"]
@@ -243,7 +243,7 @@ def test_cli_warns_when_served_to_the_network():
 
 
 def test_is_loopback():
-    from sim_devices.cli import is_loopback
+    from loopscope.sim_devices.cli import is_loopback
 
     for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"):
         assert is_loopback(host), host

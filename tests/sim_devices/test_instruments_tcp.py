@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.optimize import curve_fit
 
-from sim_devices.constants import PHI0_SC
+from loopscope.sim_devices.constants import PHI0_SC
 
 from .conftest import open_inst, wait_until
 

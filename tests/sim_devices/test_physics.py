@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from sim_devices import SimClock, World
-from sim_devices.constants import K_B, MU_0, MU_B, PHI0_NORMAL
-from sim_devices.fields import helmholtz_constant, loop_field, uniform_cylinder_axis_closed_form
-from sim_devices.rings import j_p
-from sim_devices.samples import GradedCylinder, Paramagnet, SoftCore, UniformCylinder, brillouin
+from loopscope.sim_devices import SimClock, World
+from loopscope.sim_devices.constants import K_B, MU_0, MU_B, PHI0_NORMAL
+from loopscope.sim_devices.fields import helmholtz_constant, loop_field, uniform_cylinder_axis_closed_form
+from loopscope.sim_devices.rings import j_p
+from loopscope.sim_devices.samples import GradedCylinder, Paramagnet, SoftCore, UniformCylinder, brillouin
 
 
 def test_loop_field_on_axis_and_biot_savart():
@@ -59,7 +59,7 @@ def test_graded_cylinder_bound_currents():
     g2 = GradedCylinder(R, L2, k)
     from scipy.integrate import dblquad
 
-    from sim_devices.fields import field_of_loops
+    from loopscope.sim_devices.fields import field_of_loops
     r, zz, i = g2.loops(n_s=48, n_z=400)
     # outside the body the discrete loops converge fast
     _, bz_out = field_of_loops(r, zz, i, np.array([0.0]), np.array([0.008]))
@@ -205,7 +205,7 @@ def test_scalar_langevin_is_the_boltzmann_mean_of_cos_theta():
     across the series branch (|x| < 0.1), its edge and the closed form."""
     from scipy.integrate import quad
 
-    from sim_devices.samples import langevin_scalar
+    from loopscope.sim_devices.samples import langevin_scalar
 
     for x in (-30.0, -2.0, -0.1000001, -0.0999999, -1e-3, -1e-7, 1e-7, 1e-3, 0.05, 0.0999999, 0.1000001,
               0.7, 3.0, 25.0):

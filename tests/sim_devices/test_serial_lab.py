@@ -6,8 +6,8 @@ import pytest
 import pyvisa
 from pyvisa import constants
 
-from sim_devices import SimulatedLab
-from sim_devices.config import ConfigError, load_config
+from loopscope.sim_devices import SimulatedLab
+from loopscope.sim_devices.config import ConfigError, load_config
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no pseudo-terminals on Windows")
 
@@ -168,7 +168,7 @@ def test_an_instrument_without_a_serial_model_is_refused():
 
 
 def test_tcp_instruments_keep_their_ports_when_others_go_serial():
-    from sim_devices.lab import DEFAULT_BASE_PORT
+    from loopscope.sim_devices.lab import DEFAULT_BASE_PORT
     # a fixed base port may be taken by another program or a socket in TIME_WAIT: try a few
     for base in range(DEFAULT_BASE_PORT + 200, DEFAULT_BASE_PORT + 2000, 97):
         try:
@@ -186,7 +186,7 @@ def test_tcp_instruments_keep_their_ports_when_others_go_serial():
 
 def test_sim_cli_refuses_an_unknown_serial_instrument_by_name():
     from click.testing import CliRunner
-    from sim_devices.cli import sim
+    from loopscope.sim_devices.cli import sim
 
     result = CliRunner().invoke(sim, ["--serial", "gaussmeter,gausmeter", "--base-port", "0"])
     assert result.exit_code == 1
