@@ -57,6 +57,8 @@ def main(argv: list[str]) -> int:
         cmd = [str(py), "-m", "pytest", *rest]
     else:
         cmd = [str(py), "-m", "loopscope", command, *rest]
+        # hints the commands print ("inspect with: ...") say what the user typed to get here
+        env.setdefault("LOOPSCOPE_COMMAND", f"{Path(sys.executable).name} {Path(__file__).name}")
     return subprocess.run(cmd, cwd=HERE, env=env).returncode
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -78,8 +79,23 @@ def describe_result(result) -> str:
     if result.reason:
         lines.append(f"  reason: {result.reason}")
     lines.append(f"  quantities: {names}")
-    lines.append(f"  inspect with: loopscope inspect {result.path}")
+    lines.append(f"  inspect with: {how_to_call()} inspect {shlex.quote(str(result.path))}")
     return "\n".join(lines)
+
+
+def how_to_call() -> str:
+    """The loopscope command as the user can type it from where they are: `loopscope` when it
+    is on PATH, `python3 quickstart.py` when quickstart started us (it says so in
+    LOOPSCOPE_COMMAND), else this interpreter with -m loopscope."""
+    import os
+    import shutil
+
+    given = os.environ.get("LOOPSCOPE_COMMAND", "").strip()
+    if given:
+        return given
+    if shutil.which("loopscope"):
+        return "loopscope"
+    return f"{shlex.quote(sys.executable)} -m loopscope"
 
 
 def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=None):

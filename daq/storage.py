@@ -390,6 +390,15 @@ class RunWriter:
                 ds.attrs["units"] = col.units
                 if col.long_name:
                     ds.attrs["long_name"] = col.long_name
+            # point_index as the HDF5 dimension scale of every column: netCDF readers
+            # (xarray's h5netcdf engine) then see one dimension with its coordinate instead of
+            # an anonymous phony_dim_0 per column. Made now, before the file goes SWMR.
+            if "point_index" in data:
+                scale = data["point_index"]
+                scale.make_scale("point_index")
+                for col in self.columns:
+                    if col.name != "point_index":
+                        data[col.name].dims[0].attach_scale(scale)
 
             log = entry.create_group("log")
             log.attrs["NX_class"] = "NXcollection"

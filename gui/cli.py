@@ -34,6 +34,9 @@ def gui(station_file, speed, sample, out_dir, plan_file, screenshot):
         path = window_screenshot(Path(screenshot), speed=max(speed, 200.0), station_file=station_file)
         click.echo(f"saved {path}")
         return
+    missing = missing_display_libraries()
+    if missing:
+        raise click.ClickException(missing)
     from PyQt6.QtWidgets import QApplication
 
     from loopscope.gui.main_window import MainWindow
@@ -58,3 +61,27 @@ def gui(station_file, speed, sample, out_dir, plan_file, screenshot):
         window.poller.stop()
         session.close()
     sys.exit(code)
+
+
+#: what Qt 6.5+'s xcb platform plugin needs beyond Qt's own wheels, and the Debian/Ubuntu
+#: package of each (without it Qt aborts with "Could not load the Qt platform plugin xcb")
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0"}
+
+
+def missing_display_libraries(platform: str | None = None, find=None) -> str:
+    """A one-line account of the system libraries the window cannot start without, or "".
+
+    Only Linux's X11 plugin needs them; another QT_QPA_PLATFORM (offscreen, wayland) does not."""
+    import ctypes.util
+
+    platform = sys.platform if platform is None else platform
+    qpa = os.environ.get("QT_QPA_PLATFORM", "")
+    if not platform.startswith("linux") or (qpa and not qpa.startswith("xcb")):
+        return ""
+    find = find or ctypes.util.find_library
+    absent = [package for lib, package in XCB_LIBRARIES.items() if not find(lib)]
+    if not absent:
+        return ""
+    return (f"the window needs the system package {', '.join(absent)} for Qt's X11 plugin "
+            f"(Debian/Ubuntu: sudo apt-get install {' '.join(absent)}; Fedora: "
+            f"sudo dnf install xcb-util-cursor); or run headless with QT_QPA_PLATFORM=offscreen")

@@ -110,3 +110,18 @@ def test_a_run_in_the_background_can_be_paused_and_aborted(tmp_path):
         assert result.points <= paused_at + 1
         assert abs(lab.world.coil.current_setpoint_A) < 1e-9
         assert handle.finished and "finished" in repr(handle)
+
+
+def test_the_file_opens_in_xarray_with_its_coordinate(tmp_path):
+    """NXdata's point_index is the columns' HDF5 dimension scale: netCDF readers see one
+    dimension with its values, not a phony_dim_0."""
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    with loopscope.simulated_lab(speed=SPEED) as lab, loopscope.connect(lab) as station:
+        result = loopscope.run(linear(points=7), station, tmp_path / "nc.h5", progress=False)
+    with xr.open_dataset(result.path, engine="h5netcdf", group="entry/data") as ds:
+        assert dict(ds.sizes) == {"point_index": 7}
+        assert list(ds["point_index"].values) == list(range(7))
+        assert ds["probe_field_T"].dims == ("point_index",)
+        assert ds["probe_field_T"].attrs["units"] == "T"
+        assert np.allclose(ds["field_setpoint_T"].values, np.linspace(0, 0.02, 7))

@@ -3,6 +3,7 @@
 Each test starts the simulated lab in-process, writes a station file with its ports, and
 calls `loopscope run` exactly as a user would; then opens the file with plain h5py.
 """
+import sys
 from pathlib import Path
 
 import h5py
@@ -134,3 +135,16 @@ def test_demo_out_directory_that_cannot_be_made(tmp_path):
     for out in ("/proc/nope", str(blocker / "sub")):
         r = CliRunner().invoke(main, ["demo", "--out", out, "--quiet"])
         one_line_error(r, f"--out {out}", "cannot create the directory")
+
+
+def test_hints_name_the_command_the_user_can_type(monkeypatch):
+    from loopscope.daq import cli
+
+    monkeypatch.setenv("LOOPSCOPE_COMMAND", "python3 quickstart.py")
+    assert cli.how_to_call() == "python3 quickstart.py"
+    monkeypatch.delenv("LOOPSCOPE_COMMAND")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    call = cli.how_to_call()
+    assert call.endswith(" -m loopscope") and sys.executable in call
+    monkeypatch.setattr("shutil.which", lambda name: "/somewhere/bin/loopscope")
+    assert cli.how_to_call() == "loopscope"

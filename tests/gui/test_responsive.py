@@ -81,3 +81,15 @@ def test_cli_screenshot(tmp_path, qapp):
     result = CliRunner().invoke(gui, ["--screenshot", str(out), "--speed", "2000"])
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20000
+
+
+def test_a_missing_x11_library_is_named_with_its_package(monkeypatch):
+    from loopscope.gui.cli import missing_display_libraries
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    message = missing_display_libraries("linux", find=lambda lib: None)
+    assert "libxcb-cursor0" in message and "apt-get install libxcb-cursor0" in message
+    assert missing_display_libraries("linux", find=lambda lib: "/usr/lib/libxcb-cursor.so.0") == ""
+    assert missing_display_libraries("win32", find=lambda lib: None) == ""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert missing_display_libraries("linux", find=lambda lib: None) == ""
