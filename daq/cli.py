@@ -83,6 +83,15 @@ def describe_result(result) -> str:
     return "\n".join(lines)
 
 
+def default_output(plan_path) -> Path:
+    """PLAN.h5 for PLAN.yaml; FILE_FUNCTION.h5 for a plan in Python, FILE.py:FUNCTION."""
+    text = str(plan_path)
+    if ".py:" in text:
+        file, _, function = text.rpartition(":")
+        return Path(f"{Path(file).stem}_{function}.h5")
+    return Path(f"{Path(text).stem}.h5")
+
+
 def how_to_call() -> str:
     """The loopscope command as the user can type it from where they are: `loopscope` when it
     is on PATH, `python3 quickstart.py` when quickstart started us (it says so in
@@ -107,7 +116,7 @@ def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=Non
     plan = load_plan(plan_path)
     config = validate_station(station_path, resources=resources)
     check_plan_against_station(plan, plan_instruments(config))
-    out = Path(out) if out else Path(f"{Path(str(plan_path)).stem}.h5")
+    out = Path(out) if out else default_output(plan_path)
     if new_name:
         out = unique_path(out)
     check_output_path(out, overwrite=overwrite)

@@ -402,6 +402,8 @@ class Plan:
     model: _PlanBase
     text: str = ""
     origin: str = "<plan>"
+    #: a plan written in Python (kind "code", daq/plans_as_code.py): its steps, listed once
+    steps: list | None = None
 
     @property
     def kind(self) -> str:
@@ -417,7 +419,23 @@ class Plan:
             return ["branch", "cycle"]
         if m.kind == "grid":
             return ["outer_index"]
+        if m.kind == "code":
+            return list(m.labels)
         return []
+
+    def temperature_setpoints(self) -> list[tuple[str, float]]:
+        """(key, K) of every temperature a plan in Python sets (the YAML kinds: see grid)."""
+        if self.steps is None:
+            return []
+        return [(f"step {i}: temperature_K", s.temperature_K) for i, s in enumerate(self.steps)
+                if s.temperature_K is not None]
+
+    def frequency_setpoints(self) -> list[tuple[str, float]]:
+        """(key, Hz) of every lock-in frequency a plan in Python sets."""
+        if self.steps is None:
+            return []
+        return [(f"step {i}: frequency_Hz", s.frequency_Hz) for i, s in enumerate(self.steps)
+                if s.frequency_Hz is not None]
 
     def field_values(self) -> np.ndarray:
         """Every field (or current) the plan visits, for limit checks and ETA."""
@@ -432,6 +450,8 @@ class Plan:
             return np.array([]) if m.field is None else np.array([m.field])
         if m.kind == "persistent_step":
             return np.array([m.target])
+        if m.kind == "code":
+            return np.array([s.field for s in self.steps if s.field is not None], dtype=float)
         raise AssertionError(m.kind)
 
     def field_extremes(self) -> list[tuple[str, float]]:
@@ -449,6 +469,9 @@ class Plan:
             return [] if m.field is None else [("field", m.field)]
         if m.kind == "persistent_step":
             return [("target", m.target)]
+        if m.kind == "code":
+            return [(f"step {i}: field", s.field) for i, s in enumerate(self.steps)
+                    if s.field is not None]
         raise AssertionError(m.kind)
 
     def total_points(self) -> int:
@@ -466,11 +489,16 @@ class Plan:
             return int(math.floor(m.duration_s / m.interval_s + 1e-9)) + 1
         if m.kind == "persistent_step":
             return int(math.floor(m.hold_s / m.interval_s + 1e-9)) + 1
+        if m.kind == "code":
+            return len(self.steps)
         raise AssertionError(m.kind)
 
     def points(self, start_index: int = 0) -> Iterator[Point]:
         """The points in order, from start_index on (to resume an interrupted run)."""
         # every kind numbers its points 0, 1, 2, ... in order
+        if self.model.kind == "code":
+            from loopscope.daq.plans_as_code import points_of
+            return points_of(self.steps, start_index)
         return itertools.islice(self._all_points(), start_index, None)
 
     def _all_points(self) -> Iterator[Point]:
@@ -583,6 +611,9 @@ def load_plan(source: str | Path | dict) -> Plan:
     bombs, UTF-8 text only)."""
     if isinstance(source, dict):
         return parse_plan(source)
+    from loopscope.daq.plans_as_code import is_code_plan_target, load_code_plan
+    if callable(source) or is_code_plan_target(source):
+        return load_code_plan(source)   # a plan written in Python: "my_plan.py:function"
     path = Path(source) if not (isinstance(source, str) and "\n" in source) else None
     try:
         if path is not None:

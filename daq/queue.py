@@ -41,6 +41,7 @@ import yaml
 
 from loopscope.daq.interrupts import InterruptGuard
 from loopscope.daq.plans import Plan, PlanError, parse_plan
+from loopscope.daq.plans_as_code import is_code_plan_target, load_code_plan
 from loopscope.daq.locks import FileLock, LockBusy, lock_held
 from loopscope.daq.storage import now_iso, read_status
 from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
@@ -49,7 +50,7 @@ log = logging.getLogger("loopscope.queue")
 
 QUEUE_KEYS = {"queue", "station", "output_dir", "on_failure", "retries", "notify", "defaults", "runs",
               "description", "log_max_bytes", "log_backups"}
-RUN_KEYS = {"plan", "out", "set", "vary", "name"}
+RUN_KEYS = {"plan", "out", "set", "vary", "name", "arguments"}
 DONE = ("completed",)
 
 
@@ -178,6 +179,12 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
             if key not in RUN_KEYS:
                 raise QueueError(f"{where}: {key}: unknown key (allowed: {', '.join(sorted(RUN_KEYS))})")
         plan_file = base / str(entry["plan"])
+        if is_code_plan_target(str(entry["plan"])):
+            runs.append(_code_plan_run(entry, where, base, output_dir, instruments))
+            continue
+        if "arguments" in entry:
+            raise QueueError(f"{where}: arguments: only a plan written in Python (FILE.py:FUNCTION) "
+                             f"takes arguments")
         try:
             plan_data, _ = load_yaml_file(plan_file, label="plan file")
         except SafeYAMLError as exc:
@@ -224,6 +231,31 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
     return Queue(path=path, name=str(data.get("queue", path.stem)), station=station_path, output_dir=output_dir,
                  on_failure=on_failure, retries=retries, notify=notify, runs=runs, log_max_bytes=log_max_bytes,
                  log_backups=log_backups)
+
+
+def _code_plan_run(entry: dict, where: str, base: Path, output_dir: Path, instruments) -> "QueuedRun":
+    """A queue entry naming a plan written in Python: ``plan: my_plan.py:function`` with
+    optional ``arguments`` (the function's keyword arguments), ``out`` and ``name``. The YAML
+    kinds' ``set``/``vary``/``defaults`` edit YAML keys; a Python plan takes arguments instead."""
+    for key in ("set", "vary"):
+        if key in entry:
+            raise QueueError(f"{where}: {key}: a plan written in Python takes 'arguments' "
+                             f"instead (its steps come from its function)")
+    arguments = entry.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        raise QueueError(f"{where}: arguments: a mapping of the function's arguments (got {arguments!r})")
+    from loopscope.daq.runner import check_plan_against_station
+
+    file, _, function = str(entry["plan"]).rpartition(":")
+    target = f"{base / file}:{function}"
+    try:
+        plan = load_code_plan(target, arguments)
+        check_plan_against_station(plan, instruments)
+    except PlanError as exc:
+        raise QueueError(f"{where}: {exc}") from None
+    stem = Path(str(entry.get("out", f"{Path(file).stem}_{function}.h5")))
+    return QueuedRun(name=str(entry.get("name", stem.stem)), plan=plan, plan_file=target,
+                     out=output_dir / stem.name)
 
 
 # ------------------------------------------------------------------------------ status file

@@ -177,6 +177,8 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
     if m.ramp_rate_T_per_min is not None and not m.ramp_rate_T_per_min <= max_rate:
         raise PlanError(f"{where}: ramp_rate_T_per_min: {m.ramp_rate_T_per_min:g} is above the limit "
                         f"{max_rate:g} T/min of {source}")
+    if plan.kind == "code":
+        _check_code_plan_steps(plan, where, instruments, detectors, source, src_limits, lim)
     if plan.kind == "persistent_step":
         if not src_limits.get("has_persistent_switch", False):
             raise PlanError(f"{where}: persistent_step needs a field source with a persistent switch; "
@@ -222,6 +224,35 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
         else:
             _first_of_kind(instruments, "field_probe", sus.probe, key)
     return source, detectors
+
+
+def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors: list[str],
+                           source: str, src_limits: dict, lim) -> None:
+    """What a plan written in Python sets beyond the field, step by step (the field itself is
+    checked with the other kinds' above): temperatures, lock-in frequencies, persistent mode."""
+    temperatures = plan.temperature_setpoints()
+    if temperatures:
+        thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
+        if not thermometers:
+            raise PlanError(f"{where}: {temperatures[0][0]}: the plan sets a temperature but no "
+                            f"thermometer is among the detectors")
+        t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
+        t_max = min(t_max, lim.max_temperature_K or math.inf)
+        key, high = max(temperatures, key=lambda kv: kv[1])
+        if not high <= t_max:
+            raise PlanError(f"{where}: {key}: temperature {high:g} K is above the limit {t_max:g} K")
+    frequencies = plan.frequency_setpoints()
+    if frequencies:
+        lockins = [d for d in detectors if instruments[d][0] == "lockin"]
+        if not lockins:
+            raise PlanError(f"{where}: {frequencies[0][0]}: the plan sets a frequency but no "
+                            f"lockin is among the detectors")
+        for key, f in (min(frequencies, key=lambda kv: kv[1]), max(frequencies, key=lambda kv: kv[1])):
+            _check_frequency(where, key, f, instruments, lockins)
+    persistent = [i for i, s in enumerate(plan.steps) if s.enter_persistent]
+    if persistent and not src_limits.get("has_persistent_switch", False):
+        raise PlanError(f"{where}: step {persistent[0]}: enter_persistent needs a field source with a "
+                        f"persistent switch; {source!r} has none")
 
 
 def frequency_range(info: dict) -> tuple[float, float]:
@@ -378,6 +409,8 @@ class Runner:
             cols.append(Column("resonance_frequency_Hz", "Hz", "cantilever resonance found at this field"))
         if self.plan.kind == "grid" and self.plan.model.outer.quantity == "temperature":
             cols.append(Column("temperature_setpoint_K", "K", "outer-loop temperature setpoint"))
+        if self.plan.kind == "code" and self.plan.temperature_setpoints():
+            cols.append(Column("temperature_setpoint_K", "K", "temperature setpoint of the step"))
         for label in self.plan.label_columns():
             cols.append(Column(label, "1", label.replace("_", " ")))
         return cols, readers
@@ -391,6 +424,8 @@ class Runner:
         else:
             signal = "field_T"
         axis = "elapsed_s" if self.plan.kind in ("time_series", "persistent_step") else "field_T"
+        if self.plan.kind == "code" and not self.plan.field_extremes():
+            axis = "elapsed_s"     # a plan in Python that never sets the field
         if self.plan.kind == "grid" and self.plan.model.outer.quantity == "frequency" and signal == "lockin_x_V":
             axis = "field_T"
         return signal, [axis]
@@ -747,7 +782,8 @@ class Runner:
             self._sleep_wall(POLL_INTERVAL_S)
 
     def _set_temperature(self, temperature_K: float) -> None:
-        outer = self.plan.model.outer
+        m = self.plan.model
+        outer = m.temperature_steps if self.plan.kind == "code" else m.outer
         for th in self._roles_of("thermometer"):
             if outer.heater_range is not None and hasattr(th, "set_heater_range"):
                 self._retrying(th, th.set_heater_range, outer.heater_range)

@@ -8,6 +8,9 @@
                                station, "sweep.h5")
     data = loopscope.read_run(result.path)
 
+A plan may also be written in Python (``loopscope.daq.plans_as_code``: an ``@plan`` generator
+of ``step(...)``), given as "my_plan.py:function" or as ``code_plan(function, **arguments)``.
+
 ``run`` is the same engine as ``loopscope run``: the plan is checked against the station
 before anything moves; Ctrl-C (a notebook's "interrupt the kernel"), SIGTERM or any exception
 in the loop ends at the station's safe state with the file closed, its status and reason
@@ -49,15 +52,23 @@ def connect(station=None, *, lock_wait_s: float = 0.0):
 
 
 def load_plan(plan):
-    """A Plan from a YAML file or text, a dict, or a Plan itself (checked either way)."""
+    """A checked Plan from a YAML file or text, a dict, the pydantic model of a YAML kind, a
+    plan written in Python ("my_plan.py:function", or the @plan function itself), or a Plan."""
+    from loopscope.daq.plans import Plan
     from loopscope.daq.plans import load_plan as _load_plan
     from pydantic import BaseModel
 
+    if isinstance(plan, Plan):
+        return plan
     if isinstance(plan, BaseModel):
         return _load_plan(plan.model_dump(mode="json", exclude_none=True))
-    if isinstance(plan, Path):
-        return _load_plan(plan)
     return _load_plan(plan)
+
+
+def code_plan(function, **arguments):
+    """A plan written in Python (an @plan generator function), with these arguments."""
+    from loopscope.daq.plans_as_code import load_code_plan
+    return load_code_plan(function, arguments)
 
 
 class RunHandle:

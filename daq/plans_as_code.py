@@ -1,0 +1,242 @@
+"""Plans written in Python: a generator of steps, run by the same engine as the YAML kinds.
+
+    # my_plan.py
+    from loopscope.daq.plans_as_code import plan, step
+
+    @plan(title="Field steps, twice each", source="coil_supply",
+          detectors=["gaussmeter", "squid_controller"], labels=["repeat"])
+    def steps_twice(fields=(0.0, 0.01, 0.02, 0.0)):
+        for b in fields:
+            for repeat in (1, 2):
+                yield step(field=b, labels={"repeat": repeat})
+
+    loopscope run my_plan.py:steps_twice --station lab.yaml
+
+A step is one point of the run: what to set (field, temperature, lock-in frequency), when to
+read (``at_elapsed_s``), what to do after the ramp (``enter_persistent``), and labels that go
+into their own columns. The engine does the rest exactly as for the YAML kinds: the limits,
+retries, suspenders, quench handling, pause/resume/abort, the safe state, events and the file.
+
+A plan function is a description of its steps given its arguments: the engine runs it once
+before anything moves, to check every step against the station's limits (a bad step touches
+nothing) and to count the points, and again when the run goes, skipping the points already on
+disk when a run is resumed after a crash; so it must give the same steps each time (no
+readings, no clock, no random numbers without a fixed seed). The plan header (the keyword
+arguments of ``@plan``) takes every key of a YAML plan's header: title, source, detectors,
+settle, averaging, ramp_rate_T_per_min, end, limits, retries, temperature, suspenders, ...
+and ``temperature_steps`` (tolerance, settle_s, heater_range: how a step's temperature is
+reached, as a grid's outer temperature axis).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import itertools
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal
+
+from pydantic import Field, ValidationError
+
+from loopscope.daq.plans import (MAX_POINTS, Plan, PlanError, Point, _format_errors, _PlanBase,
+                                 _Strict)
+
+#: "my_plan.py:iv_at_fields" or "package.module:function"
+TARGET = re.compile(r"^(?P<where>.+?):(?P<name>[A-Za-z_]\w*)$")
+
+
+class StepTemperature(_Strict):
+    """How a step's temperature_K is reached (as a grid's outer temperature axis)."""
+
+    tolerance: float | None = Field(default=None, gt=0)  # K: wait until within this
+    settle_s: float = Field(default=0.0, ge=0)           # then wait this long (experiment time)
+    heater_range: Literal["off", "low", "medium", "high"] | None = None
+
+
+class CodePlanModel(_PlanBase):
+    """The header of a plan written in Python (the keys of a YAML plan's header)."""
+
+    kind: Literal["code"] = "code"
+    function: str = ""                          # "file.py:name", recorded in the run file
+    arguments: dict[str, Any] = {}
+    labels: list[str] = Field(default_factory=list)   # extra columns the steps fill
+    temperature_steps: StepTemperature = StepTemperature()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    field: float | None = None          # T (or A with axis: current); None: leave it
+    temperature_K: float | None = None
+    frequency_Hz: float | None = None   # every lock-in among the detectors
+    at_elapsed_s: float | None = None   # read when the run's clock reaches this
+    labels: dict | None = None
+    enter_persistent: bool = False      # after the ramp: heater off, leads to zero
+
+
+def step(field: float | None = None, *, temperature_K: float | None = None,
+         frequency_Hz: float | None = None, at_elapsed_s: float | None = None,
+         labels: dict | None = None, enter_persistent: bool = False) -> Step:
+    """One point: set what is given, settle, read every detector, record a row."""
+    return Step(field, temperature_K, frequency_Hz, at_elapsed_s,
+                dict(labels) if labels else None, bool(enter_persistent))
+
+
+def plan(**header) -> Callable:
+    """Mark a generator function as a plan; ``header``: the plan's keys (title required)."""
+    def mark(function: Callable) -> Callable:
+        if not inspect.isgeneratorfunction(function):
+            raise TypeError(f"@plan: {function.__qualname__} must be a generator function "
+                            f"(it yields step(...) for each point)")
+        function.__loopscope_plan__ = dict(header)
+        return function
+    return mark
+
+
+def is_code_plan_target(source) -> bool:
+    """True for "file.py:function" (or a module path with :function) naming a plan function."""
+    if not isinstance(source, (str, Path)) or "\n" in str(source):
+        return False
+    match = TARGET.match(str(source))
+    if not match:
+        return False
+    where = match.group("where")
+    return where.endswith(".py") or (not Path(where).suffix and "/" not in where
+                                     and "\\" not in where and re.fullmatch(r"[\w.]+", where) is not None)
+
+
+def load_code_plan(source, arguments: dict | None = None) -> Plan:
+    """A Plan from "file.py:function", "module:function" or the decorated function itself."""
+    if callable(source):
+        function, target, file_text = source, _target_of(source), _source_text(source)
+    else:
+        function, target, file_text = _import_target(str(source))
+    header = getattr(function, "__loopscope_plan__", None)
+    if header is None:
+        raise PlanError(f"{target}: not a plan: decorate the generator function with "
+                        f"@plan(title=...) from loopscope.daq.plans_as_code")
+    given = dict(arguments or {})
+    try:
+        bound = inspect.signature(function).bind(**given)
+    except TypeError as exc:
+        raise PlanError(f"{target}: arguments: {exc}") from None
+    bound.apply_defaults()
+    data = {**header, "kind": "code", "function": target, "arguments": dict(bound.arguments)}
+    try:
+        model = CodePlanModel.model_validate(data)
+    except ValidationError as exc:
+        lines = _format_errors(exc, target)
+        raise PlanError("; ".join(lines), lines) from None
+    steps = _steps_of(function, bound.arguments, model, target)
+    import yaml
+    text = yaml.safe_dump(model.model_dump(mode="json", exclude_defaults=True) | {"kind": "code"},
+                          sort_keys=False)
+    if file_text:
+        text += f"# --- the plan's source ({target}) ---\n" + "".join(
+            f"# {line}\n" for line in file_text.splitlines())
+    return Plan(model=model, text=text, origin=target, steps=steps)
+
+
+def points_of(steps: list[Step], start_index: int = 0) -> Iterator[Point]:
+    for i, s in enumerate(itertools.islice(steps, start_index, None), start=start_index):
+        yield Point(i, field=s.field, temperature_K=s.temperature_K, frequency_Hz=s.frequency_Hz,
+                    at_elapsed_s=s.at_elapsed_s, labels=s.labels,
+                    actions=("enter_persistent",) if s.enter_persistent else ())
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _steps_of(function, arguments: dict, model: CodePlanModel, target: str) -> list[Step]:
+    """Every step of the plan, checked: numbers finite, labels declared, times in order."""
+    steps: list[Step] = []
+    try:
+        for n, s in enumerate(function(**arguments)):
+            if n >= MAX_POINTS:
+                raise PlanError(f"{target}: the plan gives more than {MAX_POINTS:,} points")
+            if not isinstance(s, Step):
+                raise PlanError(f"{target}: step {n}: yielded {type(s).__name__} {s!r:.60}; a "
+                                f"plan yields step(...) for each point")
+            steps.append(s)
+    except PlanError:
+        raise
+    except Exception as exc:
+        raise PlanError(f"{target}: the plan function failed while its steps were listed "
+                        f"(before anything moved): {type(exc).__name__}: {exc}") from None
+    if not steps:
+        raise PlanError(f"{target}: the plan gives no steps")
+    declared, last_time = set(model.labels), -math.inf
+    for n, s in enumerate(steps):
+        where = f"{target}: step {n}"
+        for key in ("field", "temperature_K", "frequency_Hz", "at_elapsed_s"):
+            value = getattr(s, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise PlanError(f"{where}: {key}: {value!r} is not a finite number")
+        if s.temperature_K is not None and not s.temperature_K > 0:
+            raise PlanError(f"{where}: temperature_K: {s.temperature_K:g} K; temperatures must be "
+                            f"above 0 K")
+        if s.frequency_Hz is not None and not s.frequency_Hz > 0:
+            raise PlanError(f"{where}: frequency_Hz: {s.frequency_Hz:g} Hz must be positive")
+        if s.at_elapsed_s is not None:
+            if s.at_elapsed_s < last_time:
+                raise PlanError(f"{where}: at_elapsed_s: {s.at_elapsed_s:g} s is before the "
+                                f"previous step's {last_time:g} s")
+            last_time = s.at_elapsed_s
+        for label, value in (s.labels or {}).items():
+            if label not in declared:
+                raise PlanError(f"{where}: labels: {label!r} is not declared in @plan(labels=...) "
+                                f"(declared: {', '.join(sorted(declared)) or 'none'})")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise PlanError(f"{where}: labels.{label}: {value!r} is not a finite number")
+    return steps
+
+
+def _import_target(target: str):
+    match = TARGET.match(target)
+    if not match:
+        raise PlanError(f"{target}: a plan in Python is named FILE.py:FUNCTION or MODULE:FUNCTION")
+    where, name = match.group("where"), match.group("name")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise PlanError(f"{target}: no such file {where}")
+        module_name = f"loopscope_user_plan_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            raise PlanError(f"{target}: importing {where} failed: {type(exc).__name__}: {exc}") from None
+        file_text = path.read_text(encoding="utf-8", errors="replace")
+    else:
+        try:
+            module = importlib.import_module(where)
+        except Exception as exc:
+            raise PlanError(f"{target}: importing {where} failed: {type(exc).__name__}: {exc}") from None
+        file_text = _source_text(module)
+    function = getattr(module, name, None)
+    if function is None:
+        raise PlanError(f"{target}: {where} has no function {name!r}")
+    return function, target, file_text
+
+
+def _target_of(function) -> str:
+    module = sys.modules.get(function.__module__)
+    file = getattr(module, "__file__", None)
+    if function.__module__.startswith("loopscope_user_plan_") and file:
+        return f"{file}:{function.__name__}"
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+def _source_text(obj) -> str:
+    try:
+        return inspect.getsource(sys.modules[obj.__module__] if callable(obj) else obj)
+    except (OSError, TypeError, KeyError):
+        return ""
