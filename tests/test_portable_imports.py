@@ -1,7 +1,7 @@
 """Every module of loopscope imports with nothing POSIX-only: it must load on the lab PC (Windows).
 
-A fresh interpreter imports every module of daq, instruments, gui, analysis, sim_devices and
-loopscope while imports of fcntl, termios, pwd, grp and resource made *by those modules*
+A fresh interpreter imports every module of loopscope (loopscope.daq, .instruments, .gui,
+.analysis, .sim_devices) while imports of fcntl, termios, pwd, grp and resource made *by those modules*
 fail (as on Windows), and while `signal` as those modules see it lacks the POSIX-only names
 (SIGKILL, SIGHUP, SIGUSR1, alarm, ...). Third-party packages keep their own platform branches
 (pyserial, under pymeasure, and portalocker import fcntl on POSIX and take their Windows
@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = r'''
 import builtins, importlib, json, pkgutil, signal, sys, types
 
-OURS = {"daq", "instruments", "gui", "analysis", "sim_devices", "loopscope"}
+OURS = {"loopscope"}   # every module of ours is loopscope.*
+PACKAGES = ["loopscope", "loopscope.daq", "loopscope.instruments", "loopscope.gui", "loopscope.analysis",
+            "loopscope.sim_devices"]
 BLOCKED = {"fcntl", "termios", "pwd", "grp", "resource"}
 POSIX_ONLY_SIGNAL = {
     "SIGKILL", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCHLD", "SIGPIPE", "SIGSTOP",
@@ -62,7 +64,7 @@ def guarded_import_module(name, package=None):
 importlib.import_module = guarded_import_module
 
 failed, imported = {}, []
-for package in sorted(OURS):
+for package in PACKAGES:
     module = real_import_module(package)
     for info in pkgutil.walk_packages(module.__path__, package + "."):
         if info.name.rsplit(".", 1)[-1] == "__main__":
