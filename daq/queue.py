@@ -482,7 +482,7 @@ def _run_all(queue: Queue, station, status: dict, progress, software_version: st
             if result.status == "completed":
                 break
             log.error("%s: %s: %s", run.name, result.status, result.reason)
-            quench = "quench" in result.reason.lower()
+            quench = result.ended_by == "quench"
             if quench:
                 # never re-energise on our own: the rest of the night waits for a person
                 stop_reason = f"stopped after a quench in {run.name}; the magnet needs a person"

@@ -104,6 +104,12 @@ class RunResult:
     safe_state_reached: bool = True
     #: the signal that stopped the run ("SIGINT", "SIGTERM", ...; "" for none)
     interrupted_by: str = ""
+    #: why it ended, as a word a program can test (ENDED_BY); the reason says it in words
+    ended_by: str = "completed"
+
+
+#: what RunResult.ended_by may say
+ENDED_BY = ("completed", "aborted", "interrupted", "quench", "instrument", "plan", "storage", "bug")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -470,7 +476,7 @@ class Runner:
             reason = str(exc)
             self._set_state("failed")
             self._emit("error", message=reason)
-            self.result = RunResult(self.out_path, "failed", reason, 0, started, now_iso())
+            self.result = RunResult(self.out_path, "failed", reason, 0, started, now_iso(), ended_by="storage")
             self._emit("finished", status="failed", reason=reason, path=str(self.out_path), points=0, safe_state="")
             self.bus.drain()
             return self.result
@@ -493,7 +499,7 @@ class Runner:
         self._emit("started", path=str(self.writer.path), total=total, title=m.title, plan_kind=self.plan.kind,
                    columns=[c.name for c in self.writer.columns], units=[c.units for c in self.writer.columns],
                    signal=signal, axes=axes, start_index=start_index)
-        status, reason, safe, reached = "completed", "", "", True
+        status, reason, safe, reached, ended_by = "completed", "", "", True, "completed"
         pending: BaseException | None = None  # raised again once the field is safe and the file closed
         try:
             if m.temperature is not None:
@@ -506,15 +512,20 @@ class Runner:
             self._finish_field()
         except RunAborted:
             status, reason = "aborted", self._abort_reason or "aborted"
+            ended_by = "interrupted" if self._interrupted_by else "aborted"
         except QuenchError as exc:
-            status, reason = "failed", f"quench: {exc}"
+            status, reason, ended_by = "failed", f"quench: {exc}", "quench"
         except (InstrumentError, LimitError, PlanError, OSError, ValueError) as exc:
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            ended_by = ("instrument" if isinstance(exc, InstrumentError) else
+                        "plan" if isinstance(exc, (LimitError, PlanError)) else
+                        "storage" if isinstance(exc, (OSError, StorageError)) else "bug")
         except Exception as exc:  # a bug must still end in the safe state with the data kept
             log.exception("runner failed")
-            status, reason = "failed", f"unexpected {type(exc).__name__}: {exc}"
+            status, reason, ended_by = "failed", f"unexpected {type(exc).__name__}: {exc}", "bug"
         except BaseException as exc:  # KeyboardInterrupt where no guard took the signal, SystemExit
             status, reason, pending = "aborted", f"interrupted ({type(exc).__name__})", exc
+            ended_by = "interrupted"
         if status != "completed":
             self._set_state("safe_state")
             self._emit("error" if status == "failed" else "warning", message=reason)
@@ -529,7 +540,8 @@ class Runner:
             status, reason = "failed", f"{reason}; closing the file failed: {exc}"
         self._set_state(status)
         self.result = RunResult(self.writer.path, status, reason, self._points_done, started, now_iso(), safe,
-                                safe_state_reached=reached, interrupted_by=self._interrupted_by)
+                                safe_state_reached=reached, interrupted_by=self._interrupted_by,
+                                ended_by=ended_by)
         self._emit("finished", status=status, reason=reason, path=str(self.writer.path),
                    points=self._points_done, safe_state=safe, safe_state_reached=reached)
         self.bus.drain()

@@ -107,6 +107,7 @@ def test_a_run_in_the_background_can_be_paused_and_aborted(tmp_path):
         handle.abort("enough")
         result = handle.wait(120)
         assert result is not None and result.status == "aborted" and "enough" in result.reason
+        assert result.ended_by == "aborted"
         assert result.points <= paused_at + 1
         assert abs(lab.world.coil.current_setpoint_A) < 1e-9
         assert handle.finished and "finished" in repr(handle)

@@ -135,6 +135,7 @@ def test_quench_fails_run_and_goes_safe(tmp_path):
     st.roles["field_source"].quenched = True
     result = r.wait(10)
     assert result.status == "failed" and "quench" in result.reason
+    assert result.ended_by == "quench"          # what a queue tests, not the words
 
 
 def test_slow_or_broken_subscriber_never_stalls_acquisition(tmp_path):
