@@ -8,12 +8,15 @@ every module).
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("daq", "instruments", "gui", "analysis", "sim_devices")
@@ -53,12 +56,18 @@ def test_nothing_imports_our_folders_by_their_bare_names():
     assert not offenders, "import these as loopscope.<folder>:\n" + "\n".join(offenders)
 
 
-def test_the_wheel_holds_only_loopscope(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("wheel")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+         "-w", str(folder), str(ROOT)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    (wheel,) = tmp_path.glob("loopscope-*.whl")
+    (built,) = folder.glob("loopscope-*.whl")
+    return built
+
+
+def test_the_wheel_holds_only_loopscope(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"loopscope", next(t for t in tops if t.endswith(".dist-info"))}, tops
@@ -69,3 +78,25 @@ def test_the_wheel_holds_only_loopscope(tmp_path):
                    "loopscope/examples/plans/hysteresis_loop.yaml",
                    "loopscope/examples/queues/overnight_rings.yaml"):
         assert needed in names, needed
+
+
+def test_a_plain_install_runs_the_demo(wheel, tmp_path):
+    """`pip install .` (not editable) must carry what the demo needs: the example station and
+    plans. Installed into a folder of its own and run from elsewhere, so that neither the
+    repository nor the editable install can stand in for it."""
+    target = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                           str(target), str(wheel)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(target), QT_QPA_PLATFORM="offscreen")
+    probe = subprocess.run([sys.executable, "-c", "import loopscope, loopscope.daq.paths as p; "
+                            "print(loopscope.__file__); print(p.SIMULATED_STATION.exists())"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert probe.stdout.split() == [str(target / "loopscope" / "__init__.py"), "True"], probe.stderr
+    demo = subprocess.run([sys.executable, "-m", "loopscope", "demo", "--quiet", "--out", "demo"],
+                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert (elsewhere / "demo" / "hysteresis_loop.h5").exists()
+    assert (elsewhere / "demo" / "persistent_currents.h5").exists()
