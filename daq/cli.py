@@ -107,14 +107,14 @@ def how_to_call() -> str:
     return f"{shlex.quote(sys.executable)} -m loopscope"
 
 
-def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=None):
+def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=None, time_scale=None):
     """Validate plan, station and output file, in that order, before touching an instrument."""
     from loopscope.daq.plan_limits_of_station import plan_instruments
     from loopscope.daq.runner import check_plan_against_station
     from loopscope.instruments.station import validate_station
 
     plan = load_plan(plan_path)
-    config = validate_station(station_path, resources=resources)
+    config = validate_station(station_path, resources=resources, time_scale=time_scale)
     check_plan_against_station(plan, plan_instruments(config))
     out = Path(out) if out else default_output(plan_path)
     if new_name:
@@ -133,7 +133,9 @@ def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=Non
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for instruments another run holds (default: refuse at once).")
-def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s):
+@click.option("--time-scale", "time_scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Replace the station's time_scale: the simulated lab's --speed.")
+def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s, time_scale):
     """Run a sweep plan on a station and record it to HDF5.
 
     Ctrl-C (or SIGTERM, Ctrl-Break) stops at the next safe point: the field goes to the
@@ -148,7 +150,8 @@ def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s):
 
     station_file = station_file or default_station_path()
     try:
-        plan, out_path = prepare_run(plan_file, station_file, out, overwrite, new_name)
+        plan, out_path = prepare_run(plan_file, station_file, out, overwrite, new_name,
+                                     time_scale=time_scale)
     except (PlanError, StationError, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
     # this guard speaks to the operator and notes a signal that comes while connecting;
@@ -156,7 +159,7 @@ def run(plan_file, station_file, out, overwrite, new_name, quiet, wait_s):
     guard = InterruptGuard(echo=lambda message: click.echo(message, err=True))
     with guard:
         try:
-            station = load_station(station_file, lock_wait_s=wait_s)
+            station = load_station(station_file, lock_wait_s=wait_s, time_scale=time_scale)
         except Exception as exc:
             raise click.ClickException(f"station {station_file}: {exc}") from None
         result = None

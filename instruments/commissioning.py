@@ -63,14 +63,15 @@ class StationReport:
                 "across_instruments": [f.as_dict() for f in self.across]}
 
 
-def check_station(source, resources=None, lock_wait_s: float = 0.0) -> StationReport:
+def check_station(source, resources=None, lock_wait_s: float = 0.0,
+                  time_scale: float | None = None) -> StationReport:
     """Read every instrument of a station (queries only) and compare it with the file.
 
     Raises StationError for a file that does not validate (before anything connects)."""
     from loopscope.instruments.roles import InstrumentError
     from loopscope.instruments.station import build_roles, validate_station
 
-    config = validate_station(source, resources)
+    config = validate_station(source, resources, time_scale=time_scale)
     roles = build_roles(config, lock_wait_s=lock_wait_s)
     reports: list[InstrumentReport] = []
     try:
@@ -163,14 +164,16 @@ def station():
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait for an instrument another run holds.")
-def check_cmd(station_file, as_json, wait_s):
+@click.option("--time-scale", "time_scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Replace the station's time_scale: the simulated lab's --speed.")
+def check_cmd(station_file, as_json, wait_s, time_scale):
     """Read every instrument of STATION_FILE (queries only: nothing moves, no setting changes)
     and list where it disagrees with the file: identity, interface, units, coil constant,
     limits, ramp segments, persistent switch, modes, reference source, control loop."""
     from loopscope.instruments.station import StationError
 
     try:
-        report = check_station(station_file, lock_wait_s=wait_s)
+        report = check_station(station_file, lock_wait_s=wait_s, time_scale=time_scale)
     except StationError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)

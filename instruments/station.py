@@ -255,7 +255,8 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
                                f"a Kepco BOP 36-12 cannot source more than 12 A")
 
 
-def validate_station(source, resources: Mapping[str, str] | None = None) -> StationConfig:
+def validate_station(source, resources: Mapping[str, str] | None = None,
+                     time_scale: float | None = None) -> StationConfig:
     """Check a station file (path, YAML text or dict) completely; touches no instrument.
 
     ``resources`` overrides resource strings by instrument name (tests on free ports):
@@ -263,8 +264,13 @@ def validate_station(source, resources: Mapping[str, str] | None = None) -> Stat
     as the simulated lab calls it, ``"nanovoltmeter"``. Names the station does not use are
     ignored, so ``SimulatedLab.resources`` can be passed as it is.
 
+    ``time_scale``: replaces the file's (the simulated lab's speed, `loopscope run
+    --time-scale`).
+
     Every StationError about a file starts with the file's name."""
     data, text, where = _read_source(source)
+    if time_scale is not None:
+        data = {**data, "time_scale": time_scale}
     try:
         return _validate(data, text, where, resources)
     except StationError as exc:
@@ -417,14 +423,15 @@ def build_roles(config: StationConfig, lock_wait_s: float = 0.0) -> dict[str, Ro
 
 
 def load_station(source, resources: Mapping[str, str] | None = None,
-                 connect: bool = True, lock_wait_s: float = 0.0) -> Station:
+                 connect: bool = True, lock_wait_s: float = 0.0,
+                 time_scale: float | None = None) -> Station:
     """Validate, then (connect=True) take every instrument's lock, open it and check its *IDN?.
 
     Nothing is written to any instrument here. An instrument that another process holds is
     refused with InstrumentBusyError naming the holder, before anything is sent to it
     (after waiting up to lock_wait_s for it). On any failure the sessions already opened
     are closed (their locks released) and the error (StationError, InstrumentError) is raised."""
-    config = validate_station(source, resources)
+    config = validate_station(source, resources, time_scale=time_scale)
     roles = build_roles(config, lock_wait_s=lock_wait_s)
     if connect:
         opened: list[Role] = []

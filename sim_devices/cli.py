@@ -53,6 +53,9 @@ def sim(config_path, seed, speed, host, base_port, serial):
         click.echo(f"loopscope simulated lab (seed {seed}, speed x{speed:g}); Ctrl-C to stop")
         for name, model, res in lab.describe():
             click.echo(f"  {name:<24} {model:<22} {res}")
+        if speed != 1:
+            click.echo(f"its clock runs x{speed:g}: stations for it need time_scale: {speed:g} "
+                       f"(or loopscope run --time-scale {speed:g})")
         while not stop.wait(0.2):
             pass
     finally:

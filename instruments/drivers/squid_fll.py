@@ -49,6 +49,10 @@ class SquidFLL(LabInstrument, SCPIMixin, Instrument):
         "VOUT?", """Get the controller's own reading of its output in V.""",
         get_process=float_reply("VOUT?"))
 
+    clock_speed = Instrument.measurement(
+        "CLOCK:SPEED?", """Get the simulated lab's clock speed (simulated s per wall s).""",
+        get_process=float_reply("CLOCK:SPEED?"))
+
     volts_per_phi0 = Instrument.measurement(
         "VPHI?", """Get the output sensitivity in V per flux quantum h/2e.""",
         get_process=float_reply("VPHI?"))

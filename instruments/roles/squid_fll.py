@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from loopscope.instruments.drivers._base import LabInstrument, to_float
-from loopscope.instruments.connect_checks import NOTE, OK, WARNING, Finding
+from loopscope.instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding
 from loopscope.instruments.roles import FluxReadout, InstrumentError
 from loopscope.instruments.visa_session import Setting, VisaRole
 
@@ -76,6 +76,16 @@ class SquidFluxReadout(VisaRole, FluxReadout):
                             else f"the controller reports {reported:g} V/Phi0 (VPHI?) but the "
                                  f"station's volts_per_phi0 {override:g} overrides it: fluxes are "
                                  f"computed with the station's value")]
+        speed = fll.clock_speed
+        scale = self.context.time_scale
+        agree = abs(speed - scale) <= 0.01 * speed
+        findings.append(Finding(
+            "clock", f"x{speed:g} (CLOCK:SPEED?)", f"time_scale {scale:g}", OK if agree else MISMATCH,
+            "" if agree else
+            f"the simulated lab runs at x{speed:g} (CLOCK:SPEED?) but the station's time_scale is "
+            f"{scale:g}: every wait and ramp would be {max(speed, scale) / min(speed, scale):g} "
+            f"times too {'long' if scale < speed else 'short'}. Set time_scale: {speed:g} in the "
+            f"station (or loopscope run --time-scale {speed:g})"))
         locked = bool(fll.locked)
         findings.append(Finding("flux lock", "locked" if locked else "unlocked", "",
                                 OK if locked else WARNING,

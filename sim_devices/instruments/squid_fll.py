@@ -29,6 +29,9 @@ class SquidFLL(SimInstrument):
         r("FLUX?", lambda a: f"{fll.output_flux_phi0() + self._flux_noise():+.9E}")
         r("VOUT?", lambda a: f"{fll.output_V() + self._flux_noise() * fll.volts_per_phi0:+.9E}")
         r("JUMPS?", lambda a: str(fll.jumps))
+        # the simulated lab's own clock (simulated seconds per wall second): the station's
+        # time_scale must say the same, and the role checks it at connect
+        r("CLOCK:SPEED?", lambda a: f"{self.world.clock.speed:g}")
         r("OVLD?", lambda a: str(int(abs(fll.output_flux_phi0() * fll.volts_per_phi0) > fll.output_limit_V)))
 
     def _flux_noise(self):

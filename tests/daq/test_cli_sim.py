@@ -148,3 +148,24 @@ def test_hints_name_the_command_the_user_can_type(monkeypatch):
     assert call.endswith(" -m loopscope") and sys.executable in call
     monkeypatch.setattr("shutil.which", lambda name: "/somewhere/bin/loopscope")
     assert cli.how_to_call() == "loopscope"
+
+
+def test_a_station_whose_clock_disagrees_with_the_lab_is_refused(sim_lab_factory, tmp_path):
+    """`loopscope sim --speed 100` with a station at time_scale 1 (README's pairing before):
+    every wait would be 100 times too long. The lab says its clock (CLOCK:SPEED?); the run is
+    refused before anything moves, and --time-scale makes the pair agree."""
+    lab, station = sim_lab_factory(speed=100.0, time_scale=1.0)
+    lab.clear_command_log()
+    out = tmp_path / "run.h5"
+    result = run_cli("run", PLANS_DIR / "field_list.yaml", "--station", station, "--out", out,
+                     "--quiet")
+    assert result.exit_code == 1
+    assert "the simulated lab runs at x100 (CLOCK:SPEED?) but the station's time_scale is 1" \
+        in result.output
+    assert "--time-scale 100" in result.output
+    sent = [line for lines in lab.command_log().values() for line in lines]
+    assert sent and all("?" in line for line in sent)      # only questions were asked
+    assert not out.exists()
+    result = run_cli("run", PLANS_DIR / "field_list.yaml", "--station", station, "--out", out,
+                     "--quiet", "--time-scale", "100")
+    assert result.exit_code == 0, result.output

@@ -158,6 +158,10 @@ def test_station_check_on_a_serial_and_lan_station():
     with SimulatedLab(None, seed=0, speed=1000.0, serial=serial) as lab:
         report = check_station(station_file, resources=lab.resources)
         log = lab.command_log()
+        assert {(r.name, f.setting) for r in report.instruments for f in r.mismatches} == \
+            {("squid_controller", "clock")}          # the file says time_scale 1, the lab x1000
+        assert "Set time_scale: 1000" in format_report(report)
+        report = check_station(station_file, resources=lab.resources, time_scale=1000.0)
     text = format_report(report)
     interfaces = {r.name: r.interface for r in report.instruments}
     assert interfaces["coil_supply"] == interfaces["lockin"] == "serial (RS-232 / USB-serial)"
