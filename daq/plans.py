@@ -15,6 +15,8 @@ time_series         readings at a fixed field over time (persistent-mode decay, 
 resonance_tracking  at each field, find the cantilever resonance with the lock-in
 persistent_step     superconducting magnet: heater on, ramp, heater off, leads to zero, then
                     readings over time in persistent mode
+continuous          one ramp from start to stop, every detector read every interval_s while the
+                    field moves (the runner ramps and reads: it has no list of points)
 """
 from __future__ import annotations
 
@@ -371,11 +373,56 @@ class PersistentStepPlan(_PlanBase):
         return _check_readings(info.data.get("hold_s"), interval_s, "hold_s")
 
 
+class ContinuousPlan(_PlanBase):
+    """Measure while the field ramps: the field is brought to `start` and settled like any
+    point, then ONE ramp to `stop` at rate_T_per_min runs while every detector is read every
+    interval_s (experiment time), and a last reading once the source holds at stop."""
+
+    kind: Literal["continuous"]
+    start: float  # T (or A)
+    stop: float
+    rate_T_per_min: float = Field(gt=0)  # the ramp that is measured (ramp_rate_T_per_min: the others)
+    interval_s: float = Field(gt=0)
+    # at most this many rows (the file checks use it); default: the expected count and a margin
+    max_points: int | None = Field(default=None, ge=2, le=MAX_POINTS)
+
+    @model_validator(mode="after")
+    def _span(self):
+        if self.start == self.stop:
+            raise ValueError(f"stop: a ramp needs stop different from start (both {self.start:g})")
+        if self.axis == "field" and self.max_points is None:
+            bound = _continuous_bound(abs(self.stop - self.start) / (self.rate_T_per_min / 60.0), self.interval_s)
+            if not bound <= MAX_POINTS:
+                raise ValueError(f"interval_s: a ramp of {abs(self.stop - self.start):g} T at {self.rate_T_per_min:g} "
+                                 f"T/min read every {self.interval_s:g} s makes up to {bound:.3g} readings, more "
+                                 f"than the limit of {MAX_POINTS:,} points: use a longer interval_s")
+        return self
+
+
+def _continuous_expected(duration_s: float, interval_s: float) -> int:
+    """Readings of a continuous ramp lasting duration_s: one at the start and every interval_s
+    while it ramps, and the last one once the source holds at stop."""
+    if not duration_s / interval_s < MAX_POINTS:
+        return MAX_POINTS + 1  # refused by the checks; a number, not an overflow
+    return int(math.floor(duration_s / interval_s + 1e-9)) + 2
+
+
+def _continuous_bound(duration_s: float, interval_s: float) -> float:
+    """The default max_points: a quarter more than expected and ten more, for a ramp slower
+    than asked and its settling at stop (a float: it may be astronomically large)."""
+    steps = duration_s / interval_s
+    if not math.isfinite(steps) or steps >= MAX_POINTS:
+        return math.inf
+    return math.ceil(1.25 * steps) + 12
+
+
 PlanModel = Annotated[
-    Union[LinearPlan, ListPlan, LoopPlan, GridPlan, TimeSeriesPlan, ResonanceTrackingPlan, PersistentStepPlan],
+    Union[LinearPlan, ListPlan, LoopPlan, GridPlan, TimeSeriesPlan, ResonanceTrackingPlan, PersistentStepPlan,
+          ContinuousPlan],
     Field(discriminator="kind"),
 ]
-PLAN_KINDS = ("linear", "list", "loop", "grid", "time_series", "resonance_tracking", "persistent_step")
+PLAN_KINDS = ("linear", "list", "loop", "grid", "time_series", "resonance_tracking", "persistent_step",
+              "continuous")
 
 
 class _Wrapper(BaseModel):
@@ -404,6 +451,9 @@ class Plan:
     origin: str = "<plan>"
     #: a plan written in Python (kind "code", daq/plans_as_code.py): its steps, listed once
     steps: list | None = None
+    #: the field source's coil constant, filled in by check_plan_against_station: a continuous
+    #: plan on axis current needs it to know how long its ramp (in T/min) takes
+    coil_constant_T_per_A: float | None = None
 
     @property
     def kind(self) -> str:
@@ -450,6 +500,8 @@ class Plan:
             return np.array([]) if m.field is None else np.array([m.field])
         if m.kind == "persistent_step":
             return np.array([m.target])
+        if m.kind == "continuous":
+            return np.array([m.start, m.stop])
         if m.kind == "code":
             return np.array([s.field for s in self.steps if s.field is not None], dtype=float)
         raise AssertionError(m.kind)
@@ -469,6 +521,8 @@ class Plan:
             return [] if m.field is None else [("field", m.field)]
         if m.kind == "persistent_step":
             return [("target", m.target)]
+        if m.kind == "continuous":
+            return [("start", m.start), ("stop", m.stop)]  # one ramp: every field lies between
         if m.kind == "code":
             return [(f"step {i}: field", s.field) for i, s in enumerate(self.steps)
                     if s.field is not None]
@@ -489,9 +543,36 @@ class Plan:
             return int(math.floor(m.duration_s / m.interval_s + 1e-9)) + 1
         if m.kind == "persistent_step":
             return int(math.floor(m.hold_s / m.interval_s + 1e-9)) + 1
+        if m.kind == "continuous":
+            # the count depends on the ramp as it happens: this is the expected one
+            duration = self.continuous_ramp_s()
+            if duration is None:  # axis current, not checked against a station yet
+                return m.max_points or 2
+            expected = _continuous_expected(duration, m.interval_s)
+            return min(expected, m.max_points) if m.max_points else expected
         if m.kind == "code":
             return len(self.steps)
         raise AssertionError(m.kind)
+
+    def max_points(self) -> int | float:
+        """The most rows the run may write (the file checks use it): total_points(), except
+        for a continuous plan, whose max_points (or default bound) is above its expected count."""
+        m = self.model
+        if m.kind != "continuous":
+            return self.total_points()
+        if m.max_points is not None:
+            return m.max_points
+        duration = self.continuous_ramp_s()
+        return 2 if duration is None else _continuous_bound(duration, m.interval_s)
+
+    def continuous_ramp_s(self) -> float | None:
+        """A continuous plan: how long its ramp from start to stop takes, experiment seconds
+        (None on axis current before the coil constant is known)."""
+        m = self.model
+        k = 1.0 if m.axis == "field" else self.coil_constant_T_per_A
+        if k is None:
+            return None
+        return abs(m.stop - m.start) * k / (m.rate_T_per_min / 60.0)
 
     def points(self, start_index: int = 0) -> Iterator[Point]:
         """The points in order, from start_index on (to resume an interrupted run)."""
@@ -503,6 +584,9 @@ class Plan:
 
     def _all_points(self) -> Iterator[Point]:
         m = self.model
+        if m.kind == "continuous":
+            raise PlanError(f"{self.origin}: a continuous plan has no list of points: the runner ramps "
+                            "and reads as it goes (Runner._run_continuous)")
         if m.kind in ("linear", "list", "resonance_tracking"):
             vals = m.values if m.kind == "list" else m.sweep.values().tolist()
             resonance = m.kind == "resonance_tracking"

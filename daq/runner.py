@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from loopscope.daq.events import Event, EventBus
-from loopscope.daq.plans import MAX_FILE_BYTES, Plan, PlanError, Point
+from loopscope.daq.plans import MAX_FILE_BYTES, MAX_POINTS, Plan, PlanError, Point
 from loopscope.daq.storage import Column, RunMetadata, RunWriter, StorageError, now_iso
 from loopscope.instruments.roles import (FieldSource, InstrumentError, LimitError, QuenchError, Role,
                                TransientInstrumentError, role_kind)
@@ -217,11 +217,20 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
         if not m.temperature.setpoint_K <= t_max:
             raise PlanError(f"{where}: temperature.setpoint_K: {m.temperature.setpoint_K:g} K is above the "
                             f"limit {t_max:g} K of {name}")
+    if plan.kind == "continuous":
+        plan.coil_constant_T_per_A = coil_constant  # how long a ramp of amperes takes
+        if not m.rate_T_per_min <= max_rate:
+            raise PlanError(f"{where}: rate_T_per_min: {m.rate_T_per_min:g} is above the limit "
+                            f"{max_rate:g} T/min of {source}")
+        if not plan.max_points() <= MAX_POINTS:
+            raise PlanError(f"{where}: interval_s: the ramp read every {m.interval_s:g} s makes up to "
+                            f"{plan.max_points():.3g} readings, more than the limit of {MAX_POINTS:,} points")
     columns = 8 + len(plan.label_columns()) + sum(len(DETECTOR_QUANTITIES.get(instruments[d][0], ()))
                                                   for d in detectors)
-    expected = plan.total_points() * columns * 8
+    bound = plan.max_points()  # total_points() but for a continuous ramp, whose count is known only roughly
+    expected = bound * columns * 8
     if expected > MAX_FILE_BYTES:
-        raise PlanError(f"{where}: {plan.total_points():,} points of {columns} quantities make a run file of "
+        raise PlanError(f"{where}: {bound:,} points of {columns} quantities make a run file of "
                         f"about {expected / 1e9:.1f} GB, more than the limit of {MAX_FILE_BYTES / 1e9:g} GB")
     for i, sus in enumerate(m.suspenders):
         key = f"{where}: suspenders[{i}]"
@@ -339,6 +348,7 @@ class Runner:
         self._point_reconnects = 0
         self._in_point = False
         self._driven = False  # persistent-switch sources: heater known to be on
+        self._ramping_continuously = False  # a continuous plan's measured ramp is under way
         m = plan.model
         self.ramp_rate = m.ramp_rate_T_per_min or self.source.limits.max_ramp_rate_T_per_min
         if m.limits.max_ramp_rate_T_per_min:
@@ -504,11 +514,14 @@ class Runner:
         try:
             if m.temperature is not None:
                 self._temperature_first()
-            for point in self.plan.points(start_index):
-                self._check_pause_and_abort()
-                self._do_point(point)
-                self._points_done += 1
-                self._progress(total)
+            if self.plan.kind == "continuous":
+                self._run_continuous(start_index, total)
+            else:
+                for point in self.plan.points(start_index):
+                    self._check_pause_and_abort()
+                    self._do_point(point)
+                    self._points_done += 1
+                    self._progress(total)
             self._finish_field()
         except RunAborted:
             status, reason = "aborted", self._abort_reason or "aborted"
@@ -641,14 +654,7 @@ class Runner:
         if p.field is not None:
             target_T = p.field if m.axis == "field" else p.field * src.coil_constant_T_per_A
         if target_T is not None:
-            if src.has_persistent_switch and not self._driven:
-                # a magnet found persistent (or at zero with the switch cold) is first made
-                # driven: leads matched to the magnet current, then heater on (the role's interlocks)
-                if not self._retrying(src, src.switch_heater_is_on):
-                    self._retrying(src, src.leave_persistent_mode, self._should_stop)
-                self._driven = True
-            self._retrying(src, src.start_ramp, target_T, self.ramp_rate)
-            self._settle()
+            self._ramp_and_settle(target_T)
         if "enter_persistent" in p.actions:
             self._retrying(src, src.enter_persistent_mode, self._should_stop)
             self._driven = False
@@ -658,6 +664,108 @@ class Runner:
         if p.find_resonance:
             resonance = self._find_resonance()
         self._record(p, target_T, resonance)
+
+    def _ramp_and_settle(self, target_T: float) -> None:
+        src = self.source
+        if src.has_persistent_switch and not self._driven:
+            # a magnet found persistent (or at zero with the switch cold) is first made
+            # driven: leads matched to the magnet current, then heater on (the role's interlocks)
+            if not self._retrying(src, src.switch_heater_is_on):
+                self._retrying(src, src.leave_persistent_mode, self._should_stop)
+            self._driven = True
+        self._retrying(src, src.start_ramp, target_T, self.ramp_rate)
+        self._settle()
+
+    # -- a continuous plan: one ramp, read as it goes ---------------------------------------
+    def _run_continuous(self, start_index: int, total: int) -> None:
+        """Bring the field to the plan's start and settle as for any point; then start ONE ramp
+        to stop at rate_T_per_min and read every detector every interval_s (experiment time)
+        while it ramps, each row with the field reached and, as field_setpoint_T, where the
+        ramp should be by then; a last row once the source holds at stop.
+
+        A pause holds the ramp (pause_ramp) and a suspender that trips does too; afterwards
+        the ramp starts again from where the field is. A run resumed in its file (after a
+        crash, or the queue's retry) starts from the last field on disk instead of start:
+        the field is brought there, settled, and the ramp to stop goes on, the rows appended."""
+        m = self.plan.model
+        src = self.source
+        k = 1.0 if m.axis == "field" else src.coil_constant_T_per_A
+        start_T, stop_T = m.start * k, m.stop * k
+        sign = 1.0 if stop_T > start_T else -1.0
+        first_T = start_T
+        if start_index:
+            last = self.writer.last_row()
+            first_T = min(max(last["field_T"], min(start_T, stop_T)), max(start_T, stop_T))
+            self.writer.log("info", f"continuous ramp resumed from {first_T:.6g} T, the last field on disk")
+        while True:  # to the first field, settled, as a point is
+            self._point_reconnects = self._reconnects
+            self._in_point = True
+            try:
+                self._retrying(src, src.check_quench)
+                self._ramp_and_settle(first_T)
+                break
+            except _Remeasure:
+                continue
+            finally:
+                self._in_point = False
+        limit = self.plan.max_points()
+        rate_T_per_s = m.rate_T_per_min / 60.0
+        index = start_index
+        from_T = first_T
+        self._ramping_continuously = True
+        try:
+            while True:  # one ramp; started again after a pause, a suspension, a re-opened connection
+                self._retrying(src, src.start_ramp, stop_T, m.rate_T_per_min)
+                ramp_t0 = (time.time() - self._t0) * self.time_scale
+                reconnects = self._reconnects
+                ramp_s = abs(stop_T - from_T) / rate_T_per_s
+                deadline = time.monotonic() + (2.0 * ramp_s + m.settle.timeout_s) / self.time_scale
+                try:
+                    n = 0
+                    while True:
+                        if self._pause.is_set():
+                            self._retrying(src, src.pause_ramp)  # the field holds while paused
+                            self._check_pause_and_abort()
+                            break  # resumed: ramp on from where the field is
+                        self._check_pause_and_abort()
+                        self._retrying(src, src.check_quench)
+                        settled = self._retrying(src, src.is_settled)
+                        if self._reconnects != reconnects:
+                            # a ramp command may have been lost with the connection (the Kepco's
+                            # software ramp stops with its session): start it again from here
+                            self.writer.log("warning", "a connection was re-opened during the ramp; "
+                                                       "starting it again from where the field is")
+                            break
+                        if not settled and index >= limit - 1:
+                            message = (f"max_points {limit:g} reached during the ramp: no more readings "
+                                       f"until {self.source_name} holds at {stop_T:g} T")
+                            self.writer.log("warning", message)
+                            self._emit("warning", message=message)
+                            self._wait_holding(m.settle.timeout_s + 2.0 * ramp_s,
+                                               resend=lambda: src.start_ramp(stop_T, m.rate_T_per_min))
+                            settled = True
+                        if settled:
+                            self._record(Point(index, field=m.stop), stop_T, None)
+                            self._points_done += 1
+                            self._progress(total)
+                            return
+                        elapsed = (time.time() - self._t0) * self.time_scale - ramp_t0
+                        setpoint_T = from_T + sign * min(rate_T_per_s * elapsed, abs(stop_T - from_T))
+                        self._record(Point(index, field=setpoint_T / k), setpoint_T, None)
+                        index += 1
+                        self._points_done += 1
+                        self._progress(total)
+                        if time.monotonic() > deadline:
+                            raise InstrumentError(f"{self.source_name}: not holding at {stop_T:g} T "
+                                                  f"{2.0 * ramp_s + m.settle.timeout_s:g} s after the ramp "
+                                                  f"started (state {self._retrying(src, src.state)})")
+                        n += 1
+                        self._wait_until_elapsed(ramp_t0 + n * m.interval_s)
+                except _Remeasure:
+                    pass  # a suspender held the ramp (see _record) and has cleared
+                from_T = self._retrying(src, src.read_field_T)
+        finally:
+            self._ramping_continuously = False
 
     def _record(self, p: Point, target_T: float | None, resonance: float | None) -> None:
         src = self.source
@@ -697,6 +805,8 @@ class Runner:
         if self._suspenders:
             tripped = self._tripped_suspender(row)
             if tripped:
+                if self._ramping_continuously:
+                    self._retrying(src, src.pause_ramp)  # the ramp waits with the readings
                 self._suspend(tripped)
                 raise _Remeasure()
         self.writer.append(row)
@@ -995,7 +1105,8 @@ class Runner:
         self._last_progress = now
         elapsed = now - self._t0
         rate = self._points_done / elapsed if elapsed > 0 else 0.0
-        eta = (total - self._points_done) / rate if rate > 0 else math.inf
+        # max(): a continuous ramp's total is an expectation, and may be passed
+        eta = max(total - self._points_done, 0) / rate if rate > 0 else math.inf
         self._emit("progress", done=self._points_done, total=total, eta_s=eta, rate_per_s=rate)
 
 

@@ -26,16 +26,17 @@ from loopscope.daq import plans as P
 KIND_MODELS = {
     "linear": P.LinearPlan, "list": P.ListPlan, "loop": P.LoopPlan, "grid": P.GridPlan,
     "time_series": P.TimeSeriesPlan, "resonance_tracking": P.ResonanceTrackingPlan,
-    "persistent_step": P.PersistentStepPlan,
+    "persistent_step": P.PersistentStepPlan, "continuous": P.ContinuousPlan,
 }
 KIND_LABELS = {
     "linear": "linear sweep", "list": "list of fields", "loop": "hysteresis loop",
     "grid": "grid (field inside temperature / frequency)", "time_series": "time series at fixed field",
     "resonance_tracking": "resonance tracking (cantilever)", "persistent_step": "persistent-mode step (magnet)",
+    "continuous": "continuous ramp, read while the field moves",
 }
 # fields whose values are in the sweep axis units (T, or A for axis: current)
 AXIS_FIELDS = {("sweep", "start"), ("sweep", "stop"), ("sweep", "step"), ("values",), ("amplitude",),
-               ("step",), ("field",), ("target",)}
+               ("step",), ("field",), ("target",), ("start",), ("stop",)}
 OUTER_FIELDS = {("outer", "values"), ("outer", "range", "start"), ("outer", "range", "stop"),
                 ("outer", "range", "step")}
 HIDDEN = {("kind",)}
