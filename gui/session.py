@@ -32,6 +32,7 @@ class StationSession(QObject):
         self.station = None
         self.identities: dict[str, tuple[str, str]] = {}
         self._thread: threading.Thread | None = None
+        self._connecting = False   # between connect_async() and its connected/failed signal
 
     @classmethod
     def simulated(cls, speed: float = 50.0, sample: str = "soft_core", seed: int = 1):
@@ -53,7 +54,10 @@ class StationSession(QObject):
 
     @property
     def connecting(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        # a flag cleared before the result is signalled, not the thread's life: the window
+        # handles `connected` while the worker may still be returning, and a check of
+        # is_alive() there left the Start button disabled for good
+        return self._connecting
 
     def connect_async(self) -> None:
         """Open (or reopen) every instrument in a worker thread."""
@@ -61,6 +65,7 @@ class StationSession(QObject):
             return
         self.busy.emit("connecting ...")
         old, self.station = self.station, None
+        self._connecting = True
 
         def work():
             try:
@@ -69,9 +74,11 @@ class StationSession(QObject):
                 station = self.opener()
                 self.identities = identities(station)
             except Exception as exc:  # shown to the operator; the window stays usable
+                self._connecting = False
                 self.connect_failed.emit(f"{type(exc).__name__}: {exc}")
                 return
             self.station = station
+            self._connecting = False
             self.connected.emit(station)
 
         self._thread = threading.Thread(target=work, name="station-connect", daemon=True)

@@ -93,3 +93,22 @@ def test_a_missing_x11_library_is_named_with_its_package(monkeypatch):
     assert missing_display_libraries("win32", find=lambda lib: None) == ""
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert missing_display_libraries("linux", find=lambda lib: None) == ""
+
+
+def test_the_session_is_no_longer_connecting_when_it_says_connected(qtbot):
+    """The window enables Start when `connected` arrives; the worker thread may still be
+    returning then, so `connecting` must already be False (it once read Thread.is_alive(),
+    which left Start disabled after a run on a busy machine)."""
+    from PyQt6.QtCore import Qt
+
+    from loopscope.gui.session import StationSession
+    from loopscope.instruments.memory import MemoryStation
+
+    session = StationSession(opener=MemoryStation)
+    seen = []
+    session.connected.connect(lambda station: seen.append(session.connecting),
+                              Qt.ConnectionType.DirectConnection)   # in the worker, at emit time
+    session.connect_async()
+    qtbot.waitUntil(lambda: bool(seen), timeout=10000)
+    assert seen == [False]
+    session.close()
