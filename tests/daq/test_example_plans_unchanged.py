@@ -36,4 +36,10 @@ def test_example_plan_is_unchanged(today, name):
     if "points" in before:
         assert len(now["points"]) == len(before["points"]), f"{name}: number of points changed"
         for a, b in zip(now["points"], before["points"]):
-            assert a == pytest.approx(b, rel=1e-12, abs=0), f"{name}: point {b['index']} changed"
+            where = f"{name}: point {b['index']}"
+            assert sorted(a) == sorted(b), f"{where}: keys changed"
+            for key, value in b.items():
+                if isinstance(value, str):
+                    assert a[key] == value, f"{where}: {key} changed"
+                else:
+                    assert math.isclose(a[key], value, rel_tol=1e-12), f"{where}: {key} changed"
