@@ -109,7 +109,7 @@ def how_to_call() -> str:
 
 def prepare_run(plan_path, station_path, out, overwrite, new_name, resources=None, time_scale=None):
     """Validate plan, station and output file, in that order, before touching an instrument."""
-    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.daq.plan_against_station import plan_instruments
     from loopscope.daq.runner import check_plan_against_station
     from loopscope.instruments.station import validate_station
 

@@ -37,7 +37,7 @@ def run_one(plan_path: Path, sample_kind: str, out: Path, speed: float, seed: in
             overwrite: bool = False):
     from loopscope.daq.cli import run_until_finished
     from loopscope.daq.runner import Runner
-    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.daq.plan_against_station import plan_instruments
     from loopscope.daq.runner import check_plan_against_station
     from loopscope.instruments.station import load_station, validate_station
     from loopscope import __version__

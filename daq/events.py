@@ -12,6 +12,7 @@ threads hand the interpreter lock back and forth (benchmarks/bench_event_bus.py)
 from __future__ import annotations
 
 import collections
+import enum
 import logging
 import threading
 from typing import Callable, NamedTuple
@@ -21,8 +22,23 @@ log = logging.getLogger(__name__)
 POINT_LATENCY_S = 0.01
 
 
+class EventKind(str, enum.Enum):
+    """What an event says. A str, so that subscribers testing `event.kind == "point"` keep working."""
+
+    STARTED = "started"      # path, total, title, plan_kind, columns, units, signal, axes, start_index
+    POINT = "point"          # index, row (the values in the order of the started event's columns)
+    PROGRESS = "progress"    # done, total, eta_s, rate_per_s
+    STATE = "state"          # state (a daq.run_states.RunState)
+    WARNING = "warning"      # message (instrument)
+    ERROR = "error"          # message
+    FINISHED = "finished"    # status, reason, path, points, safe_state, safe_state_reached
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Event(NamedTuple):
-    kind: str  # started | point | progress | state | warning | error | finished
+    kind: EventKind
     time: float
     data: dict
 

@@ -119,7 +119,7 @@ def _merge_defaults(plan: dict, defaults: dict) -> dict:
 def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
     """Read and check a queue file completely (plans, station, limits, outputs). Touches nothing."""
     from loopscope.daq.runner import check_plan_against_station
-    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.daq.plan_against_station import plan_instruments
     from loopscope.instruments.station import StationError, validate_station
 
     path = Path(path)

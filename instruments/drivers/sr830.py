@@ -20,7 +20,7 @@ class SR830(SRSLockIn, StockSR830):
 
     DEFAULT_NAME = "Stanford Research Systems SR830 Lock-in amplifier"
     #: the reference frequencies the instrument accepts, Hz (plans are checked against it
-    #: before anything is connected: daq.plan_limits_of_station)
+    #: before anything is connected: daq.plan_against_station)
     FREQUENCY_RANGE_HZ = (0.001, 102000)
 
     frequency = Instrument.control(

@@ -21,7 +21,7 @@ class SR860(SRSLockIn, StockSR860):
     MODEL = "SR860"
     DEFAULT_NAME = "Stanford Research Systems SR860 Lock-in amplifier"
     #: the reference frequencies the instrument accepts, Hz (plans are checked against it
-    #: before anything is connected: daq.plan_limits_of_station)
+    #: before anything is connected: daq.plan_against_station)
     FREQUENCY_RANGE_HZ = (0.001, 500000)
 
     frequency = Instrument.control(

@@ -140,7 +140,7 @@ def test_lockin_frequency_beyond_the_drivers_own_range(lab_station, tmp_path):
     assert not (tmp_path / "x.h5").exists()
     assert_nothing_sent(lab)
     from loopscope.daq.runner import check_plan_against_station
-    from loopscope.daq.plan_limits_of_station import plan_instruments
+    from loopscope.daq.plan_against_station import plan_instruments
     from loopscope.instruments.station import validate_station
 
     instruments = plan_instruments(validate_station(station))
@@ -336,7 +336,7 @@ def test_at_the_point_limit_and_just_over(monkeypatch):
 
 
 def test_expected_file_size_is_bounded(monkeypatch):
-    import loopscope.daq.runner as runner
+    import loopscope.daq.plan_against_station as runner
 
     instruments = {"coil": ("field_source", {"max_field_T": 0.1, "coil_constant_T_per_A": 0.01}),
                    "probe": ("field_probe", {})}

@@ -1,0 +1,250 @@
+"""A plan checked against a station before anything is touched: every setpoint within the
+station's limits, every instrument the plan names present and of the right kind. The station
+is known either from its file (`plan_instruments`, before any connection is opened) or from
+its connected roles (`station_instruments`).
+"""
+from __future__ import annotations
+
+import math
+
+from loopscope.daq.plans import MAX_FILE_BYTES, MAX_POINTS, Plan, PlanError
+from loopscope.daq.run_columns import DETECTOR_QUANTITIES
+from loopscope.instruments.roles import Role, role_kind
+
+def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dict]]) -> tuple[str, list[str]]:
+    """Check a plan against a station before anything is touched.
+
+    `instruments` maps station name -> (role kind, limits dict). Returns (source, detectors).
+    Raises PlanError naming the plan key and value.
+    """
+    m = plan.model
+    where = plan.origin
+    sources = [n for n, (k, _) in instruments.items() if k == "field_source"]
+    if not sources:
+        raise PlanError(f"{where}: the station has no field_source")
+    source = m.source or sources[0]
+    if source not in instruments:
+        raise PlanError(f"{where}: source: no instrument {source!r} in the station "
+                        f"(it has {', '.join(instruments)})")
+    if instruments[source][0] != "field_source":
+        raise PlanError(f"{where}: source: {source!r} is a {instruments[source][0]}, not a field_source")
+    if m.detectors is None:
+        detectors = [n for n, (k, _) in instruments.items() if k != "field_source"]
+    else:
+        detectors = list(m.detectors)
+        for d in detectors:
+            if d not in instruments:
+                raise PlanError(f"{where}: detectors: no instrument {d!r} in the station "
+                                f"(it has {', '.join(instruments)})")
+            if instruments[d][0] == "field_source":
+                raise PlanError(f"{where}: detectors: {d!r} is a field source; it is read at every point anyway")
+    kinds = {instruments[d][0] for d in detectors}
+    if plan.kind == "resonance_tracking" and "lockin" not in kinds:
+        raise PlanError(f"{where}: resonance_tracking needs a lockin among the detectors")
+    if plan.kind == "grid":
+        need = "thermometer" if m.outer.quantity == "temperature" else "lockin"
+        if need not in kinds:
+            raise PlanError(f"{where}: outer.quantity {m.outer.quantity} needs a {need} among the detectors")
+
+    src_limits = instruments[source][1]
+    coil_constant = float(src_limits.get("coil_constant_T_per_A", 1.0))
+    max_field = float(src_limits.get("max_field_T", math.inf))
+    max_current = float(src_limits.get("max_current_A", math.inf))
+    max_rate = float(src_limits.get("max_ramp_rate_T_per_min", math.inf))
+    lim = m.limits
+    # every comparison below is written `not value <= limit`, so that a NaN (which compares
+    # False with everything) is refused instead of slipping through
+    for key, plan_value, station_value in (("max_field_T", lim.max_field_T, max_field),
+                                           ("max_current_A", lim.max_current_A, max_current),
+                                           ("max_ramp_rate_T_per_min", lim.max_ramp_rate_T_per_min, max_rate)):
+        if plan_value is not None and not plan_value <= station_value:
+            raise PlanError(f"{where}: limits.{key}: {plan_value:g} is above the station's {station_value:g}; "
+                            "a plan may ask for less, never more")
+    max_field = min(max_field, lim.max_field_T or math.inf)
+    max_current = min(max_current, lim.max_current_A or math.inf)
+    max_rate = min(max_rate, lim.max_ramp_rate_T_per_min or math.inf)
+
+    extremes = plan.field_extremes()  # the same largest |value| as plan.field_values(), unbuilt
+    for key, v in extremes:
+        if not math.isfinite(v):
+            raise PlanError(f"{where}: {key}: {v!r} is not a finite number")
+    if extremes:
+        key, v = max(extremes, key=lambda kv: abs(kv[1]))
+        b = v if m.axis == "field" else v * coil_constant
+        visits = f"{v:g} T" if m.axis == "field" else f"{v:g} A = {b:g} T"
+        if not abs(b) <= max_field * (1 + 1e-12):
+            raise PlanError(f"{where}: {key}: the plan visits {visits}, beyond the field limit ±{max_field:g} T "
+                            f"of {source}")
+        if not abs(b / coil_constant) <= max_current * (1 + 1e-12):
+            raise PlanError(f"{where}: {key}: the plan visits {visits}, beyond the current limit "
+                            f"±{max_current:g} A of {source}")
+    if m.ramp_rate_T_per_min is not None and not m.ramp_rate_T_per_min <= max_rate:
+        raise PlanError(f"{where}: ramp_rate_T_per_min: {m.ramp_rate_T_per_min:g} is above the limit "
+                        f"{max_rate:g} T/min of {source}")
+    if plan.kind == "code":
+        _check_code_plan_steps(plan, where, instruments, detectors, source, src_limits, lim)
+    if plan.kind == "persistent_step":
+        if not src_limits.get("has_persistent_switch", False):
+            raise PlanError(f"{where}: persistent_step needs a field source with a persistent switch; "
+                            f"{source!r} has none")
+    if plan.kind == "grid" and m.outer.quantity == "temperature":
+        thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
+        t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
+        t_max = min(t_max, lim.max_temperature_K or math.inf)
+        (low_key, low), (high_key, high) = m.outer.extremes()
+        if not high <= t_max:
+            raise PlanError(f"{where}: {high_key}: temperature {high:g} K is above the limit {t_max:g} K")
+        if not low > 0:
+            raise PlanError(f"{where}: {low_key}: temperature {low:g} K; temperatures must be above 0 K")
+    lockins = [d for d in detectors if instruments[d][0] == "lockin"]
+    if plan.kind == "grid" and m.outer.quantity == "frequency":
+        (low_key, low), (high_key, high) = m.outer.extremes()
+        for key, f in ((low_key, low), (high_key, high)):
+            _check_frequency(where, key, f, instruments, lockins)
+    if plan.kind == "resonance_tracking":
+        lo, hi = m.resonance.window()
+        _check_frequency(where, "resonance.center_Hz", m.resonance.center_Hz, instruments, lockins[:1])
+        _check_frequency(where, "resonance.span_Hz", lo, instruments, lockins[:1],
+                         what=f"the search window {lo:g}..{hi:g} Hz reaches")
+        _check_frequency(where, "resonance.span_Hz", hi, instruments, lockins[:1],
+                         what=f"the search window {lo:g}..{hi:g} Hz reaches")
+    if m.temperature is not None:
+        name = _first_of_kind(instruments, "thermometer", None, f"{where}: temperature")
+        t_max = min(float(instruments[name][1].get("max_temperature_K", math.inf)),
+                    lim.max_temperature_K or math.inf)
+        if not m.temperature.setpoint_K <= t_max:
+            raise PlanError(f"{where}: temperature.setpoint_K: {m.temperature.setpoint_K:g} K is above the "
+                            f"limit {t_max:g} K of {name}")
+    if plan.kind == "continuous":
+        plan.coil_constant_T_per_A = coil_constant  # how long a ramp of amperes takes
+        if not m.rate_T_per_min <= max_rate:
+            raise PlanError(f"{where}: rate_T_per_min: {m.rate_T_per_min:g} is above the limit "
+                            f"{max_rate:g} T/min of {source}")
+        if not plan.max_points() <= MAX_POINTS:
+            raise PlanError(f"{where}: interval_s: the ramp read every {m.interval_s:g} s makes up to "
+                            f"{plan.max_points():.3g} readings, more than the limit of {MAX_POINTS:,} points")
+    columns = 8 + len(plan.label_columns()) + sum(len(DETECTOR_QUANTITIES.get(instruments[d][0], ()))
+                                                  for d in detectors)
+    bound = plan.max_points()  # total_points() but for a continuous ramp, whose count is known only roughly
+    expected = bound * columns * 8
+    if expected > MAX_FILE_BYTES:
+        raise PlanError(f"{where}: {bound:,} points of {columns} quantities make a run file of "
+                        f"about {expected / 1e9:.1f} GB, more than the limit of {MAX_FILE_BYTES / 1e9:g} GB")
+    for i, sus in enumerate(m.suspenders):
+        key = f"{where}: suspenders[{i}]"
+        if sus.kind == "temperature_band":
+            _first_of_kind(instruments, "thermometer", sus.instrument, key)
+        else:
+            _first_of_kind(instruments, "field_probe", sus.probe, key)
+    return source, detectors
+
+
+def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors: list[str],
+                           source: str, src_limits: dict, lim) -> None:
+    """What a plan written in Python sets beyond the field, step by step (the field itself is
+    checked with the other kinds' above): temperatures, lock-in frequencies, persistent mode."""
+    temperatures = plan.temperature_setpoints()
+    if temperatures:
+        thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
+        if not thermometers:
+            raise PlanError(f"{where}: {temperatures[0][0]}: the plan sets a temperature but no "
+                            f"thermometer is among the detectors")
+        t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
+        t_max = min(t_max, lim.max_temperature_K or math.inf)
+        key, high = max(temperatures, key=lambda kv: kv[1])
+        if not high <= t_max:
+            raise PlanError(f"{where}: {key}: temperature {high:g} K is above the limit {t_max:g} K")
+    frequencies = plan.frequency_setpoints()
+    if frequencies:
+        lockins = [d for d in detectors if instruments[d][0] == "lockin"]
+        if not lockins:
+            raise PlanError(f"{where}: {frequencies[0][0]}: the plan sets a frequency but no "
+                            f"lockin is among the detectors")
+        for key, f in (min(frequencies, key=lambda kv: kv[1]), max(frequencies, key=lambda kv: kv[1])):
+            _check_frequency(where, key, f, instruments, lockins)
+    persistent = [i for i, s in enumerate(plan.steps) if s.enter_persistent]
+    if persistent and not src_limits.get("has_persistent_switch", False):
+        raise PlanError(f"{where}: step {persistent[0]}: enter_persistent needs a field source with a "
+                        f"persistent switch; {source!r} has none")
+
+
+def frequency_range(info: dict) -> tuple[float, float]:
+    """The frequencies a lock-in may be set to: its station limits within its driver's range."""
+    lo = max(float(info.get("min_frequency_Hz") or 0.0), float(info.get("driver_min_frequency_Hz") or 0.0))
+    hi = min(float(info.get("max_frequency_Hz") or math.inf),
+             float(info.get("driver_max_frequency_Hz") or math.inf))
+    return lo, hi
+
+
+def _check_frequency(where: str, key: str, f: float, instruments: dict, lockins: list[str],
+                     what: str = "") -> None:
+    if not (math.isfinite(f) and f > 0):
+        raise PlanError(f"{where}: {key}: {f!r} Hz is not a positive finite frequency")
+    for name in lockins:
+        lo, hi = frequency_range(instruments[name][1])
+        if not lo <= f <= hi:
+            shown = f"{what} {f:g} Hz" if what else f"{f:g} Hz is"
+            raise PlanError(f"{where}: {key}: {shown} outside the range {lo:g}..{hi:g} Hz of {name}")
+
+
+def _first_of_kind(instruments: dict, kind: str, name: str | None, where: str) -> str:
+    if name is not None:
+        if name not in instruments:
+            raise PlanError(f"{where}: no instrument {name!r} in the station")
+        if instruments[name][0] != kind:
+            raise PlanError(f"{where}: {name!r} is a {instruments[name][0]}, not a {kind}")
+        return name
+    for n, (k, _) in instruments.items():
+        if k == kind:
+            return n
+    raise PlanError(f"{where}: needs a {kind} and the station has none")
+
+
+def station_instruments(station) -> dict[str, tuple[str, dict]]:
+    """A connected station as check_plan_against_station wants it: {name: (kind, limits)}."""
+    return {name: (role_kind(role), _limits_of(role)) for name, role in station.roles.items()}
+
+
+def _limits_of(role: Role) -> dict:
+    out: dict = {}
+    limits = getattr(role, "limits", None)
+    if limits is not None:
+        for key in ("max_field_T", "max_current_A", "max_ramp_rate_T_per_min"):
+            out[key] = getattr(limits, key)
+    if hasattr(role, "coil_constant_T_per_A"):
+        out["coil_constant_T_per_A"] = role.coil_constant_T_per_A
+    out["has_persistent_switch"] = bool(getattr(role, "has_persistent_switch", False))
+    if hasattr(role, "max_temperature_K"):
+        out["max_temperature_K"] = role.max_temperature_K
+    if role_kind(role) == "lockin":
+        values = getattr(role, "limit_values", None) or {}
+        for key in ("min_frequency_Hz", "max_frequency_Hz"):
+            if values.get(key) is not None:
+                out[key] = float(values[key])
+        driver_range = getattr(getattr(role, "driver_cls", None), "FREQUENCY_RANGE_HZ", None)
+        if driver_range is not None:
+            out["driver_min_frequency_Hz"], out["driver_max_frequency_Hz"] = map(float, driver_range)
+    return out
+
+
+
+def plan_instruments(config) -> dict[str, tuple[str, dict]]:
+    """StationConfig -> {name: (role kind, limits and the settings that bound a plan)}."""
+    from loopscope.instruments.registry import resolve_driver
+
+    out: dict[str, tuple[str, dict]] = {}
+    for name, cfg in config.instruments.items():
+        info = dict(cfg.limits)
+        role_cls = resolve_driver(cfg.driver).role_cls
+        if cfg.role == "field_source":
+            info["coil_constant_T_per_A"] = float(
+                cfg.settings.get("coil_constant_T_per_A", getattr(role_cls, "coil_constant_T_per_A", 1.0)))
+            info["has_persistent_switch"] = bool(
+                cfg.settings.get("persistent_switch", getattr(role_cls, "has_persistent_switch", False)))
+        if cfg.role == "lockin":
+            # the instrument's own range, known from the driver class without connecting
+            driver_range = getattr(resolve_driver(cfg.driver).driver_cls, "FREQUENCY_RANGE_HZ", None)
+            if driver_range is not None:
+                info["driver_min_frequency_Hz"], info["driver_max_frequency_Hz"] = map(float, driver_range)
+        out[name] = (cfg.role, info)
+    return out
