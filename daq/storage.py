@@ -314,6 +314,13 @@ class RunWriter:
     >>> w = RunWriter(path, [Column("field_T", "T")], signal="field_T", axes=["field_T"],
     ...               metadata=RunMetadata(title="t", plan_kind="linear"))
     >>> w.append((0, time.time(), 0.0, 0.1)); w.close("completed")
+
+    With traces (an array per point, each its own NXdata group /entry/<name>):
+
+    >>> iv = Trace("iv_curve", TraceAxis("current_setpoint_A", "A", values=currents),
+    ...            [Column("voltage_V", "V"), Column("current_A", "A")])
+    >>> w = RunWriter(path, columns, signal=..., axes=[...], metadata=..., traces=[iv])
+    >>> w.append(row, traces={"iv_curve": {"voltage_V": v, "current_A": i}})
     """
 
     def __init__(
