@@ -20,6 +20,29 @@ class RunFileError(ValueError):
 
 
 @dataclass
+class TraceData:
+    """One trace of a run file (/entry/<name>): an array per point along a fixed axis.
+
+    signals[name] is a float64 array (points x len(axis_values)), row i belonging to the
+    point point_index[i] of /entry/data; a point recorded without this trace is a row of NaN."""
+
+    name: str
+    axis: str
+    axis_values: np.ndarray
+    axis_units: str
+    axis_long_name: str
+    point_index: np.ndarray
+    signals: dict
+    units: dict
+    long_names: dict
+    signal: str
+
+    @property
+    def shape(self):
+        return (len(self.point_index), len(self.axis_values))
+
+
+@dataclass
 class RunData:
     path: Path
     quantities: dict
@@ -29,6 +52,7 @@ class RunData:
     signal: str | None = None
     axes: list = field(default_factory=list)
     analyses: list = field(default_factory=list)
+    traces: dict = field(default_factory=dict)   # name -> TraceData
 
     def __len__(self):
         return len(next(iter(self.quantities.values()))) if self.quantities else 0
@@ -51,13 +75,19 @@ class RunData:
             return self.units[name]
         return {"moment_per_H_m3": "m^3", "field_H_A_per_m": "A/m"}.get(name, "")
 
-    def to_pandas(self):
+    def to_pandas(self, trace=None):
         """The data table as a pandas DataFrame, one row per point (index: point_index when
-        the file has it); units and long names in ``df.attrs`` and each column's name."""
+        the file has it); units and long names in ``df.attrs`` and each column's name.
+
+        trace="iv_curve": that trace in long form instead, one row per point and axis value
+        (index: point_index, the axis), its signals and the point's scalar quantities as
+        columns, so ``df.groupby("field_T")`` gives one curve per field."""
         try:
             import pandas as pd
         except ImportError:
             raise RunFileError(f"{self.path}: to_pandas needs pandas (pip install pandas)") from None
+        if trace is not None:
+            return self._trace_to_pandas(pd, trace)
         columns = {name: np.asarray(values) for name, values in self.quantities.items()}
         index = columns.pop("point_index", None)
         df = pd.DataFrame(columns, index=None if index is None else pd.Index(index, name="point_index"))
@@ -65,10 +95,35 @@ class RunData:
                          "source": str(self.path), "signal": self.signal, "axes": list(self.axes)})
         return df
 
+    def _trace_to_pandas(self, pd, name):
+        t = self.trace(name)
+        n, m = t.shape
+        index = pd.MultiIndex.from_arrays([np.repeat(t.point_index, m), np.tile(t.axis_values, n)],
+                                          names=["point_index", t.axis])
+        columns = {s: np.asarray(v).reshape(-1) for s, v in t.signals.items()}
+        for q, values in self.quantities.items():
+            if q != "point_index":
+                columns[q] = np.repeat(np.asarray(values), m)
+        df = pd.DataFrame(columns, index=index)
+        units = {**self.units, t.axis: t.axis_units, **t.units}
+        long_names = {**self.long_names, t.axis: t.axis_long_name, **t.long_names}
+        df.attrs.update({"units": units, "long_names": long_names, "source": str(self.path),
+                         "signal": t.signal, "trace": t.name, "axes": ["point_index", t.axis]})
+        return df
+
+    def trace(self, name):
+        """The trace `name` (a TraceData); RunFileError naming the ones there are otherwise."""
+        try:
+            return self.traces[name]
+        except KeyError:
+            have = f"its traces are {', '.join(self.traces)}" if self.traces else "it has no traces"
+            raise RunFileError(f"{self.path}: no trace {name!r}; {have}") from None
+
     def to_xarray(self):
         """The data as an xarray Dataset on the dimension ``point`` (coordinate point_index
         when the file has it; the plan's axes as further coordinates along it), every variable
-        with its ``units`` and ``long_name``."""
+        with its ``units`` and ``long_name``. Each trace signal is a variable on
+        (``point``, <its axis>), the axis a coordinate with its units."""
         try:
             import xarray as xr
         except ImportError:
@@ -89,6 +144,14 @@ class RunData:
         data_vars = {name: ("point", np.asarray(values), attrs(name))
                      for name, values in self.quantities.items()
                      if name != "point_index" and name not in coords}
+        for t in self.traces.values():
+            axis_attrs = {"units": t.axis_units, **({"long_name": t.axis_long_name} if t.axis_long_name else {})}
+            coords[t.axis] = (t.axis, np.asarray(t.axis_values), axis_attrs)
+            for name, values in t.signals.items():
+                var_attrs = {"units": t.units.get(name, ""), "trace": t.name}
+                if t.long_names.get(name):
+                    var_attrs["long_name"] = t.long_names[name]
+                data_vars[name] = (("point", t.axis), np.asarray(values), var_attrs)
         return xr.Dataset(data_vars, coords=coords,
                           attrs={"source": str(self.path), "signal": self.signal or ""})
 
@@ -173,7 +236,56 @@ def read_run(path) -> RunData:
         if axes is not None:
             axes = [str(_text(a)) for a in np.atleast_1d(axes)]
         analyses = list(entry["analysis"].keys()) if "analysis" in entry else []
-    return RunData(path, quantities, units, long_names, meta, signal, axes or [], analyses)
+        traces = _read_traces(path, entry, quantities)
+    return RunData(path, quantities, units, long_names, meta, signal, axes or [], analyses, traces)
+
+
+def _read_traces(path, entry, quantities):
+    """Every trace group (an NXdata under /entry other than data), cut to the points of
+    /entry/data: a writer killed mid-flush leaves its last block in the traces only (they are
+    written first), and a trace row belongs to the run once its point is in /entry/data."""
+    import h5py
+
+    n = len(next(iter(quantities.values())))
+    data_index = quantities.get("point_index")
+    traces = {}
+    for name, g in entry.items():
+        if name == "data" or not isinstance(g, h5py.Group) or _text(g.attrs.get("NX_class")) != "NXdata":
+            continue
+        where = f"{path}: trace /entry/{name}"
+        axes = [str(_text(a)) for a in np.atleast_1d(g.attrs.get("axes", []))]
+        if len(axes) != 2 or axes[0] != "point_index" or axes[1] not in g or "point_index" not in g:
+            raise RunFileError(f"{where}: not a trace (@axes {axes}, expected ['point_index', <axis>])")
+        axis_ds = g[axes[1]]
+        axis_values = axis_ds[()].astype(np.float64)
+        signals, units, long_names = {}, {}, {}
+        for sname in g:
+            if not isinstance(g.get(sname, getlink=True), h5py.HardLink):
+                continue  # the row's scalars, linked in from /entry/data
+            ds = g[sname]
+            if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
+                continue
+            if ds.shape[0] < n or ds.shape[1] != axis_values.size:
+                raise RunFileError(f"{where}/{sname} has shape {ds.shape}; /entry/data has {n} points "
+                                   f"and the axis {axes[1]} {axis_values.size} values")
+            try:
+                signals[sname] = ds[:n].astype(np.float64)
+            except OSError as exc:
+                raise RunFileError(f"{where}/{sname} is damaged or truncated ({exc})") from None
+            units[sname] = str(_text(ds.attrs.get("units", "")))
+            long_names[sname] = str(_text(ds.attrs.get("long_name", "")))
+        index = g["point_index"][()]
+        if len(index) < n or (data_index is not None and not np.array_equal(index[:n], data_index)):
+            raise RunFileError(f"{where}/point_index does not match /entry/data/point_index")
+        signal = str(_text(g.attrs.get("signal", "")))
+        # the writer's order: the signal, then its auxiliary signals (h5py lists by name)
+        order = [signal] + [str(_text(a)) for a in np.atleast_1d(g.attrs.get("auxiliary_signals", []))]
+        order = [o for o in order if o in signals] + [o for o in signals if o not in order]
+        signals = {o: signals[o] for o in order}
+        traces[name] = TraceData(name, axes[1], axis_values, str(_text(axis_ds.attrs.get("units", ""))),
+                                 str(_text(axis_ds.attrs.get("long_name", ""))), index[:n], signals, units,
+                                 long_names, signal if signal in signals else next(iter(signals), ""))
+    return traces
 
 
 def select(run: RunData, x_name, y_name, sigma_name=None, xmin=None, xmax=None, use_abs=False):

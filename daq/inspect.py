@@ -38,6 +38,7 @@ def summarize(path: str | Path) -> dict:
                 "max": float(finite.max()) if finite.size else None,
             }
         points = max((q["points"] for q in quantities.values()), default=0)
+        traces = _trace_summaries(entry)
         sample = {}
         for k, ds in entry.get("sample", {}).items():
             sample[k] = _text(ds) if ds.dtype.kind in "SOU" else float(ds[()])
@@ -67,6 +68,7 @@ def summarize(path: str | Path) -> dict:
             "signal": str(data.attrs.get("signal", "")),
             "axes": [str(a) for a in np.atleast_1d(data.attrs.get("axes", []))],
             "quantities": quantities,
+            "traces": traces,
             "sample": sample,
             "instruments": {k: v.get("idn") for k, v in snapshot.get("instruments", snapshot).items()
                             if isinstance(v, dict)},
@@ -75,6 +77,34 @@ def summarize(path: str | Path) -> dict:
             "log": list(zip(log_levels, messages)),
             "analyses": sorted(entry["analysis"].keys()) if "analysis" in entry else [],
         }
+
+
+def _trace_summaries(entry) -> dict:
+    """The traces (/entry/<name>: NXdata groups beside /entry/data): axis, signals, shapes, units."""
+    import h5py
+
+    out = {}
+    for name, g in entry.items():
+        if name == "data" or not isinstance(g, h5py.Group) or g.attrs.get("NX_class") != "NXdata":
+            continue
+        axes = [str(a) for a in np.atleast_1d(g.attrs.get("axes", []))]
+        axis = axes[1] if len(axes) == 2 and axes[1] in g else None
+        values = g[axis][()] if axis else np.empty(0)
+        signals = {}
+        for sname in g:
+            if not isinstance(g.get(sname, getlink=True), h5py.HardLink):
+                continue  # the row's scalars, soft links to /entry/data
+            ds = g[sname]
+            if isinstance(ds, h5py.Dataset) and ds.ndim == 2:
+                signals[sname] = {"units": str(ds.attrs.get("units", "")), "shape": list(ds.shape)}
+        main = str(g.attrs.get("signal", ""))
+        signals = dict(sorted(signals.items(), key=lambda item: item[0] != main))  # the signal first
+        out[name] = {"axis": axis, "axis_units": str(g[axis].attrs.get("units", "")) if axis else "",
+                     "axis_points": int(values.size),
+                     "axis_min": float(values.min()) if values.size else None,
+                     "axis_max": float(values.max()) if values.size else None,
+                     "signal": str(g.attrs.get("signal", "")), "signals": signals}
+    return out
 
 
 def format_summary(s: dict) -> str:
@@ -96,6 +126,15 @@ def format_summary(s: dict) -> str:
     for name, q in s["quantities"].items():
         rng = "" if q["min"] is None else f"{q['min']:.6g} .. {q['max']:.6g}"
         lines.append(f"    {name:<26} [{q['units']}]  {rng}")
+    if s.get("traces"):
+        lines.append("  traces")
+        for name, t in s["traces"].items():
+            rng = "" if t["axis_min"] is None else f"  {t['axis_min']:.6g} .. {t['axis_max']:.6g}"
+            lines.append(f"    {name:<26} along {t['axis']} [{t['axis_units']}], {t['axis_points']} values{rng}")
+            for sname, sig in t["signals"].items():
+                shape = " x ".join(str(n) for n in sig["shape"])
+                main = "  (signal)" if sname == t["signal"] else ""
+                lines.append(f"      {sname:<24} [{sig['units']}]  {shape}{main}")
     if s["instruments"]:
         lines.append("  instruments")
         for name, idn in s["instruments"].items():

@@ -61,6 +61,131 @@ class Column:
     dtype: str = "f8"
 
 
+@dataclass(frozen=True)
+class TraceAxis:
+    """The fixed axis of a trace: the same 1-D values at every point (the current setpoints
+    of an I-V curve, the frequencies of a lock-in scan). Stored once, as
+    /entry/<trace>/<name>."""
+
+    name: str
+    units: str
+    long_name: str = ""
+    values: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A whole array per point: its own NXdata group /entry/<name>, every signal a 2-D
+    dataset (points x len(axis.values)). `signal` is the one a viewer plots (default: the
+    first of `signals`); the others are its auxiliary signals."""
+
+    name: str
+    axis: TraceAxis
+    signals: Sequence[Column]
+    signal: str | None = None
+
+
+# Names directly under /entry that a trace group cannot take.
+_ENTRY_MEMBERS = frozenset({"data", "log", "sample", "instrument", "analysis", "title", "start_time", "end_time",
+                            "status", "status_reason", "heartbeat", "plan", "plan_kind", "station",
+                            "loopscope_version", "operator"})
+
+
+class _TraceLayout:
+    """A Trace checked and fixed: axis values as float64, signal order, chunk shape."""
+
+    def __init__(self, trace: Trace, scalar_names: set[str], taken: set[str], extra: Iterable[str]):
+        where = f"trace {trace.name!r}"
+        if not isinstance(trace.name, str) or not trace.name or "/" in trace.name or trace.name.startswith("."):
+            raise StorageError(f"trace name {trace.name!r}: use a plain name such as 'iv_curve'")
+        if trace.name in _ENTRY_MEMBERS or trace.name in set(extra):
+            raise StorageError(f"{where}: /entry/{trace.name} is part of every run file; name the trace differently")
+        self.name = trace.name
+        self.axis = trace.axis
+        try:
+            values = np.asarray(trace.axis.values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise StorageError(f"{where}: axis {trace.axis.name!r} values are not numbers") from None
+        if values.ndim != 1 or values.size == 0:
+            raise StorageError(f"{where}: axis {trace.axis.name!r} needs a non-empty 1-D list of values, "
+                               f"got shape {values.shape}")
+        self.axis_values = values
+        self.length = values.size
+        self.signals = list(trace.signals)
+        if not self.signals:
+            raise StorageError(f"{where}: no signals")
+        names = [trace.axis.name] + [c.name for c in self.signals]
+        for name in names:
+            if not isinstance(name, str) or not name or "/" in name:
+                raise StorageError(f"{where}: bad quantity name {name!r}")
+            if name == "point_index" or name in scalar_names:
+                # the row's scalars are linked into the trace group under their own names
+                raise StorageError(f"{where}: {name!r} is also a column of /entry/data; "
+                                   "give the trace's quantity another name")
+            if name in taken:
+                raise StorageError(f"{where}: the name {name!r} is used twice in the run "
+                                   "(every trace signal and axis needs its own name)")
+            taken.add(name)
+        for c in self.signals:
+            if np.dtype(c.dtype).kind != "f":
+                raise StorageError(f"{where}: signal {c.name!r} has dtype {c.dtype}; trace signals are "
+                                   "floating point (a missing trace is stored as NaN)")
+        self.signal_names = [c.name for c in self.signals]
+        self.signal_index = {n: j for j, n in enumerate(self.signal_names)}
+        self.main = trace.signal or self.signal_names[0]
+        if self.main not in self.signal_index:
+            raise StorageError(f"{where}: signal {self.main!r} is not one of its signals {self.signal_names}")
+        # A missing trace: one frame of NaN, shared (read-only) by every row that lacks it.
+        self.missing = np.full((len(self.signals), self.length), np.nan)
+        self.missing.flags.writeable = False
+
+    def frame(self, given) -> np.ndarray:
+        """One point's arrays as a (signals, axis) float64 block; a signal not given is NaN."""
+        if given is None:
+            return self.missing
+        if not isinstance(given, dict):
+            raise StorageError(f"trace {self.name!r}: give its signals as a dict name -> array, "
+                               f"got {type(given).__name__}")
+        unknown = [n for n in given if n not in self.signal_index]
+        if unknown:
+            raise StorageError(f"trace {self.name!r}: no signal {unknown[0]!r}; its signals are "
+                               f"{', '.join(self.signal_names)}")
+        out = np.full((len(self.signals), self.length), np.nan)
+        for name, values in given.items():
+            try:
+                arr = np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise StorageError(f"trace {self.name!r} signal {name!r}: values are not numbers") from None
+            if arr.shape != (self.length,):
+                got = f"{arr.size} values" if arr.ndim == 1 else f"shape {arr.shape}"
+                raise StorageError(f"trace {self.name!r} signal {name!r} has {got}, its axis "
+                                   f"{self.axis.name!r} has {self.length}")
+            out[self.signal_index[name]] = arr
+        return out
+
+    def chunk_rows(self, chunk_rows: int) -> int:
+        # chunks of about 256 kB whatever the axis length, never more rows than the columns'
+        return max(1, min(chunk_rows, (256 * 1024) // (8 * self.length)))
+
+
+class _TraceBuffer:
+    """One trace's frames waiting for the disk, in step with the rows of _RowBuffer."""
+
+    def __init__(self, layout: _TraceLayout):
+        self.shape = (len(layout.signals), layout.length)
+        self.frames: list[np.ndarray] = []
+
+    def take(self) -> np.ndarray:
+        frames, self.frames = self.frames, []
+        if not frames:
+            return np.empty((0,) + self.shape)
+        return np.stack(frames)
+
+    def put_back(self, block: np.ndarray) -> None:
+        if len(block):
+            self.frames[:0] = list(block)
+
+
 # The columns every run has, in this order, before the plan's own quantities.
 BOOK_KEEPING = (
     Column("point_index", "1", "point index in acquisition order", "i8"),
@@ -170,6 +295,15 @@ def _fixed(text: str, length: int) -> np.bytes_:
     return np.bytes_(raw)
 
 
+def _attr_text(obj, name: str) -> str:
+    value = obj.attrs.get(name)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    return "" if value is None else str(value)
+
+
 def _str_dataset(group: h5py.Group, name: str, text: str) -> None:
     group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
 
@@ -180,6 +314,13 @@ class RunWriter:
     >>> w = RunWriter(path, [Column("field_T", "T")], signal="field_T", axes=["field_T"],
     ...               metadata=RunMetadata(title="t", plan_kind="linear"))
     >>> w.append((0, time.time(), 0.0, 0.1)); w.close("completed")
+
+    With traces (an array per point, each its own NXdata group /entry/<name>):
+
+    >>> iv = Trace("iv_curve", TraceAxis("current_setpoint_A", "A", values=currents),
+    ...            [Column("voltage_V", "V"), Column("current_A", "A")])
+    >>> w = RunWriter(path, columns, signal=..., axes=[...], metadata=..., traces=[iv])
+    >>> w.append(row, traces={"iv_curve": {"voltage_V": v, "current_A": i}})
     """
 
     def __init__(
@@ -195,9 +336,11 @@ class RunWriter:
         chunk_rows: int = 8192,
         background_flush: bool = True,
         resume: bool = False,
+        traces: Sequence[Trace] = (),
     ):
         """resume=True opens the run file an interrupted run left behind and appends to it
-        (the columns must match); otherwise a new file is created."""
+        (the columns and traces must match); otherwise a new file is created. `traces`: the
+        arrays recorded at every point, each its own NXdata group /entry/<trace.name>."""
         self.path = Path(path) if resume else check_output_path(path, overwrite=overwrite)
         names = [c.name for c in columns]
         if len(set(names)) != len(names):
@@ -207,6 +350,12 @@ class RunWriter:
         for name in [signal, *axes]:
             if name not in self.column_index:
                 raise StorageError(f"signal/axis {name!r} is not one of the quantities {names}")
+        trace_names = [t.name for t in traces]
+        if len(set(trace_names)) != len(trace_names):
+            raise StorageError(f"duplicate trace names in {trace_names}")
+        taken: set[str] = set()
+        self.traces = [_TraceLayout(t, set(self.column_index), taken, metadata.extra)
+                       for t in traces]
         if max_data_at_risk_s <= 0:
             raise StorageError("max_data_at_risk_s must be positive")
         self.max_data_at_risk_s = float(max_data_at_risk_s)
@@ -220,6 +369,7 @@ class RunWriter:
         self._closed = False
         self._flush_error: BaseException | None = None
         self._rows = _RowBuffer(len(self.columns))
+        self._trace_buffers = [_TraceBuffer(t) for t in self.traces]
         # The writer's lock, on the run file's sidecar (daq/locks.py): taken before the file is
         # created, replaced or opened, held until it is closed. HDF5 drops its own file lock in
         # SWMR mode; this one tells other processes a live run from one whose writer died, and
@@ -400,6 +550,9 @@ class RunWriter:
                     if col.name != "point_index":
                         data[col.name].dims[0].attach_scale(scale)
 
+            for trace in self.traces:
+                self._write_trace_structure(entry, trace, chunk_rows)
+
             log = entry.create_group("log")
             log.attrs["NX_class"] = "NXcollection"
             log.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,)).attrs["units"] = "s"
@@ -409,6 +562,49 @@ class RunWriter:
             f.flush()
         except Exception as exc:
             raise StorageError(f"cannot write the structure of {self.path}: {exc}") from exc
+
+    def _write_trace_structure(self, entry: h5py.Group, trace: _TraceLayout, chunk_rows: int) -> None:
+        """/entry/<trace>: an NXdata of 2-D signals (points x axis) on the axes point_index
+        and the trace's axis, both HDF5 dimension scales, with the row's scalars linked in.
+
+        The scalars (field_T, temperature_K, ...) are soft links to /entry/data's datasets,
+        each marked a NeXus coordinate of the point dimension (@<name>_indices = 0): the same
+        data, not a copy (nothing more to write per point, and nothing that could disagree),
+        /entry/data left exactly as without traces, and silx, nexusformat (an NXlink) and
+        xarray's h5netcdf engine (a variable on point_index) all read them."""
+        g = entry.create_group(trace.name)
+        g.attrs["NX_class"] = "NXdata"
+        g.attrs["signal"] = trace.main
+        others = [n for n in trace.signal_names if n != trace.main]
+        if others:
+            g.attrs["auxiliary_signals"] = np.array(others, dtype=h5py.string_dtype())
+        g.attrs["axes"] = np.array(["point_index", trace.axis.name], dtype=h5py.string_dtype())
+        g.attrs["point_index_indices"] = 0
+        g.attrs[f"{trace.axis.name}_indices"] = 1
+        # its own point_index (same values as /entry/data's, written with the same rows):
+        # each group then has its dimension in netCDF's sense, and opens on its own
+        index = g.create_dataset("point_index", shape=(0,), maxshape=(None,), dtype="i8", chunks=(chunk_rows,))
+        index.attrs["units"] = "1"
+        index.attrs["long_name"] = BOOK_KEEPING[0].long_name
+        axis = g.create_dataset(trace.axis.name, data=trace.axis_values)
+        axis.attrs["units"] = trace.axis.units
+        if trace.axis.long_name:
+            axis.attrs["long_name"] = trace.axis.long_name
+        index.make_scale("point_index")
+        axis.make_scale(trace.axis.name)
+        rows = trace.chunk_rows(chunk_rows)
+        for col in trace.signals:
+            ds = g.create_dataset(col.name, shape=(0, trace.length), maxshape=(None, trace.length),
+                                  dtype=col.dtype, chunks=(rows, trace.length), fillvalue=np.nan)
+            ds.attrs["units"] = col.units
+            if col.long_name:
+                ds.attrs["long_name"] = col.long_name
+            ds.dims[0].attach_scale(index)
+            ds.dims[1].attach_scale(axis)
+        for col in self.columns:
+            if col.name != "point_index":
+                g[col.name] = h5py.SoftLink(f"/entry/data/{col.name}")
+                g.attrs[f"{col.name}_indices"] = 0
 
     def _wait_for_hdf5_writers(self, what: str) -> None:
         """Refuse (after waiting a little) while a process holds HDF5's exclusive lock on the
@@ -471,6 +667,9 @@ class RunWriter:
     def _bind(self, f: h5py.File) -> None:
         entry = f["entry"]
         self._datasets = [entry["data"][c.name] for c in self.columns]
+        # per trace: its signal datasets (in the order of trace.signals), then its point_index
+        self._trace_datasets = [[entry[t.name][n] for n in t.signal_names] + [entry[t.name]["point_index"]]
+                                for t in self.traces]
         log = entry["log"]
         self._log_time, self._log_level, self._log_message = log["time"], log["level"], log["message"]
         self._status, self._reason = entry["status"], entry["status_reason"]
@@ -492,13 +691,17 @@ class RunWriter:
             if missing:
                 raise StorageError(f"cannot resume {self.path}: it has no {', '.join(missing)}; "
                                    "the plan or station changed since it was started")
+            self._check_traces_match(f["entry"])
             self._bind(f)
-            lengths = {ds.shape[0] for ds in self._datasets}
+            trace_datasets = [ds for group in self._trace_datasets for ds in group]
+            lengths = {ds.shape[0] for ds in self._datasets + trace_datasets}
             # a crash between the resizes of one block leaves columns of unequal length:
-            # keep the rows every column has
+            # keep the rows every column (and every trace) has
             self.rows_written = min(lengths)
             for ds in self._datasets:
                 ds.resize((self.rows_written,))
+            for ds in trace_datasets:
+                ds.resize((self.rows_written,) + ds.shape[1:])
             self._status[()] = _fixed("running", STATUS_LENGTH)
             self._reason[()] = _fixed("", REASON_LENGTH)
             self._end_time[()] = _fixed("", TIME_LENGTH)
@@ -508,6 +711,39 @@ class RunWriter:
             raise
         return f
 
+    def _check_traces_match(self, entry: h5py.Group) -> None:
+        """Refuse to resume when the traces asked for are not the file's (names, axes, signals)."""
+        in_file = {name: g for name, g in entry.items()
+                   if name != "data" and isinstance(g, h5py.Group) and _attr_text(g, "NX_class") == "NXdata"}
+        problems = []
+        asked = {t.name: t for t in self.traces}
+        for name in sorted(set(in_file) - set(asked)):
+            problems.append(f"the file has a trace {name!r} the run does not record")
+        for name in sorted(set(asked) - set(in_file)):
+            problems.append(f"the run records a trace {name!r} the file does not have")
+        for name in sorted(set(asked) & set(in_file)):
+            t, g = asked[name], in_file[name]
+            axis = g.get(t.axis.name)
+            if axis is None or _attr_text(g, f"{t.axis.name}_indices") != "1":
+                problems.append(f"{name}: its axis in the file is not {t.axis.name!r}")
+            elif axis.shape != t.axis_values.shape:
+                problems.append(f"{name}: axis {t.axis.name!r} has {axis.shape[0]} values in the file, "
+                                f"{t.length} asked")
+            elif not np.array_equal(axis[()], t.axis_values) or _attr_text(axis, "units") != t.axis.units:
+                problems.append(f"{name}: axis {t.axis.name!r} has other values or units in the file")
+            file_signals = [n for n, ds in g.items()
+                            if isinstance(g.get(n, getlink=True), h5py.HardLink) and isinstance(ds, h5py.Dataset)
+                            and ds.ndim == 2]
+            if sorted(file_signals) != sorted(t.signal_names):
+                problems.append(f"{name}: signals {', '.join(sorted(file_signals))} in the file, "
+                                f"{', '.join(sorted(t.signal_names))} asked")
+            else:
+                changed = [c.name for c in t.signals if _attr_text(g[c.name], "units") != c.units]
+                if changed:
+                    problems.append(f"{name}: signal {changed[0]!r} has other units in the file")
+        if problems:
+            raise StorageError(f"cannot resume {self.path}: its traces differ from the run's: " + "; ".join(problems))
+
     def last_row(self) -> dict[str, float] | None:
         """The last point on disk (for a resumed run: where to go on from)."""
         if self.rows_written == 0:
@@ -516,27 +752,60 @@ class RunWriter:
             return {c.name: float(ds[self.rows_written - 1]) for c, ds in zip(self.columns, self._datasets)}
 
     # -- acquisition side -----------------------------------------------------------------
-    def append(self, row: tuple) -> None:
-        """Queue one point: values in the order of self.columns (book-keeping first)."""
+    def append(self, row: tuple, traces: dict | None = None) -> None:
+        """Queue one point: values in the order of self.columns (book-keeping first), and
+        its traces as {trace name: {signal name: 1-D array}}; a trace (or a signal) not given
+        is stored as NaN. Nothing is queued when anything is wrong."""
         if self._flush_error is not None:
             raise StorageError(f"writing {self.path} failed: {self._flush_error}") from self._flush_error
+        frames = self._frames(traces) if self.traces or traces else None
         with self._lock:
             if self._oldest_pending is None:
                 self._oldest_pending = time.monotonic()
             self._rows.append(row)
+            if frames is not None:
+                for buffer, frame in zip(self._trace_buffers, frames):
+                    buffer.frames.append(frame)
             oldest = self._oldest_pending
         if time.monotonic() - oldest > 0.8 * self.max_data_at_risk_s:
             # the background flusher fell behind (a busy CPU): keep the promise ourselves
             self.flush()
 
-    def extend(self, rows: Iterable[tuple]) -> None:
+    def extend(self, rows: Iterable[tuple], traces: Iterable[dict | None] | None = None) -> None:
+        """Queue several points; `traces`, when given, one dict (or None) per row as for append."""
         if self._flush_error is not None:
             raise StorageError(f"writing {self.path} failed: {self._flush_error}") from self._flush_error
+        if not self.traces and traces is None:
+            with self._lock:
+                if self._oldest_pending is None:
+                    self._oldest_pending = time.monotonic()
+                for row in rows:
+                    self._rows.append(row)
+            return
+        rows = list(rows)
+        per_row = [None] * len(rows) if traces is None else list(traces)
+        if len(per_row) != len(rows):
+            raise StorageError(f"extend: {len(rows)} rows but {len(per_row)} trace entries")
+        frames = [self._frames(t) for t in per_row]  # every row checked before any is queued
         with self._lock:
             if self._oldest_pending is None:
                 self._oldest_pending = time.monotonic()
-            for row in rows:
+            for row, row_frames in zip(rows, frames):
                 self._rows.append(row)
+                for buffer, frame in zip(self._trace_buffers, row_frames):
+                    buffer.frames.append(frame)
+
+    def _frames(self, traces: dict | None) -> list[np.ndarray]:
+        """One frame per trace of the file, in its order, from append's `traces` argument."""
+        traces = traces or {}
+        if not isinstance(traces, dict):
+            raise StorageError(f"traces: a dict trace name -> {{signal: array}}, got {type(traces).__name__}")
+        known = {t.name for t in self.traces}
+        unknown = [n for n in traces if n not in known]
+        if unknown:
+            have = f"its traces are {', '.join(sorted(known))}" if known else "it records no traces"
+            raise StorageError(f"{self.path}: no trace {unknown[0]!r}; {have}")
+        return [t.frame(traces.get(t.name)) for t in self.traces]
 
     def log(self, level: str, message: str, when: float | None = None) -> None:
         with self._lock:
@@ -551,12 +820,15 @@ class RunWriter:
         """Write every queued point and log line to disk now."""
         with self._lock:
             rows = self._rows.take()
+            frames = [b.take() for b in self._trace_buffers]
             logs, self._log = self._log, []
             oldest, self._oldest_pending = self._oldest_pending, None
         with self._io_lock:
             if self._closed:
                 return
             try:
+                if frames:
+                    self._write_traces(frames, rows)
                 self._write_rows(rows)
                 self._write_logs(logs)
                 self._heartbeat[()] = time.time()
@@ -568,6 +840,8 @@ class RunWriter:
                 # freed, say) can still save it; nothing already on disk is touched.
                 with self._lock:
                     self._rows.put_back(rows)
+                    for buffer, block in zip(self._trace_buffers, frames):
+                        buffer.put_back(block)
                     self._log[:0] = logs
                     if oldest is not None:
                         self._oldest_pending = oldest
@@ -584,6 +858,27 @@ class RunWriter:
         for ds in self._datasets:
             ds.flush()
         self.rows_written = n1
+
+    def _write_traces(self, frames: list[np.ndarray], rows: np.ndarray) -> None:
+        """Write the traces of a block of rows before the rows themselves, each dataset
+        flushed before the next is grown: HDF5 then reaches the disk in that order, so at any
+        instant (a SIGKILL) every trace holds at least the rows /entry/data holds, and at most
+        this block more, which the reader and a resume cut off. Rows are written at
+        rows_written, so a retry after a failure rewrites the same places."""
+        if not len(rows):
+            return
+        n0 = self.rows_written
+        n1 = n0 + rows.shape[0]
+        index = rows[:, 0].astype(np.int64)
+        for block, datasets in zip(frames, self._trace_datasets):
+            *signals, point_index = datasets
+            for j, ds in enumerate(signals):
+                ds.resize((n1, ds.shape[1]))
+                ds[n0:n1] = block[:, j, :]
+                ds.flush()
+            point_index.resize((n1,))
+            point_index[n0:n1] = index
+            point_index.flush()
 
     def _write_logs(self, logs: list[tuple[float, str, str]]) -> None:
         if not logs:
