@@ -162,6 +162,14 @@ def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors:
                             f"lockin is among the detectors")
         for key, f in (min(frequencies, key=lambda kv: kv[1]), max(frequencies, key=lambda kv: kv[1])):
             _check_frequency(where, key, f, instruments, lockins)
+    from loopscope.daq.point_measurements import measurements_of, resolve_instrument
+    try:
+        measurements = measurements_of(plan.steps)
+    except PlanError as exc:
+        raise PlanError(f"{where}: {exc}") from None
+    for m in measurements:
+        name = resolve_instrument(m, where, instruments, detectors)
+        m.check(f"{where}: {m.name}", name, instruments[name][1])
     persistent = [i for i, s in enumerate(plan.steps) if s.enter_persistent]
     if persistent and not src_limits.get("has_persistent_switch", False):
         raise PlanError(f"{where}: step {persistent[0]}: enter_persistent needs a field source with a "
@@ -209,8 +217,9 @@ def _limits_of(role: Role) -> dict:
     out: dict = {}
     limits = getattr(role, "limits", None)
     if limits is not None:
-        for key in ("max_field_T", "max_current_A", "max_ramp_rate_T_per_min"):
-            out[key] = getattr(limits, key)
+        for key in ("max_field_T", "max_current_A", "max_ramp_rate_T_per_min", "max_voltage_V"):
+            if hasattr(limits, key):   # a field source's limits, or a source-meter's
+                out[key] = getattr(limits, key)
     if hasattr(role, "coil_constant_T_per_A"):
         out["coil_constant_T_per_A"] = role.coil_constant_T_per_A
     out["has_persistent_switch"] = bool(getattr(role, "has_persistent_switch", False))

@@ -442,6 +442,7 @@ class Point:
     labels: dict | None = None  # branch, cycle, outer_index
     actions: tuple[str, ...] = ()  # e.g. ("enter_persistent",) after the ramp of a persistent step
     find_resonance: bool = False
+    measure: tuple = ()  # array measurements at the point (daq/point_measurements.py)
 
 
 @dataclass
@@ -454,6 +455,13 @@ class Plan:
     #: the field source's coil constant, filled in by check_plan_against_station: a continuous
     #: plan on axis current needs it to know how long its ramp (in T/min) takes
     coil_constant_T_per_A: float | None = None
+    #: an adaptive plan in Python: (generator function, arguments); its steps come one at a time
+    #: as the readings come in (Runner._run_adaptive), and ``steps`` holds only the first
+    code_function: tuple | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return self.code_function is not None
 
     @property
     def kind(self) -> str:
@@ -551,7 +559,7 @@ class Plan:
             expected = _continuous_expected(duration, m.interval_s)
             return min(expected, m.max_points) if m.max_points else expected
         if m.kind == "code":
-            return len(self.steps)
+            return m.max_points if self.adaptive else len(self.steps)
         raise AssertionError(m.kind)
 
     def max_points(self) -> int | float:

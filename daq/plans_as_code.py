@@ -65,6 +65,11 @@ class CodePlanModel(_PlanBase):
     arguments: dict[str, Any] = {}
     labels: list[str] = Field(default_factory=list)   # extra columns the steps fill
     temperature_steps: StepTemperature = StepTemperature()
+    #: the steps depend on the readings (``reading = yield step(...)``): they cannot be listed
+    #: before the run, so each is checked against the station as it comes, and max_points bounds
+    #: the run (required)
+    adaptive: bool = False
+    max_points: int | None = Field(default=None, ge=1, le=MAX_POINTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +80,27 @@ class Step:
     at_elapsed_s: float | None = None   # read when the run's clock reaches this
     labels: dict | None = None
     enter_persistent: bool = False      # after the ramp: heater off, leads to zero
+    measure: tuple = ()                 # array measurements at the point (daq/point_measurements.py)
 
 
 def step(field: float | None = None, *, temperature_K: float | None = None,
          frequency_Hz: float | None = None, at_elapsed_s: float | None = None,
-         labels: dict | None = None, enter_persistent: bool = False) -> Step:
-    """One point: set what is given, settle, read every detector, record a row."""
+         labels: dict | None = None, enter_persistent: bool = False, measure=()) -> Step:
+    """One point: set what is given, settle, take the measurements asked for (an I-V curve, a
+    frequency scan: each a trace in the file), read every detector, record a row."""
+    measure = tuple(measure) if isinstance(measure, (list, tuple)) else (measure,)
     return Step(field, temperature_K, frequency_Hz, at_elapsed_s,
-                dict(labels) if labels else None, bool(enter_persistent))
+                dict(labels) if labels else None, bool(enter_persistent), measure)
+
+
+class Reading(dict):
+    """What an adaptive plan gets back from ``reading = yield step(...)``: the point's row as
+    {column: value} (field_T, flux_phi0, lockin_x_V, ...), and ``traces`` as
+    {trace: {signal: array}} for the step's measurements."""
+
+    def __init__(self, row: dict, traces: dict | None = None):
+        super().__init__(row)
+        self.traces = traces or {}
 
 
 def plan(**header) -> Callable:
@@ -130,21 +148,33 @@ def load_code_plan(source, arguments: dict | None = None) -> Plan:
     except ValidationError as exc:
         lines = _format_errors(exc, target)
         raise PlanError("; ".join(lines), lines) from None
-    steps = _steps_of(function, bound.arguments, model, target)
+    if model.adaptive and model.max_points is None:
+        raise PlanError(f"{target}: max_points: an adaptive plan needs max_points (its steps are "
+                        f"not known before the run)")
+    if not model.adaptive and model.max_points is not None:
+        raise PlanError(f"{target}: max_points: only for adaptive plans (the number of points of "
+                        f"this plan is known from its steps)")
+    steps = _first_step(function, bound.arguments, model, target) if model.adaptive \
+        else _steps_of(function, bound.arguments, model, target)
     import yaml
     text = yaml.safe_dump(model.model_dump(mode="json", exclude_defaults=True) | {"kind": "code"},
                           sort_keys=False)
     if file_text:
         text += f"# --- the plan's source ({target}) ---\n" + "".join(
             f"# {line}\n" for line in file_text.splitlines())
-    return Plan(model=model, text=text, origin=target, steps=steps)
+    return Plan(model=model, text=text, origin=target, steps=steps,
+                code_function=(function, dict(bound.arguments)) if model.adaptive else None)
 
 
 def points_of(steps: list[Step], start_index: int = 0) -> Iterator[Point]:
     for i, s in enumerate(itertools.islice(steps, start_index, None), start=start_index):
-        yield Point(i, field=s.field, temperature_K=s.temperature_K, frequency_Hz=s.frequency_Hz,
-                    at_elapsed_s=s.at_elapsed_s, labels=s.labels,
-                    actions=("enter_persistent",) if s.enter_persistent else ())
+        yield point_of(s, i)
+
+
+def point_of(s: Step, index: int) -> Point:
+    return Point(index, field=s.field, temperature_K=s.temperature_K, frequency_Hz=s.frequency_Hz,
+                 at_elapsed_s=s.at_elapsed_s, labels=s.labels,
+                 actions=("enter_persistent",) if s.enter_persistent else (), measure=s.measure)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -166,34 +196,72 @@ def _steps_of(function, arguments: dict, model: CodePlanModel, target: str) -> l
                         f"(before anything moved): {type(exc).__name__}: {exc}") from None
     if not steps:
         raise PlanError(f"{target}: the plan gives no steps")
-    declared, last_time = set(model.labels), -math.inf
+    last_time = -math.inf
     for n, s in enumerate(steps):
-        where = f"{target}: step {n}"
-        for key in ("field", "temperature_K", "frequency_Hz", "at_elapsed_s"):
-            value = getattr(s, key)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
-                raise PlanError(f"{where}: {key}: {value!r} is not a finite number")
-        if s.temperature_K is not None and not s.temperature_K > 0:
-            raise PlanError(f"{where}: temperature_K: {s.temperature_K:g} K; temperatures must be "
-                            f"above 0 K")
-        if s.frequency_Hz is not None and not s.frequency_Hz > 0:
-            raise PlanError(f"{where}: frequency_Hz: {s.frequency_Hz:g} Hz must be positive")
-        if s.at_elapsed_s is not None:
-            if s.at_elapsed_s < last_time:
-                raise PlanError(f"{where}: at_elapsed_s: {s.at_elapsed_s:g} s is before the "
-                                f"previous step's {last_time:g} s")
-            last_time = s.at_elapsed_s
-        for label, value in (s.labels or {}).items():
-            if label not in declared:
-                raise PlanError(f"{where}: labels: {label!r} is not declared in @plan(labels=...) "
-                                f"(declared: {', '.join(sorted(declared)) or 'none'})")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
-                raise PlanError(f"{where}: labels.{label}: {value!r} is not a finite number")
+        last_time = check_step(n, s, model, target, last_time)
+    from loopscope.daq.point_measurements import measurements_of
+    try:
+        measurements_of(steps)
+    except PlanError as exc:
+        raise PlanError(f"{target}: {exc}") from None
     return steps
+
+
+def _first_step(function, arguments: dict, model: CodePlanModel, target: str) -> list[Step]:
+    """An adaptive plan's first step (it cannot depend on a reading): checked, and the shape of
+    the run (its measurements, whether it sets temperatures) is taken from it."""
+    try:
+        first = next(function(**arguments))
+    except StopIteration:
+        raise PlanError(f"{target}: the plan gives no steps") from None
+    except Exception as exc:
+        raise PlanError(f"{target}: the plan function failed before its first step "
+                        f"(before anything moved): {type(exc).__name__}: {exc}") from None
+    if not isinstance(first, Step):
+        raise PlanError(f"{target}: step 0: yielded {type(first).__name__} {first!r:.60}; a "
+                        f"plan yields step(...) for each point")
+    check_step(0, first, model, target, -math.inf)
+    return [first]
+
+
+def check_step(n: int, s: Step, model: CodePlanModel, target: str, last_time: float) -> float:
+    """One step checked on its own: numbers finite, labels declared, times in order, the
+    measurements known. Returns the step's time (for the next step's order check)."""
+    where = f"{target}: step {n}"
+    if not isinstance(s, Step):
+        raise PlanError(f"{where}: yielded {type(s).__name__} {s!r:.60}; a plan yields step(...) "
+                        f"for each point")
+    for key in ("field", "temperature_K", "frequency_Hz", "at_elapsed_s"):
+        value = getattr(s, key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise PlanError(f"{where}: {key}: {value!r} is not a finite number")
+    if s.temperature_K is not None and not s.temperature_K > 0:
+        raise PlanError(f"{where}: temperature_K: {s.temperature_K:g} K; temperatures must be "
+                        f"above 0 K")
+    if s.frequency_Hz is not None and not s.frequency_Hz > 0:
+        raise PlanError(f"{where}: frequency_Hz: {s.frequency_Hz:g} Hz must be positive")
+    if s.at_elapsed_s is not None:
+        if s.at_elapsed_s < last_time:
+            raise PlanError(f"{where}: at_elapsed_s: {s.at_elapsed_s:g} s is before the "
+                            f"previous step's {last_time:g} s")
+        last_time = s.at_elapsed_s
+    declared = set(model.labels)
+    for label, value in (s.labels or {}).items():
+        if label not in declared:
+            raise PlanError(f"{where}: labels: {label!r} is not declared in @plan(labels=...) "
+                            f"(declared: {', '.join(sorted(declared)) or 'none'})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise PlanError(f"{where}: labels.{label}: {value!r} is not a finite number")
+    from loopscope.daq.point_measurements import FrequencyScan, IVCurve
+    for m in s.measure:
+        if not isinstance(m, (IVCurve, FrequencyScan)):
+            raise PlanError(f"{where}: measure: {m!r:.60} is not a measurement; use iv_curve(...) "
+                            f"or frequency_scan(...)")
+    return last_time
 
 
 def _import_target(target: str):

@@ -19,7 +19,8 @@ from loopscope.instruments.roles import Role, TransientInstrumentError
 class PointReadings:
     """A part of the Runner (daq/runner.py), which it mixes in: the methods use the runner's state."""
 
-    def _record(self, p: Point, target_T: float | None, resonance: float | None) -> None:
+    def _record(self, p: Point, target_T: float | None, resonance: float | None,
+                traces: dict | None = None) -> tuple:
         src = self.source
         ix = self._ix
         row = [math.nan] * ix.width
@@ -61,10 +62,17 @@ class PointReadings:
                     self._retrying(src, src.pause_ramp)  # the ramp waits with the readings
                 self._suspend(tripped)
                 raise _Remeasure()
-        self.writer.append(row)
+        if traces:
+            self.writer.append(row, traces=traces)
+        else:
+            self.writer.append(row)
         if self.bus.has_subscribers:
             # subscribers map the row to names with the columns of the "started" event
-            self._emit(EventKind.POINT, index=p.index, row=row)
+            if traces:
+                self._emit(EventKind.POINT, index=p.index, row=row, traces=traces)
+            else:
+                self._emit(EventKind.POINT, index=p.index, row=row)
+        return row
 
     def _read_together(self, jobs) -> list:
         """One reading from each of several instruments, all asked before the first answer is

@@ -18,6 +18,8 @@ DETECTOR_QUANTITIES = {
     "lockin": [("lockin_x_V", "V", "lock-in X"), ("lockin_y_V", "V", "lock-in Y"),
                ("frequency_Hz", "Hz", "lock-in reference frequency")],
     "thermometer": [("temperature_K", "K", "sample temperature")],
+    # measured through step(measure=[iv_curve(...)]), a trace per point: no scalar of its own
+    "source_meter": [],
 }
 # quantity -> the role method that reads it (lock-in X and Y come from one read_xy_V)
 READ_METHOD = {"probe_field_T": "read_field_T", "flux_phi0": "read_flux_phi0", "frequency_Hz": "read_frequency_Hz",
@@ -86,7 +88,9 @@ class RunColumns:
             cols.append(Column("resonance_frequency_Hz", "Hz", "cantilever resonance found at this field"))
         if self.plan.kind == "grid" and self.plan.model.outer.quantity == "temperature":
             cols.append(Column("temperature_setpoint_K", "K", "outer-loop temperature setpoint"))
-        if self.plan.kind == "code" and self.plan.temperature_setpoints():
+        if self.plan.kind == "code" and (self.plan.temperature_setpoints() or (
+                # an adaptive plan's later steps may set a temperature its first does not
+                self.plan.adaptive and any(role_kind(r) == "thermometer" for r in self.detectors.values()))):
             cols.append(Column("temperature_setpoint_K", "K", "temperature setpoint of the step"))
         for label in self.plan.label_columns():
             cols.append(Column(label, "1", label.replace("_", " ")))

@@ -14,6 +14,8 @@ The run loop is here; each of its jobs has its own module, mixed into Runner:
   daq/suspenders.py             conditions that hold a point until they clear
   daq/resonance_search.py       the cantilever's resonance at each field
   daq/continuous_ramp.py        the continuous kind: one ramp, read as it goes
+  daq/adaptive_plans.py         plans in Python whose steps the readings steer
+  daq/point_measurements.py     an I-V curve, a frequency scan: a trace per point
   daq/retries.py                bounded retries and reconnection of instrument calls
   daq/safe_state.py             the safe state, the operator's hold, the field at the end
   daq/run_states.py             the run's states and their transitions, RunResult
@@ -27,11 +29,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from loopscope.daq.adaptive_plans import AdaptivePlans
 from loopscope.daq.continuous_ramp import ContinuousRamp
 from loopscope.daq.events import Event, EventBus, EventKind
 from loopscope.daq.plan_against_station import (check_plan_against_station,  # noqa: F401  (its old home)
                                                 station_instruments)
 from loopscope.daq.plans import Plan, PlanError, Point
+from loopscope.daq.point_measurements import measurements_of, resolve_instrument
 from loopscope.daq.point_readings import PointReadings
 from loopscope.daq.resonance_search import ResonanceSearch
 from loopscope.daq.retries import Retries
@@ -50,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- the runner
-class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSteps, Suspenders,
+class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling, TemperatureSteps, Suspenders,
              ResonanceSearch, Retries, SafeState):
     """Run one plan on one station into one file.
 
@@ -104,6 +108,12 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSte
         if m.limits.max_ramp_rate_T_per_min:
             self.ramp_rate = min(self.ramp_rate, m.limits.max_ramp_rate_T_per_min)
         self._columns, self._readers = self._plan_columns()
+        # array measurements of a plan in Python (an I-V curve, a frequency scan): one trace each
+        self._measurements = measurements_of(plan.steps) if plan.kind == "code" else []
+        instruments = station_instruments(station)
+        self._measured_roles = {
+            m.name: station.roles[resolve_instrument(m, plan.origin, instruments, self.detector_names)]
+            for m in self._measurements}
         self._suspenders = [(sus, self._suspender_role(sus)) for sus in m.suspenders]
 
     # -- public control -------------------------------------------------------------------
@@ -187,7 +197,7 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSte
         try:
             self.writer = RunWriter(self.out_path, self._columns, signal=signal, axes=axes, metadata=metadata,
                                     max_data_at_risk_s=m.max_data_at_risk_s, overwrite=self.overwrite,
-                                    resume=self.resume_file)
+                                    resume=self.resume_file, traces=[x.trace() for x in self._measurements])
         except StorageError as exc:
             # nothing was driven yet: no safe state to reach, only the account to give
             reason = str(exc)
@@ -223,6 +233,8 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSte
                 self._temperature_first()
             if self.plan.kind == "continuous":
                 self._run_continuous(start_index, total)
+            elif self.plan.adaptive:
+                self._run_adaptive(start_index, total)
             else:
                 for point in self.plan.points(start_index):
                     self._check_pause_and_abort()
@@ -251,6 +263,9 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSte
             self._emit(EventKind.ERROR if status == "failed" else EventKind.WARNING, message=reason)
             self.writer.log("error" if status == "failed" else "warning", reason)
             safe, reached = self._go_safe()
+            meters = self._source_meters_safe()
+            if meters:
+                safe = f"{safe}; {meters}" if safe else meters
             if safe:
                 reason = f"{reason}; safe state: {safe}"
             self.writer.log("info" if reached else "error", f"safe state: {safe or 'reached'}")
@@ -277,7 +292,7 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSte
             return {"error": f"snapshot failed: {exc}"}
 
     # -- one point ------------------------------------------------------------------------
-    def _do_point(self, p: Point) -> None:
+    def _do_point(self, p: Point) -> tuple:
         while True:
             self._point_reconnects = self._reconnects
             self._in_point = True
@@ -288,7 +303,8 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSte
             finally:
                 self._in_point = False
 
-    def _visit(self, p: Point) -> None:
+    def _visit(self, p: Point) -> tuple:
+        """Set, settle, measure and record one point; returns (row, traces)."""
         m = self.plan.model
         src = self.source
         self._retrying(src, src.check_quench)
@@ -310,7 +326,10 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, Settling, TemperatureSte
         resonance = None
         if p.find_resonance:
             resonance = self._find_resonance()
-        self._record(p, target_T, resonance)
+        traces = None
+        if p.measure:
+            traces = {m.name: m.measure(self, self._measured_roles[m.name]) for m in p.measure}
+        return self._record(p, target_T, resonance, traces), traces
 
     def _ramp_and_settle(self, target_T: float) -> None:
         src = self.source

@@ -10,6 +10,7 @@ import logging
 
 from loopscope.daq.events import EventKind
 from loopscope.daq.run_states import _HoldRequested
+from loopscope.instruments.roles import role_kind
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,23 @@ class SafeState:
                 if self.writer is not None:
                     self.writer.log("error", message)
                 return f"FAILED ({exc}); the field is NOT at the safe state", False
+
+    def _source_meters_safe(self) -> str:
+        """Every source-meter the plan drives: source at zero, output off (after the field
+        source, whatever happened to it). Returns their accounts, '' when the plan has none."""
+        accounts = []
+        for role in {id(r): r for r in self._measured_roles.values()
+                     if role_kind(r) == "source_meter"}.values():
+            try:
+                accounts.append(f"{role.name}: {self._retrying(role, role.go_to_safe_state)}")
+            except Exception as exc:
+                message = f"could not bring {role.name} to its safe state: {exc}"
+                log.error(message)
+                self._emit(EventKind.ERROR, message=message)
+                if self.writer is not None:
+                    self.writer.log("error", message)
+                accounts.append(f"{role.name}: FAILED ({exc}); its output may still be on")
+        return "; ".join(accounts)
 
     def _hold_here(self) -> str:
         """Pause the supply where it is (the operator's hold): one attempt, no retries."""

@@ -54,7 +54,7 @@ def _point(p) -> dict:
     labels = d.pop("labels") or {}
     d["actions"] = " ".join(d["actions"])
     d |= {f"labels.{k}": v for k, v in labels.items()}
-    return {k: v for k, v in d.items() if v not in (None, False, "")} | {"index": p.index}
+    return {k: v for k, v in d.items() if v not in (None, False, "", ())} | {"index": p.index}
 
 
 def all_records(tmp: Path) -> dict:
