@@ -13,11 +13,14 @@ from loopscope.instruments.drivers.keithley2400 import Keithley2400
 from loopscope.instruments.roles import InstrumentError, LimitError, role_kind
 from loopscope.instruments.station import StationError, load_station, validate_station
 
-from .conftest import REPO, sim_station_dict
+from .conftest import REPO, SPEED, TIMEOUT_S
+
+SMU_STATION = REPO / "examples" / "station_sim_source_meter.yaml"
 
 
 def smu_only(**over):
-    d = sim_station_dict()
+    d = yaml.safe_load(SMU_STATION.read_text())
+    d["time_scale"], d["timeout_s"] = SPEED, TIMEOUT_S
     entry = dict(d["instruments"]["source_meter"])
     for key, value in over.items():
         entry[key] = dict(entry.get(key, {}), **value) if isinstance(value, dict) else value
@@ -177,9 +180,8 @@ def test_station_refuses_a_compliance_above_the_limit():
 @pytest.mark.skipif(sys.platform == "win32", reason="no pseudo-terminals on Windows")
 def test_the_role_over_rs232():
     from loopscope.sim_devices import SimulatedLab
-    data = yaml.safe_load((REPO / "examples" / "station_sim_serial.yaml").read_text())
-    data["time_scale"] = 1000.0
-    data["instruments"] = {"source_meter": data["instruments"]["source_meter"]}
+    data = yaml.safe_load(SMU_STATION.read_text())
+    data["time_scale"] = 1000.0          # the lab's resources give the ASRL one
     with SimulatedLab(None, seed=0, speed=1000.0, serial=["source_meter"]) as lab:
         assert lab.resources["source_meter"].startswith("ASRL")
         with load_station(data, resources=lab.resources) as st:

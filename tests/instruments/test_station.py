@@ -33,7 +33,7 @@ def test_example_station_validates():
     assert cfg.name == "simulated-lab" and cfg.time_scale == 1.0 and cfg.safe_state == "zero"
     assert cfg.source_text == STATION_SIM.read_text()
     ports = sorted(int(r.split("::")[2]) for c in cfg.instruments.values() for r in c.resources)
-    assert ports == list(range(50401, 50410))
+    assert ports == list(range(50401, 50409))
     assert set(cfg.of_kind("field_source")) == {"coil_supply", "magnet_supply"}
     assert cfg.instruments["squid_controller"].voltmeter_resource.endswith("50404::SOCKET")
 
@@ -137,7 +137,7 @@ def test_dotted_driver_path_subclass():
 
 def test_registry_is_complete():
     assert set(DRIVERS) == {"kepco_bop", "ami430", "lakeshore425", "squid_fll", "sr830",
-                            "sr860", "lakeshore336", "keithley2182"}
+                            "sr860", "lakeshore336", "keithley2182", "keithley2400"}
     for name, spec in DRIVERS.items():
         resolved = resolve_driver(name)
         assert hasattr(resolved.driver_cls, "snapshot")
