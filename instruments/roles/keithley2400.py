@@ -197,9 +197,17 @@ class Keithley2400SourceMeter(VisaRole, SourceMeter):
     def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
         with self._io("read output state") as smu:
             on = smu.source_enabled
-            level = smu.source_current if on and smu.source_mode == "current" else 0.0
+            mode = smu.source_mode if on else "current"
+            level = smu.source_current if on and mode == "current" else 0.0
         if not on:
             return f"{self.name}: output off"
+        if mode != "current":
+            # someone else left it sourcing voltage: to 0 V, then off (never switched to
+            # current sourcing under load)
+            with self._setpoint_io("voltage to 0 V, output off") as smu:
+                smu.source_voltage = 0.0
+                smu.source_enabled = False
+            return f"{self.name}: voltage source set to 0 V, output off"
         self._setpoint_A = level
         self.output_off()
         return f"{self.name}: stepped from {level:.4g} A to 0 A, output off"

@@ -189,3 +189,11 @@ def test_the_role_over_rs232():
         assert (V[1] - V[0]) / (I[1] - I[0]) == pytest.approx(lab.world.wire_resistance_ohm(), rel=1e-3)
         framing = lab.serial_framing("source_meter")
         assert framing["client"]["baud_rate"] == 9600 and framing["counters"]["garbled"] == 0
+
+
+def test_safe_state_of_a_unit_left_sourcing_voltage(smu):
+    role, lab = smu
+    sim = sim_state(lab)
+    sim.handle_line(":SOUR:FUNC VOLT;:SOUR:VOLT 0.01;:OUTP ON")
+    assert "0 V, output off" in role.go_to_safe_state()
+    assert sim.output is False and sim.level["VOLT"] == 0.0 and sim.source_func == "VOLT"
