@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from loopscope.instruments.roles import (FieldLimits, FieldProbe, FieldSource, FluxReadout, InstrumentError, LockIn,
-                               Thermometer, TransientInstrumentError)
+                               SourceMeter, SourceMeterLimits, Thermometer, TransientInstrumentError)
 
 
 class _FaultMixin:
@@ -181,6 +181,79 @@ class MemoryThermometer(_FaultMixin, Thermometer):
 
     def read_setpoint_K(self):
         return self.temperature
+
+
+class MemorySourceMeter(_FaultMixin, SourceMeter):
+    """A current source on an ohmic sample (resistance_ohm, a thermoelectric offset_V): V = I R +
+    offset, clamped at the compliance, where the current is what the compliance allows.
+    ``history`` records every setpoint and output change, for tests of the engine."""
+
+    def __init__(self, name="source_meter", resistance_ohm=400.0, offset_V=0.0,
+                 limits: SourceMeterLimits | None = None, compliance_V=None):
+        self.name, self.resource = name, "memory"
+        self.limits = limits or SourceMeterLimits(max_current_A=1e-3, max_voltage_V=10.0)
+        self.resistance_ohm, self.offset_V = float(resistance_ohm), float(offset_V)
+        self.compliance_V = float(compliance_V if compliance_V is not None else self.limits.max_voltage_V)
+        self.limits.check_compliance(self.compliance_V, name)
+        self.setpoint_A = 0.0
+        self.on = False
+        self._compliance = False
+        self.history: list[tuple[str, float]] = []
+
+    def snapshot(self):
+        return {"driver": "memory", "resource": "memory", "role": "source_meter",
+                "idn": "loopscope,memory-source-meter", "setpoint_A": self.setpoint_A,
+                "output": self.on, "compliance_V": self.compliance_V}
+
+    def set_current_A(self, current_A):
+        self.limits.check_current(current_A, self.name)
+        self._maybe_fail("set current")
+        self.setpoint_A = float(current_A)
+        self.history.append(("current", self.setpoint_A))
+
+    def read_voltage_and_current(self):
+        self._maybe_fail("read V and I")
+        if not self.on:
+            raise InstrumentError(f"{self.name} (memory): reading with the output off")
+        i = self.setpoint_A
+        v = i * self.resistance_ohm + self.offset_V
+        self._compliance = abs(v) > self.compliance_V
+        if self._compliance:
+            v = math.copysign(self.compliance_V, v)
+            i = (v - self.offset_V) / self.resistance_ohm
+        return v, i
+
+    def in_compliance(self):
+        return self._compliance
+
+    def set_compliance_V(self, voltage_V):
+        self.limits.check_compliance(voltage_V, self.name)
+        self.compliance_V = float(voltage_V)
+
+    def read_compliance_V(self):
+        return self.compliance_V
+
+    def output_on(self):
+        self._maybe_fail("output on")
+        if not self.on:
+            self.on = True       # from 0 A to the setpoint, as the VISA role steps it
+            self.history.append(("output", 1.0))
+
+    def output_off(self):
+        self.set_current_A(0.0)
+        self.on = False
+        self.history.append(("output", 0.0))
+
+    def output_is_on(self):
+        return self.on
+
+    def go_to_safe_state(self, should_stop=None):
+        if not self.on:
+            return f"{self.name}: output off"
+        level = self.setpoint_A
+        self.output_off()
+        self.history.append(("safe", 0.0))
+        return f"{self.name}: stepped from {level:.4g} A to 0 A, output off"
 
 
 class MemoryStation:

@@ -52,6 +52,9 @@ DRIVERS: dict[str, DriverSpec] = {s.name: s for s in (
     DriverSpec("lakeshore336", "thermometer", "loopscope.instruments.drivers.lakeshore336:LakeShore336",
                "loopscope.instruments.roles.lakeshore336:LakeShore336Thermometer",
                "Lake Shore 336 temperature controller"),
+    DriverSpec("keithley2400", "source_meter", "loopscope.instruments.drivers.keithley2400:Keithley2400",
+               "loopscope.instruments.roles.keithley2400:Keithley2400SourceMeter",
+               "Keithley 2400 SourceMeter sourcing current into a sample"),
     DriverSpec("keithley2182", "", "loopscope.instruments.drivers.keithley2182:Keithley2182", "",
                "Keithley 2182A nanovoltmeter (the voltmeter of a flux_readout)"),
 )}

@@ -241,6 +241,8 @@ def _check_instrument(name, entry, defaults_timeout: float,
 def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
                             limits: dict) -> None:
     where = f"instrument {name!r}"
+    if role == "source_meter" and driver == "keithley2400":
+        _check_source_meter(name, settings, limits)
     if role == "field_source":
         safe = limits.get("safe_ramp_rate_T_per_min")
         if safe is not None and safe > limits["max_ramp_rate_T_per_min"]:
@@ -253,6 +255,22 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
         if driver == "kepco_bop" and limits["max_current_A"] > 12:
             raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: "
                                f"a Kepco BOP 36-12 cannot source more than 12 A")
+
+
+def _check_source_meter(name: str, settings: dict, limits: dict) -> None:
+    """A source-meter's compliance within its limits, and the 2400's ratings (pass 1: no I/O)."""
+    where = f"instrument {name!r}"
+    compliance = settings.get("compliance_voltage_V")
+    if compliance is not None and compliance > limits["max_voltage_V"]:
+        raise StationError(f"{where}.settings.compliance_voltage_V = {compliance:g} exceeds "
+                           f"limits.max_voltage_V = {limits['max_voltage_V']:g}")
+    if limits["max_current_A"] > 1.05 or limits["max_voltage_V"] > 210:
+        raise StationError(f"{where}.limits: a Keithley 2400 sources at most 1.05 A and 210 V "
+                           f"(max_current_A = {limits['max_current_A']:g}, max_voltage_V = "
+                           f"{limits['max_voltage_V']:g})")
+    nplc = settings.get("nplc")
+    if nplc is not None and not 0.01 <= nplc <= 10:
+        raise StationError(f"{where}.settings.nplc = {nplc:g} is outside 0.01..10")
 
 
 def validate_station(source, resources: Mapping[str, str] | None = None,

@@ -58,6 +58,12 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "ASRL": {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
                  "flow_control": "none", "read_termination": "\r", "write_termination": "\r"},
     },
+    "Keithley 2400": {
+        # 2400 manual 14-17..14-18: 8 data bits, 1 stop, no parity; 9600 baud factory; flow
+        # control none (XON/XOFF selectable); its reply terminator a menu choice, CR factory
+        "ASRL": {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                 "flow_control": "none", "read_termination": "\r", "write_termination": "\r"},
+    },
     "Kepco BOP 36-12": {
         # 8N1, XON/XOFF on by default; lines parsed on CR or LF and answered with CR LF; the
         # baud rate is a front-panel choice (9600 assumed)

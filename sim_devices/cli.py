@@ -24,7 +24,7 @@ from .lab import DEFAULT_BASE_PORT, SimulatedLab
               help="First port; the eight instruments take base..base+7 (0 picks free ports).")
 @click.option("--serial", "serial", multiple=True, metavar="NAME[,NAME]",
               help="Serve these instruments on serial pseudo-terminals (ASRL/dev/pts/N::INSTR) "
-                   "instead of TCP: gaussmeter, nanovoltmeter, lockin, coil_supply. POSIX only.")
+                   "instead of TCP: gaussmeter, nanovoltmeter, lockin, coil_supply, source_meter. POSIX only.")
 def sim(config_path, seed, speed, host, base_port, serial):
     """Start the simulated lab and serve its instruments until Ctrl-C."""
     names = [n.strip() for item in serial for n in item.split(",") if n.strip()]

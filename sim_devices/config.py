@@ -10,7 +10,7 @@ from pathlib import Path
 from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
 
 INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter", "lockin",
-                    "lockin_sr860", "temperature_controller", "squid_controller")
+                    "lockin_sr860", "temperature_controller", "squid_controller", "source_meter")
 
 FAULT_KINDS = ("timeout", "garbage", "drop", "slow", "quench", "refuse")
 
@@ -84,6 +84,20 @@ DEFAULTS: dict = {
     },
     "gaussmeter": {"noise_fraction_of_range": 1e-4, "probe_offset_G": 0.2},
     "nanovoltmeter": {"noise_V_10mV_range": 3e-9},
+    # a gold wire on the sample stage, read four-terminal by the source-meter (sim_devices/wire.py;
+    # the numbers and their sources: docs/simulated_lab.md, "The gold wire")
+    "wire": {
+        "length_m": 1.0e-4, "width_m": 1.0e-7, "thickness_m": 5.0e-8,   # L/S = 2e10 1/m
+        "residual_resistivity_ohm_m": 2.0e-8,      # evaporated Au film: R_res = 400 ohm
+        "phonon_resistivity_ohm_m": 5.26e-8,       # Bloch-Grueneisen prefactor of bulk Au
+        "debye_temperature_K": 175.0,              # resistive Debye temperature of Au
+        "mobility_m2_per_Vs": 5.3e-3,              # 1/(n e rho_0), n = 5.9e28 m^-3
+        "thermoelectric_offset_V": 2.0e-7,         # thermal EMFs of the wiring
+        "lead_resistance_ohm": 100.0,              # both current leads (two-wire only)
+    },
+    # the Keithley 2400's own noise at 1 NPLC (rms, as a fraction of the measurement range), besides the
+    # wire's Johnson noise; and its current noise as a fraction of the current range
+    "source_meter": {"voltage_noise_fraction_of_range": 5.0e-6, "current_noise_fraction_of_range": 1.0e-5},
     "lockin": {"input_noise_V_per_rtHz": 1e-8},
     "world": {"max_substep_s": 0.01, "max_substeps": 200},
     # instrument name -> "tcp" (the default) or "serial"

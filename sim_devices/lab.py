@@ -1,4 +1,4 @@
-"""The simulated lab: one World, eight instruments on their own ports, fault injection."""
+"""The simulated lab: one World, nine instruments on their own ports, fault injection."""
 from __future__ import annotations
 
 import warnings
@@ -11,6 +11,7 @@ from .config import INSTRUMENT_NAMES, ConfigError
 from .faults import FaultManager
 from .instruments.ami430 import AMI430
 from .instruments.keithley2182 import Keithley2182A
+from .instruments.keithley2400 import Keithley2400
 from .instruments.kepco_bop import KepcoBOP
 from .instruments.lakeshore336 import LakeShore336
 from .instruments.lakeshore425 import LakeShore425
@@ -32,15 +33,16 @@ INSTRUMENT_CLASSES = {
     "lockin_sr860": SR860,
     "temperature_controller": LakeShore336,
     "squid_controller": SquidFLL,
+    "source_meter": Keithley2400,
 }
 _PARAMS = {"gaussmeter": "gaussmeter", "nanovoltmeter": "nanovoltmeter", "lockin": "lockin",
-           "lockin_sr860": "lockin"}
+           "lockin_sr860": "lockin", "source_meter": "source_meter"}
 
 
 class SimulatedLab:
     """A physics-true simulated lab on loopback TCP ports.
 
-    ``base_port=0`` (or None) picks free ports; otherwise ports base_port+0..+7 in the order of
+    ``base_port=0`` (or None) picks free ports; otherwise ports base_port+0..+8 in the order of
     INSTRUMENT_NAMES. Use as a context manager or call start()/stop().
 
     ``serial`` (instrument names, added to the configuration's ``interfaces``) serves those

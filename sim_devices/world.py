@@ -20,6 +20,7 @@ from .magnet import COOLING, HEATING, QUENCH, RAMPING, ZEROING, SuperconductingM
 from .rings import RingArray
 from .samples import GradedCylinder, Paramagnet, SoftCore, SuperconductingLoop, UniformCylinder
 from .squid import FluxLockedLoop
+from .wire import MetalWire
 
 YEAR_S = 365.25 * 86400
 
@@ -78,6 +79,7 @@ class World:
         f = cfg["fll"]
         self.fll = FluxLockedLoop(f["feedback_resistor_ohm"], f["feedback_A_per_phi0"], f["gain"],
                                   f["slew_phi0_per_s"], f["output_limit_V"], cfg["squid"]["flux_noise_phi0"])
+        self.wire = MetalWire(**cfg["wire"])
         self.max_substep = cfg["world"]["max_substep_s"]
         self.max_substeps = cfg["world"]["max_substeps"]
         self.t = 0.0
@@ -112,6 +114,10 @@ class World:
             phi = s["coupling_phi0_per_Am2"] * self.sample.moment_Am2(B, T, self.t)
         return (phi + s["background_curie_phi0_K_per_T"] / T * B
                 + s["applied_field_coupling_phi0_per_T"] * B + s["offset_phi0"])
+
+    def wire_resistance_ohm(self) -> float:
+        """The gold wire's four-terminal resistance at the present temperature and field."""
+        return self.wire.resistance_ohm(self.temperature_K, self.field_T)
 
     def cantilever_resonance_Hz(self) -> float:
         return self.cantilever.resonance_Hz(self.field_T, self.temperature_K)

@@ -271,9 +271,111 @@ class Thermometer(Role):
     max_temperature_K: float = float("inf")
 
 
+@dataclass(frozen=True)
+class SourceMeterLimits:
+    """Hard limits of a source-meter, from the station file: checked before anything is sent."""
+
+    max_current_A: float
+    max_voltage_V: float
+
+    def check_current(self, current_A: float, who: str) -> None:
+        if not isinstance(current_A, (int, float)) or not abs(current_A) <= self.max_current_A:
+            raise LimitError(f"{who}: current {current_A!r} A is outside the limit of "
+                             f"±{self.max_current_A:g} A")
+
+    def check_compliance(self, voltage_V: float, who: str) -> None:
+        if not isinstance(voltage_V, (int, float)) or not 0 < voltage_V <= self.max_voltage_V:
+            raise LimitError(f"{who}: compliance {voltage_V!r} V is outside (0, "
+                             f"{self.max_voltage_V:g}] V")
+
+
+class SourceMeter(Role):
+    """A source-meter on a sample: sources a current, reads the voltage it develops and the
+    current that flows (the two differ in compliance: the voltage is clamped at the
+    compliance and the current is what that voltage drives)."""
+
+    limits: SourceMeterLimits
+
+    @abstractmethod
+    def set_current_A(self, current_A: float) -> None:
+        """Source this current. LimitError (nothing sent) beyond the station's limit. With the
+        output on, the change is made in steps no larger than the role's step, never a jump."""
+
+    @abstractmethod
+    def read_voltage_and_current(self) -> tuple[float, float]:
+        """(voltage_V, current_A) of one reading; needs the output on."""
+
+    def read_voltage_V(self) -> float:
+        return self.read_voltage_and_current()[0]
+
+    def read_current_A(self) -> float:
+        return self.read_voltage_and_current()[1]
+
+    @abstractmethod
+    def set_compliance_V(self, voltage_V: float) -> None:
+        """The voltage the source may reach; LimitError beyond the station's max_voltage_V."""
+
+    @abstractmethod
+    def read_compliance_V(self) -> float:
+        """The voltage compliance in force."""
+
+    def in_compliance(self) -> bool:
+        """Whether the last reading was clamped by the compliance."""
+        return False
+
+    @abstractmethod
+    def output_on(self) -> None:
+        """Switch the output on: at 0 A, then stepped to the current set while it was off."""
+
+    @abstractmethod
+    def output_off(self) -> None:
+        """Step the current to 0 A, then switch the output off."""
+
+    @abstractmethod
+    def output_is_on(self) -> bool:
+        """The output state."""
+
+    def iv_curve(self, currents_A, should_stop: StopCheck | None = None):
+        """Source each current in turn and read the sample: returns (current_A array, voltage_V
+        array) as measured. Every current is checked against the limits before anything is
+        sent. The output is switched on (from 0 A) if it was off; afterwards the source steps
+        back to 0 A and the output is left as it was found. ``last_iv_compliance`` holds the
+        compliance flag of each point. ``should_stop()`` ends the curve early (the arrays then
+        hold the points taken)."""
+        import numpy as np
+        points = [float(c) for c in np.atleast_1d(np.asarray(currents_A, dtype=float))]
+        for c in points:
+            self.limits.check_current(c, self.name)
+        was_on = self.output_is_on()
+        if not was_on:
+            self.output_on()
+        measured_I, measured_V, flags = [], [], []
+        try:
+            for c in points:
+                if should_stop is not None and should_stop():
+                    break
+                self.set_current_A(c)
+                v, i = self.read_voltage_and_current()
+                measured_V.append(v)
+                measured_I.append(i)
+                flags.append(self.in_compliance())
+        finally:
+            if was_on:
+                self.set_current_A(0.0)
+            else:
+                self.output_off()
+        self.last_iv_compliance = np.asarray(flags, dtype=bool)
+        return np.asarray(measured_I, dtype=float), np.asarray(measured_V, dtype=float)
+
+    @abstractmethod
+    def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
+        """Source to zero, then the output off. Returns a one-line account; must not raise
+        for a source-meter that is already safe."""
+
+
 #: the role kinds a station file names, and the interface each stands for
 ROLE_CLASSES = {"field_source": FieldSource, "field_probe": FieldProbe, "flux_readout": FluxReadout,
-                "lockin": LockIn, "thermometer": Thermometer}
+                "lockin": LockIn, "thermometer": Thermometer, "source_meter": SourceMeter}
 ROLE_KINDS = tuple(ROLE_CLASSES)
 
 

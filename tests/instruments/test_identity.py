@@ -13,6 +13,7 @@ from pymeasure.test import expected_protocol
 
 from loopscope.instruments.drivers.ami430 import AMI430
 from loopscope.instruments.drivers.keithley2182 import Keithley2182
+from loopscope.instruments.drivers.keithley2400 import Keithley2400
 from loopscope.instruments.drivers.kepco_bop import KepcoBOP
 from loopscope.instruments.drivers.lakeshore336 import LakeShore336
 from loopscope.instruments.drivers.lakeshore425 import LakeShore425
@@ -63,6 +64,11 @@ ACCEPTED = {
         "KEITHLEY INSTRUMENTS INC., MODEL 2182, 1234567, A06 /A02",
         "KEITHLEY INSTRUMENTS INC.,MODEL 2182A,4017523,C02  /A02",   # the simulated lab's
     ],
+    Keithley2400: [
+        # the 2400 manual's *IDN? form (16-3), as pymeasure's test_keithley2400.py quotes it
+        "KEITHLEY INSTRUMENTS INC., MODEL 2400, xxxxxxx, yyyyy/zzzzz /a/d",
+        "KEITHLEY INSTRUMENTS INC.,MODEL 2400,4112836,C32   Oct  4 2010 14:20:11/A02  /K/J",  # the lab's
+    ],
     LakeShore425: [
         # the Model 425 manual's *IDN? example
         "LSCI,MODEL425,4250022,1.0",
@@ -111,6 +117,11 @@ REFUSED = {
         "KEITHLEY INSTRUMENTS INC., MODEL 2000, 1234567, A02 /A02",   # the 2000 manual's form
         "KEITHLEY INSTRUMENTS INC.,MODEL 6517B,1234567,A13/700x",
         "KEITHLEY INSTRUMENTS INC.,MODEL 21820,1234567,C02 /A02",
+    ],
+    Keithley2400: [
+        "KEITHLEY INSTRUMENTS INC., MODEL 2410, xxxxxxx, yyyyy/zzzzz /a/d",   # 1100 V, same manual
+        "KEITHLEY INSTRUMENTS INC., MODEL 2440, xxxxxxx, yyyyy/zzzzz /a/d",   # 5 A
+        "KEITHLEY INSTRUMENTS INC.,MODEL 2182A,4017523,C02  /A02",
     ],
     LakeShore425: [
         "LSCI,MODEL421,0,070199",                               # the 421 manual's example

@@ -228,7 +228,7 @@ def test_cli_base_port_out_of_range_is_one_line(port):
     r = run_sim("--base-port", port)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [
-        f"Error: base port {port}: the 8 instruments take ports base..base+7, so give 1..65528 "
+        f"Error: base port {port}: the 9 instruments take ports base..base+8, so give 1..65527 "
         f"(or 0 for free ports)"]
 
 
