@@ -29,7 +29,8 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
     if instruments[source][0] != "field_source":
         raise PlanError(f"{where}: source: {source!r} is a {instruments[source][0]}, not a field_source")
     if m.detectors is None:
-        detectors = [n for n, (k, _) in instruments.items() if k != "field_source"]
+        # every instrument that reads something (a source-meter is driven, through step(measure=...))
+        detectors = [n for n, (k, _) in instruments.items() if k not in ("field_source", "source_meter")]
     else:
         detectors = list(m.detectors)
         for d in detectors:

@@ -29,13 +29,14 @@ def iv_at_fields(top_T=0.09, fields=7, top_A=2e-5, currents=41):
 
 @plan(title="Cantilever frequency scan at each temperature", source="coil_supply",
       detectors=["lockin", "temperature_controller"],
-      temperature_steps={"tolerance": 0.05, "settle_s": 1.0})
-def frequency_scan_at_temperatures(temperatures_K=(2.0, 4.0, 6.0), center_Hz=2000.0, span_Hz=4.0,
-                                   frequencies=41):
+      temperature_steps={"tolerance": 0.005, "settle_s": 1.0, "heater_range": "low"},
+      settle={"timeout_s": 600})
+def frequency_scan_at_temperatures(temperatures_K=(0.05, 0.1, 0.2), center_Hz=2000.0, span_Hz=1.0,
+                                   frequencies=41, settle_time_constants=30):
     drive = np.linspace(center_Hz - span_Hz / 2, center_Hz + span_Hz / 2, frequencies)
     for t in temperatures_K:
         yield step(temperature_K=float(t), frequency_Hz=center_Hz,
-                   measure=[frequency_scan(drive, instrument="lockin", settle_time_constants=3)])
+                   measure=[frequency_scan(drive, instrument="lockin", settle_time_constants=settle_time_constants)])
 
 
 @plan(title="Cantilever resonance by bisection on the lock-in's phase", source="coil_supply",

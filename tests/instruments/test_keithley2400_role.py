@@ -15,7 +15,7 @@ from loopscope.instruments.station import StationError, load_station, validate_s
 
 from .conftest import REPO, SPEED, TIMEOUT_S
 
-SMU_STATION = REPO / "examples" / "station_sim_source_meter.yaml"
+SMU_STATION = REPO / "examples" / "station_sim.yaml"
 
 
 def smu_only(**over):
@@ -180,7 +180,7 @@ def test_station_refuses_a_compliance_above_the_limit():
 @pytest.mark.skipif(sys.platform == "win32", reason="no pseudo-terminals on Windows")
 def test_the_role_over_rs232():
     from loopscope.sim_devices import SimulatedLab
-    data = yaml.safe_load(SMU_STATION.read_text())
+    data = smu_only()
     data["time_scale"] = 1000.0          # the lab's resources give the ASRL one
     with SimulatedLab(None, seed=0, speed=1000.0, serial=["source_meter"]) as lab:
         assert lab.resources["source_meter"].startswith("ASRL")
