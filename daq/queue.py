@@ -55,7 +55,13 @@ DONE = ("completed",)
 
 
 class QueueError(ValueError):
-    """A queue file that cannot run. The message names the file, the key and the value."""
+    """A queue file that cannot run. The message names the file, the key and the value.
+
+    A plan of the queue that cannot run: ``problems`` holds its PlanError's problems (key paths)."""
+
+    def __init__(self, message: str, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 @dataclass
@@ -218,7 +224,7 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
                 plan = parse_plan(d, text=yaml.safe_dump(d, sort_keys=False), origin=f"{where} ({plan_file.name})")
                 check_plan_against_station(plan, instruments)
             except PlanError as exc:
-                raise QueueError(str(exc)) from None
+                raise QueueError(str(exc), exc.problems) from None
             runs.append(QueuedRun(name=name, plan=plan, plan_file=str(plan_file), out=out))
     outs = [r.out for r in runs]
     dupes = {o for o in outs if outs.count(o) > 1}
@@ -252,7 +258,7 @@ def _code_plan_run(entry: dict, where: str, base: Path, output_dir: Path, instru
         plan = load_code_plan(target, arguments)
         check_plan_against_station(plan, instruments)
     except PlanError as exc:
-        raise QueueError(f"{where}: {exc}") from None
+        raise QueueError(f"{where}: {exc}", exc.problems) from None
     stem = Path(str(entry.get("out", f"{Path(file).stem}_{function}.h5")))
     return QueuedRun(name=str(entry.get("name", stem.stem)), plan=plan, plan_file=target,
                      out=output_dir / stem.name)
