@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from loopscope.daq.plans import MAX_FILE_BYTES, MAX_POINTS, Plan, PlanError
+from loopscope.daq.plans import MAX_FILE_BYTES, MAX_POINTS, Plan, PlanError, format_key
 from loopscope.daq.run_columns import DETECTOR_QUANTITIES
 from loopscope.instruments.roles import Role, role_kind
 
@@ -21,31 +21,35 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
     where = plan.origin
     sources = [n for n, (k, _) in instruments.items() if k == "field_source"]
     if not sources:
-        raise PlanError(f"{where}: the station has no field_source")
+        raise PlanError.at(where, ("source",), "the station has no field_source", m.source, shown_key="")
     source = m.source or sources[0]
     if source not in instruments:
-        raise PlanError(f"{where}: source: no instrument {source!r} in the station "
-                        f"(it has {', '.join(instruments)})")
+        raise PlanError.at(where, ("source",), f"no instrument {source!r} in the station "
+                           f"(it has {', '.join(instruments)})", source)
     if instruments[source][0] != "field_source":
-        raise PlanError(f"{where}: source: {source!r} is a {instruments[source][0]}, not a field_source")
+        raise PlanError.at(where, ("source",), f"{source!r} is a {instruments[source][0]}, not a field_source",
+                           source)
     if m.detectors is None:
         # every instrument that reads something (a source-meter is driven, through step(measure=...))
         detectors = [n for n, (k, _) in instruments.items() if k not in ("field_source", "source_meter")]
     else:
         detectors = list(m.detectors)
-        for d in detectors:
+        for i, d in enumerate(detectors):
             if d not in instruments:
-                raise PlanError(f"{where}: detectors: no instrument {d!r} in the station "
-                                f"(it has {', '.join(instruments)})")
+                raise PlanError.at(where, ("detectors", i), f"no instrument {d!r} in the station "
+                                   f"(it has {', '.join(instruments)})", d, shown_key="detectors")
             if instruments[d][0] == "field_source":
-                raise PlanError(f"{where}: detectors: {d!r} is a field source; it is read at every point anyway")
+                raise PlanError.at(where, ("detectors", i), f"{d!r} is a field source; it is read at every "
+                                   "point anyway", d, shown_key="detectors")
     kinds = {instruments[d][0] for d in detectors}
     if plan.kind == "resonance_tracking" and "lockin" not in kinds:
-        raise PlanError(f"{where}: resonance_tracking needs a lockin among the detectors")
+        raise PlanError.at(where, ("detectors",), "resonance_tracking needs a lockin among the detectors",
+                           m.detectors, shown_key="")
     if plan.kind == "grid":
         need = "thermometer" if m.outer.quantity == "temperature" else "lockin"
         if need not in kinds:
-            raise PlanError(f"{where}: outer.quantity {m.outer.quantity} needs a {need} among the detectors")
+            raise PlanError.at(where, ("outer", "quantity"), f"outer.quantity {m.outer.quantity} needs a {need} "
+                               "among the detectors", m.outer.quantity, shown_key="", related=(("detectors",),))
 
     src_limits = instruments[source][1]
     coil_constant = float(src_limits.get("coil_constant_T_per_A", 1.0))
@@ -59,8 +63,8 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
                                            ("max_current_A", lim.max_current_A, max_current),
                                            ("max_ramp_rate_T_per_min", lim.max_ramp_rate_T_per_min, max_rate)):
         if plan_value is not None and not plan_value <= station_value:
-            raise PlanError(f"{where}: limits.{key}: {plan_value:g} is above the station's {station_value:g}; "
-                            "a plan may ask for less, never more")
+            raise PlanError.at(where, ("limits", key), f"{plan_value:g} is above the station's {station_value:g}; "
+                               "a plan may ask for less, never more", plan_value)
     max_field = min(max_field, lim.max_field_T or math.inf)
     max_current = min(max_current, lim.max_current_A or math.inf)
     max_rate = min(max_rate, lim.max_ramp_rate_T_per_min or math.inf)
@@ -68,35 +72,35 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
     extremes = plan.field_extremes()  # the same largest |value| as plan.field_values(), unbuilt
     for key, v in extremes:
         if not math.isfinite(v):
-            raise PlanError(f"{where}: {key}: {v!r} is not a finite number")
+            raise PlanError.at(where, key, f"{v!r} is not a finite number", v)
     if extremes:
         key, v = max(extremes, key=lambda kv: abs(kv[1]))
         b = v if m.axis == "field" else v * coil_constant
         visits = f"{v:g} T" if m.axis == "field" else f"{v:g} A = {b:g} T"
         if not abs(b) <= max_field * (1 + 1e-12):
-            raise PlanError(f"{where}: {key}: the plan visits {visits}, beyond the field limit ±{max_field:g} T "
-                            f"of {source}")
+            raise PlanError.at(where, key, f"the plan visits {visits}, beyond the field limit ±{max_field:g} T "
+                               f"of {source}", v)
         if not abs(b / coil_constant) <= max_current * (1 + 1e-12):
-            raise PlanError(f"{where}: {key}: the plan visits {visits}, beyond the current limit "
-                            f"±{max_current:g} A of {source}")
+            raise PlanError.at(where, key, f"the plan visits {visits}, beyond the current limit "
+                               f"±{max_current:g} A of {source}", v)
     if m.ramp_rate_T_per_min is not None and not m.ramp_rate_T_per_min <= max_rate:
-        raise PlanError(f"{where}: ramp_rate_T_per_min: {m.ramp_rate_T_per_min:g} is above the limit "
-                        f"{max_rate:g} T/min of {source}")
+        raise PlanError.at(where, ("ramp_rate_T_per_min",), f"{m.ramp_rate_T_per_min:g} is above the limit "
+                           f"{max_rate:g} T/min of {source}", m.ramp_rate_T_per_min)
     if plan.kind == "code":
         _check_code_plan_steps(plan, where, instruments, detectors, source, src_limits, lim)
     if plan.kind == "persistent_step":
         if not src_limits.get("has_persistent_switch", False):
-            raise PlanError(f"{where}: persistent_step needs a field source with a persistent switch; "
-                            f"{source!r} has none")
+            raise PlanError.at(where, ("source",), f"persistent_step needs a field source with a persistent "
+                               f"switch; {source!r} has none", source, shown_key="")
     if plan.kind == "grid" and m.outer.quantity == "temperature":
         thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
         t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
         t_max = min(t_max, lim.max_temperature_K or math.inf)
         (low_key, low), (high_key, high) = m.outer.extremes()
         if not high <= t_max:
-            raise PlanError(f"{where}: {high_key}: temperature {high:g} K is above the limit {t_max:g} K")
+            raise PlanError.at(where, high_key, f"temperature {high:g} K is above the limit {t_max:g} K", high)
         if not low > 0:
-            raise PlanError(f"{where}: {low_key}: temperature {low:g} K; temperatures must be above 0 K")
+            raise PlanError.at(where, low_key, f"temperature {low:g} K; temperatures must be above 0 K", low)
     lockins = [d for d in detectors if instruments[d][0] == "lockin"]
     if plan.kind == "grid" and m.outer.quantity == "frequency":
         (low_key, low), (high_key, high) = m.outer.extremes()
@@ -104,39 +108,43 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
             _check_frequency(where, key, f, instruments, lockins)
     if plan.kind == "resonance_tracking":
         lo, hi = m.resonance.window()
-        _check_frequency(where, "resonance.center_Hz", m.resonance.center_Hz, instruments, lockins[:1])
-        _check_frequency(where, "resonance.span_Hz", lo, instruments, lockins[:1],
+        _check_frequency(where, ("resonance", "center_Hz"), m.resonance.center_Hz, instruments, lockins[:1])
+        _check_frequency(where, ("resonance", "span_Hz"), lo, instruments, lockins[:1],
                          what=f"the search window {lo:g}..{hi:g} Hz reaches")
-        _check_frequency(where, "resonance.span_Hz", hi, instruments, lockins[:1],
+        _check_frequency(where, ("resonance", "span_Hz"), hi, instruments, lockins[:1],
                          what=f"the search window {lo:g}..{hi:g} Hz reaches")
     if m.temperature is not None:
-        name = _first_of_kind(instruments, "thermometer", None, f"{where}: temperature")
+        name = _first_of_kind(instruments, "thermometer", None, where, ("temperature",))
         t_max = min(float(instruments[name][1].get("max_temperature_K", math.inf)),
                     lim.max_temperature_K or math.inf)
         if not m.temperature.setpoint_K <= t_max:
-            raise PlanError(f"{where}: temperature.setpoint_K: {m.temperature.setpoint_K:g} K is above the "
-                            f"limit {t_max:g} K of {name}")
+            raise PlanError.at(where, ("temperature", "setpoint_K"), f"{m.temperature.setpoint_K:g} K is above "
+                               f"the limit {t_max:g} K of {name}", m.temperature.setpoint_K)
     if plan.kind == "continuous":
         plan.coil_constant_T_per_A = coil_constant  # how long a ramp of amperes takes
         if not m.rate_T_per_min <= max_rate:
-            raise PlanError(f"{where}: rate_T_per_min: {m.rate_T_per_min:g} is above the limit "
-                            f"{max_rate:g} T/min of {source}")
+            raise PlanError.at(where, ("rate_T_per_min",), f"{m.rate_T_per_min:g} is above the limit "
+                               f"{max_rate:g} T/min of {source}", m.rate_T_per_min)
         if not plan.max_points() <= MAX_POINTS:
-            raise PlanError(f"{where}: interval_s: the ramp read every {m.interval_s:g} s makes up to "
-                            f"{plan.max_points():.3g} readings, more than the limit of {MAX_POINTS:,} points")
+            raise PlanError.at(where, ("interval_s",), f"the ramp read every {m.interval_s:g} s makes up to "
+                               f"{plan.max_points():.3g} readings, more than the limit of {MAX_POINTS:,} points",
+                               m.interval_s)
     columns = 8 + len(plan.label_columns()) + sum(len(DETECTOR_QUANTITIES.get(instruments[d][0], ()))
                                                   for d in detectors)
     bound = plan.max_points()  # total_points() but for a continuous ramp, whose count is known only roughly
     expected = bound * columns * 8
     if expected > MAX_FILE_BYTES:
-        raise PlanError(f"{where}: {bound:,} points of {columns} quantities make a run file of "
-                        f"about {expected / 1e9:.1f} GB, more than the limit of {MAX_FILE_BYTES / 1e9:g} GB")
+        # the plan as a whole: its points and its detectors together make the file
+        raise PlanError.at(where, (), f"{bound:,} points of {columns} quantities make a run file of "
+                           f"about {expected / 1e9:.1f} GB, more than the limit of {MAX_FILE_BYTES / 1e9:g} GB",
+                           expected)
     for i, sus in enumerate(m.suspenders):
-        key = f"{where}: suspenders[{i}]"
         if sus.kind == "temperature_band":
-            _first_of_kind(instruments, "thermometer", sus.instrument, key)
+            _first_of_kind(instruments, "thermometer", sus.instrument, where, ("suspenders", i, "instrument"),
+                           shown_key=f"suspenders[{i}]")
         else:
-            _first_of_kind(instruments, "field_probe", sus.probe, key)
+            _first_of_kind(instruments, "field_probe", sus.probe, where, ("suspenders", i, "probe"),
+                           shown_key=f"suspenders[{i}]")
     return source, detectors
 
 
@@ -148,19 +156,21 @@ def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors:
     if temperatures:
         thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
         if not thermometers:
-            raise PlanError(f"{where}: {temperatures[0][0]}: the plan sets a temperature but no "
-                            f"thermometer is among the detectors")
+            key, value = temperatures[0]
+            raise PlanError.at(where, key, "the plan sets a temperature but no thermometer is among the "
+                               "detectors", value, related=(("detectors",),))
         t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
         t_max = min(t_max, lim.max_temperature_K or math.inf)
         key, high = max(temperatures, key=lambda kv: kv[1])
         if not high <= t_max:
-            raise PlanError(f"{where}: {key}: temperature {high:g} K is above the limit {t_max:g} K")
+            raise PlanError.at(where, key, f"temperature {high:g} K is above the limit {t_max:g} K", high)
     frequencies = plan.frequency_setpoints()
     if frequencies:
         lockins = [d for d in detectors if instruments[d][0] == "lockin"]
         if not lockins:
-            raise PlanError(f"{where}: {frequencies[0][0]}: the plan sets a frequency but no "
-                            f"lockin is among the detectors")
+            key, value = frequencies[0]
+            raise PlanError.at(where, key, "the plan sets a frequency but no lockin is among the detectors",
+                               value, related=(("detectors",),))
         for key, f in (min(frequencies, key=lambda kv: kv[1]), max(frequencies, key=lambda kv: kv[1])):
             _check_frequency(where, key, f, instruments, lockins)
     from loopscope.daq.point_measurements import measurements_of, resolve_instrument
@@ -173,8 +183,9 @@ def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors:
         m.check(f"{where}: {m.name}", name, instruments[name][1])
     persistent = [i for i, s in enumerate(plan.steps) if s.enter_persistent]
     if persistent and not src_limits.get("has_persistent_switch", False):
-        raise PlanError(f"{where}: step {persistent[0]}: enter_persistent needs a field source with a "
-                        f"persistent switch; {source!r} has none")
+        raise PlanError.at(where, ("steps", persistent[0], "enter_persistent"), "enter_persistent needs a "
+                           f"field source with a persistent switch; {source!r} has none", True,
+                           shown_key=f"step {persistent[0]}", related=(("source",),))
 
 
 def frequency_range(info: dict) -> tuple[float, float]:
@@ -185,28 +196,35 @@ def frequency_range(info: dict) -> tuple[float, float]:
     return lo, hi
 
 
-def _check_frequency(where: str, key: str, f: float, instruments: dict, lockins: list[str],
+def _check_frequency(where: str, key: tuple, f: float, instruments: dict, lockins: list[str],
                      what: str = "") -> None:
+    """`key`: the key path of the frequency (a grid's outer value, a step's frequency_Hz ...)."""
     if not (math.isfinite(f) and f > 0):
-        raise PlanError(f"{where}: {key}: {f!r} Hz is not a positive finite frequency")
+        raise PlanError.at(where, key, f"{f!r} Hz is not a positive finite frequency", f)
     for name in lockins:
         lo, hi = frequency_range(instruments[name][1])
         if not lo <= f <= hi:
             shown = f"{what} {f:g} Hz" if what else f"{f:g} Hz is"
-            raise PlanError(f"{where}: {key}: {shown} outside the range {lo:g}..{hi:g} Hz of {name}")
+            raise PlanError.at(where, key, f"{shown} outside the range {lo:g}..{hi:g} Hz of {name}", f)
 
 
-def _first_of_kind(instruments: dict, kind: str, name: str | None, where: str) -> str:
+def _first_of_kind(instruments: dict, kind: str, name: str | None, where: str, key: tuple = (),
+                   shown_key: str | None = None) -> str:
+    """The instrument a part of the plan (at key path `key`) names, or the station's first of
+    `kind`; PlanError when there is none or it is of another kind. (The runner's parts call it
+    with `where` alone: the line then starts with `where`.)"""
+    shown = format_key(key) if shown_key is None else shown_key
     if name is not None:
         if name not in instruments:
-            raise PlanError(f"{where}: no instrument {name!r} in the station")
+            raise PlanError.at(where, key, f"no instrument {name!r} in the station", name, shown_key=shown)
         if instruments[name][0] != kind:
-            raise PlanError(f"{where}: {name!r} is a {instruments[name][0]}, not a {kind}")
+            raise PlanError.at(where, key, f"{name!r} is a {instruments[name][0]}, not a {kind}", name,
+                               shown_key=shown)
         return name
     for n, (k, _) in instruments.items():
         if k == kind:
             return n
-    raise PlanError(f"{where}: needs a {kind} and the station has none")
+    raise PlanError.at(where, key, f"needs a {kind} and the station has none", shown_key=shown)
 
 
 def station_instruments(station) -> dict[str, tuple[str, dict]]:

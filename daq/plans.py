@@ -23,9 +23,9 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Iterator, Literal, Union
+from typing import Annotated, Any, Iterator, Literal, Union
 
 import numpy as np
 import yaml
@@ -45,15 +45,76 @@ MAX_SCAN_POINTS = 10_000
 MAX_DURATION_S = 366 * 86400.0
 
 
+#: where a problem is in the plan: keys and list indices, e.g. ("sweep", "points"),
+#: ("suspenders", 0, "max_K"), ("steps", 3, "field") for a plan written in Python, () for the plan
+KeyPath = tuple
+
+
+def format_key(key_path: KeyPath) -> str:
+    """A key path as the one-line messages write it: "sweep.points", "values.3", "step 3: field"."""
+    if len(key_path) >= 2 and key_path[0] == "steps" and isinstance(key_path[1], int):
+        rest = format_key(tuple(key_path[2:]))
+        return f"step {key_path[1]}" + (f": {rest}" if rest else "")
+    return ".".join(str(k) for k in key_path)
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """One thing wrong with a plan: where (key_path), what (message), the value given and the
+    plan's origin (its file, or "<plan>"). str() is the one-line text: "origin: key: message".
+
+    shown_key: how the line names the key, when not format_key(key_path) ("" for a line that
+    names none); related: other keys the problem is about (a loop's amplitude with its step)."""
+
+    key_path: KeyPath
+    message: str
+    value: Any = None
+    origin: str = ""
+    shown_key: str | None = None
+    related: tuple[KeyPath, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return format_key(self.key_path)
+
+    @property
+    def key_paths(self) -> tuple[KeyPath, ...]:
+        """The key path and the related ones: every key the problem is about."""
+        return (tuple(self.key_path),) + tuple(tuple(k) for k in self.related)
+
+    def __str__(self) -> str:
+        shown = self.key if self.shown_key is None else self.shown_key
+        return ": ".join(part for part in (self.origin, shown, self.message) if part)
+
+
 class PlanError(ValueError):
     """A plan that cannot run. The message names the file, the key and the bad value.
 
-    str(error) is one line; with several problems, they are joined by "; " and each is in
-    ``messages`` (the GUI marks each key)."""
+    ``problems`` holds each problem as a PlanProblem (key path, message, value, origin): the GUI
+    marks each key path. str(error) is one line; with several problems, they are joined by
+    "; ", and each one's line is in ``messages``."""
 
-    def __init__(self, message: str, messages: list[str] | None = None):
+    def __init__(self, message: str | None = None, messages: list[str] | None = None,
+                 problems: list[PlanProblem] | None = None):
+        if problems:
+            self.problems = list(problems)
+            messages = [str(p) for p in self.problems]
+            message = message if message is not None else "; ".join(messages)
+        else:
+            lines = list(messages) if messages else [message]
+            # a line with no key path known: about the plan as a whole
+            self.problems = [PlanProblem((), line, shown_key="") for line in lines]
         super().__init__(message)
         self.messages = list(messages) if messages else [message]
+
+    @classmethod
+    def at(cls, origin: str, key_path: KeyPath, message: str, value: Any = None, **kw) -> "PlanError":
+        """A PlanError of one problem."""
+        return cls(problems=[PlanProblem(tuple(key_path), message, value, origin, **kw)])
+
+    def with_origin(self, origin: str) -> "PlanError":
+        """The same problems, said of `origin` (a check made before the origin was known)."""
+        return PlanError(problems=[replace(p, origin=origin) for p in self.problems])
 
 
 class _Strict(BaseModel):
@@ -138,13 +199,14 @@ class Range(_Strict):
         n, sign = self._steps()
         return n if self._stop_reached(n, sign) else n + 1
 
-    def extremes(self, prefix: str = "sweep") -> list[tuple[str, float]]:
-        """(key, value) of the first and last values (every value lies between them)."""
+    def extremes(self, prefix: KeyPath = ("sweep",)) -> list[tuple[KeyPath, float]]:
+        """(key path, value) of the first and last values (every value lies between them)."""
+        start, stop = prefix + ("start",), prefix + ("stop",)
         if self.points is not None:
-            return [(f"{prefix}.start", self.start), (f"{prefix}.stop", self.stop)]
+            return [(start, self.start), (stop, self.stop)]
         n, sign = self._steps()
         last = self.start + sign * self.step * (n - 1)  # the last stepped value, maybe a hair past stop
-        return [(f"{prefix}.start", self.start), (f"{prefix}.stop", last), (f"{prefix}.stop", self.stop)]
+        return [(start, self.start), (stop, last), (stop, self.stop)]
 
     def values(self) -> np.ndarray:
         if self.points is not None:
@@ -283,12 +345,12 @@ class OuterAxis(_Strict):
     def all_values(self) -> np.ndarray:
         return np.asarray(self.values, dtype=float) if self.values is not None else self.range.values()
 
-    def extremes(self) -> list[tuple[str, float]]:
-        """(key, value) of the smallest and largest outer value, for limit checks."""
+    def extremes(self) -> list[tuple[KeyPath, float]]:
+        """(key path, value) of the smallest and largest outer value, for limit checks."""
         if self.values is not None:
-            pairs = [(f"outer.values.{i}", float(v)) for i, v in enumerate(self.values)]
+            pairs = [(("outer", "values", i), float(v)) for i, v in enumerate(self.values)]
         else:
-            pairs = self.range.extremes("outer.range")
+            pairs = self.range.extremes(("outer", "range"))
         return [min(pairs, key=lambda kv: kv[1]), max(pairs, key=lambda kv: kv[1])]
 
 
@@ -481,18 +543,18 @@ class Plan:
             return list(m.labels)
         return []
 
-    def temperature_setpoints(self) -> list[tuple[str, float]]:
-        """(key, K) of every temperature a plan in Python sets (the YAML kinds: see grid)."""
+    def temperature_setpoints(self) -> list[tuple[KeyPath, float]]:
+        """(key path, K) of every temperature a plan in Python sets (the YAML kinds: see grid)."""
         if self.steps is None:
             return []
-        return [(f"step {i}: temperature_K", s.temperature_K) for i, s in enumerate(self.steps)
+        return [(("steps", i, "temperature_K"), s.temperature_K) for i, s in enumerate(self.steps)
                 if s.temperature_K is not None]
 
-    def frequency_setpoints(self) -> list[tuple[str, float]]:
-        """(key, Hz) of every lock-in frequency a plan in Python sets."""
+    def frequency_setpoints(self) -> list[tuple[KeyPath, float]]:
+        """(key path, Hz) of every lock-in frequency a plan in Python sets."""
         if self.steps is None:
             return []
-        return [(f"step {i}: frequency_Hz", s.frequency_Hz) for i, s in enumerate(self.steps)
+        return [(("steps", i, "frequency_Hz"), s.frequency_Hz) for i, s in enumerate(self.steps)
                 if s.frequency_Hz is not None]
 
     def field_values(self) -> np.ndarray:
@@ -514,25 +576,25 @@ class Plan:
             return np.array([s.field for s in self.steps if s.field is not None], dtype=float)
         raise AssertionError(m.kind)
 
-    def field_extremes(self) -> list[tuple[str, float]]:
-        """(key, value) pairs holding the largest field (or current) the plan visits, for the
+    def field_extremes(self) -> list[tuple[KeyPath, float]]:
+        """(key path, value) pairs holding the largest field (or current) the plan visits, for the
         limit checks, worked out without building the sweep: the ends of a sweep, every listed
         value, the loop's turning points."""
         m = self.model
         if m.kind in ("linear", "grid", "resonance_tracking"):
-            return m.sweep.extremes("sweep")
+            return m.sweep.extremes(("sweep",))
         if m.kind == "list":
-            return [(f"values.{i}", float(v)) for i, v in enumerate(m.values)]
+            return [(("values", i), float(v)) for i, v in enumerate(m.values)]
         if m.kind == "loop":
-            return [("amplitude", 0.0), ("amplitude", m.amplitude), ("amplitude", -m.amplitude)]
+            return [(("amplitude",), 0.0), (("amplitude",), m.amplitude), (("amplitude",), -m.amplitude)]
         if m.kind == "time_series":
-            return [] if m.field is None else [("field", m.field)]
+            return [] if m.field is None else [(("field",), m.field)]
         if m.kind == "persistent_step":
-            return [("target", m.target)]
+            return [(("target",), m.target)]
         if m.kind == "continuous":
-            return [("start", m.start), ("stop", m.stop)]  # one ramp: every field lies between
+            return [(("start",), m.start), (("stop",), m.stop)]  # one ramp: every field lies between
         if m.kind == "code":
-            return [(f"step {i}: field", s.field) for i, s in enumerate(self.steps)
+            return [(("steps", i, "field"), s.field) for i, s in enumerate(self.steps)
                     if s.field is not None]
         raise AssertionError(m.kind)
 
@@ -593,8 +655,8 @@ class Plan:
     def _all_points(self) -> Iterator[Point]:
         m = self.model
         if m.kind == "continuous":
-            raise PlanError(f"{self.origin}: a continuous plan has no list of points: the runner ramps "
-                            "and reads as it goes (Runner._run_continuous)")
+            raise PlanError.at(self.origin, (), "a continuous plan has no list of points: the runner ramps "
+                               "and reads as it goes (Runner._run_continuous)")
         if m.kind in ("linear", "list", "resonance_tracking"):
             vals = m.values if m.kind == "list" else m.sweep.values().tolist()
             resonance = m.kind == "resonance_tracking"
@@ -629,7 +691,8 @@ def _loop_steps(m: LoopPlan) -> int:
     a, s = m.amplitude, m.step
     n = int(round(a / s))
     if n < 1 or not math.isclose(n * s, a, rel_tol=1e-9):
-        raise PlanError(f"loop: amplitude {a:g} is not a whole number of steps of {s:g}")
+        raise PlanError.at("", ("step",), f"amplitude {a:g} is not a whole number of steps of {s:g}",
+                           s, shown_key="loop", related=(("amplitude",),))
     return n
 
 
@@ -656,42 +719,62 @@ def _shown(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+#: discriminator tags pydantic puts in an error's location ("linear", "temperature_band", ...):
+#: not keys of the plan
+_TAGS = set(PLAN_KINDS) | {"temperature_band", "field_agreement"}
+
+
 def _format_errors(exc: ValidationError, origin: str) -> list[str]:
-    lines = []
+    """The one-line messages of a pydantic error (see plan_problems)."""
+    return [str(p) for p in plan_problems(exc, origin)]
+
+
+def plan_problems(exc: ValidationError, origin: str) -> list[PlanProblem]:
+    """A PlanProblem for each error pydantic found, with its key path from the error's location."""
+    problems = []
     for err in exc.errors():
-        loc = [str(x) for x in err["loc"] if x != "plan"]
-        # drop the discriminator tag pydantic inserts ("linear", ...) from the key path
-        loc = [x for x in loc if x not in PLAN_KINDS]
-        key = ".".join(loc) or "(top level)"
+        loc = [x for x in err["loc"] if x != "plan"]
+        # the line shows the location as it always has (a suspender's tag included); the key
+        # path drops every tag, so that it names keys of the plan only
+        shown = [str(x) for x in loc if x not in PLAN_KINDS]
+        path = [x for x in loc if not (isinstance(x, str) and x in _TAGS)]
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {_shown(value)})"
+        got = "" if isinstance(value, dict) else f" (got {_shown(value)})"
         msg = err["msg"].replace("Value error, ", "")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        # a check of a whole mapping names the key it is about first: "cycles: ..." (the
+        # validators of this module write their messages so)
         keyed = re.match(r"([A-Za-z_]\w*): ", msg) if err["type"] == "value_error" else None
-        if keyed:  # a check of the whole mapping that names its key: "cycles: ..."
-            key = keyed.group(1) if key == "(top level)" else f"{key}.{keyed.group(1)}"
+        if keyed:
+            shown.append(keyed.group(1))
+            path.append(keyed.group(1))
             msg = msg[keyed.end():]
-        lines.append(f"{origin}: {key}: {msg}{shown}")
-    return lines
+            value = _value_at(err.get("input"), keyed.group(1))
+        problems.append(PlanProblem(tuple(path), msg + got, value, origin,
+                                    shown_key=".".join(shown) or "(top level)"))
+    return problems
+
+
+def _value_at(data, key: str):
+    return data.get(key) if isinstance(data, dict) else None
 
 
 def parse_plan(data: dict, text: str = "", origin: str = "<plan>") -> Plan:
     if not isinstance(data, dict):
-        raise PlanError(f"{origin}: a plan is a mapping of keys to values, not {type(data).__name__}")
+        raise PlanError.at(origin, (), f"a plan is a mapping of keys to values, not {type(data).__name__}", data)
     kind = data.get("kind")
     if kind not in PLAN_KINDS:
-        raise PlanError(f"{origin}: kind: must be one of {', '.join(PLAN_KINDS)} (got {_shown(kind)})")
+        raise PlanError.at(origin, ("kind",), f"must be one of {', '.join(PLAN_KINDS)} (got {_shown(kind)})", kind)
     try:
         model = _Wrapper.model_validate({"plan": data}).plan
     except ValidationError as exc:
-        lines = _format_errors(exc, origin)
-        raise PlanError("; ".join(lines), lines) from None
+        raise PlanError(problems=plan_problems(exc, origin)) from None
     if model.kind == "loop":
         try:
             _loop_steps(model)  # amplitude/step consistency
         except PlanError as exc:
-            raise PlanError(f"{origin}: {exc}") from None
+            raise exc.with_origin(origin) from None
     plan = Plan(model=model, text=text or yaml.safe_dump(data, sort_keys=False), origin=origin)
     return plan
 
@@ -715,5 +798,6 @@ def load_plan(source: str | Path | dict) -> Plan:
             text, origin = str(source), "<plan text>"
             data = load_yaml_text(text, origin)
     except SafeYAMLError as exc:
-        raise PlanError(str(exc)) from None
+        # the file itself (missing, not YAML, too large ...): no key of the plan
+        raise PlanError.at("", (), str(exc)) from None
     return parse_plan(data, text=text, origin=origin)

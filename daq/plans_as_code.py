@@ -42,8 +42,8 @@ from typing import Any, Callable, Iterator, Literal
 
 from pydantic import Field, ValidationError
 
-from loopscope.daq.plans import (MAX_POINTS, Plan, PlanError, Point, _format_errors, _PlanBase,
-                                 _Strict)
+from loopscope.daq.plans import (MAX_POINTS, Plan, PlanError, Point, _PlanBase, _Strict,
+                                 plan_problems)
 
 #: "my_plan.py:iv_at_fields" or "package.module:function"
 TARGET = re.compile(r"^(?P<where>.+?):(?P<name>[A-Za-z_]\w*)$")
@@ -134,26 +134,25 @@ def load_code_plan(source, arguments: dict | None = None) -> Plan:
         function, target, file_text = _import_target(str(source))
     header = getattr(function, "__loopscope_plan__", None)
     if header is None:
-        raise PlanError(f"{target}: not a plan: decorate the generator function with "
+        raise PlanError.at(target, (), "not a plan: decorate the generator function with "
                         f"@plan(title=...) from loopscope.daq.plans_as_code")
     given = dict(arguments or {})
     try:
         bound = inspect.signature(function).bind(**given)
     except TypeError as exc:
-        raise PlanError(f"{target}: arguments: {exc}") from None
+        raise PlanError.at(target, ("arguments",), str(exc), given) from None
     bound.apply_defaults()
     data = {**header, "kind": "code", "function": target, "arguments": dict(bound.arguments)}
     try:
         model = CodePlanModel.model_validate(data)
     except ValidationError as exc:
-        lines = _format_errors(exc, target)
-        raise PlanError("; ".join(lines), lines) from None
+        raise PlanError(problems=plan_problems(exc, target)) from None
     if model.adaptive and model.max_points is None:
-        raise PlanError(f"{target}: max_points: an adaptive plan needs max_points (its steps are "
-                        f"not known before the run)")
+        raise PlanError.at(target, ("max_points",), "an adaptive plan needs max_points (its steps are "
+                           "not known before the run)")
     if not model.adaptive and model.max_points is not None:
-        raise PlanError(f"{target}: max_points: only for adaptive plans (the number of points of "
-                        f"this plan is known from its steps)")
+        raise PlanError.at(target, ("max_points",), "only for adaptive plans (the number of points of "
+                           "this plan is known from its steps)", model.max_points)
     steps = _first_step(function, bound.arguments, model, target) if model.adaptive \
         else _steps_of(function, bound.arguments, model, target)
     import yaml
@@ -184,18 +183,19 @@ def _steps_of(function, arguments: dict, model: CodePlanModel, target: str) -> l
     try:
         for n, s in enumerate(function(**arguments)):
             if n >= MAX_POINTS:
-                raise PlanError(f"{target}: the plan gives more than {MAX_POINTS:,} points")
+                raise PlanError.at(target, ("steps",), f"the plan gives more than {MAX_POINTS:,} points",
+                                   shown_key="")
             if not isinstance(s, Step):
-                raise PlanError(f"{target}: step {n}: yielded {type(s).__name__} {s!r:.60}; a "
-                                f"plan yields step(...) for each point")
+                raise PlanError.at(target, ("steps", n), f"yielded {type(s).__name__} {s!r:.60}; a "
+                                   f"plan yields step(...) for each point", s)
             steps.append(s)
     except PlanError:
         raise
     except Exception as exc:
-        raise PlanError(f"{target}: the plan function failed while its steps were listed "
+        raise PlanError.at(target, (), f"the plan function failed while its steps were listed "
                         f"(before anything moved): {type(exc).__name__}: {exc}") from None
     if not steps:
-        raise PlanError(f"{target}: the plan gives no steps")
+        raise PlanError.at(target, ("steps",), "the plan gives no steps", shown_key="")
     last_time = -math.inf
     for n, s in enumerate(steps):
         last_time = check_step(n, s, model, target, last_time)
@@ -203,7 +203,7 @@ def _steps_of(function, arguments: dict, model: CodePlanModel, target: str) -> l
     try:
         measurements_of(steps)
     except PlanError as exc:
-        raise PlanError(f"{target}: {exc}") from None
+        raise PlanError.at(target, ("steps",), str(exc), shown_key="") from None
     return steps
 
 
@@ -227,52 +227,53 @@ def _first_step(function, arguments: dict, model: CodePlanModel, target: str) ->
 def check_step(n: int, s: Step, model: CodePlanModel, target: str, last_time: float) -> float:
     """One step checked on its own: numbers finite, labels declared, times in order, the
     measurements known. Returns the step's time (for the next step's order check)."""
-    where = f"{target}: step {n}"
     if not isinstance(s, Step):
-        raise PlanError(f"{where}: yielded {type(s).__name__} {s!r:.60}; a plan yields step(...) "
-                        f"for each point")
+        raise PlanError.at(target, ("steps", n), f"yielded {type(s).__name__} {s!r:.60}; a "
+                           f"plan yields step(...) for each point", s)
     for key in ("field", "temperature_K", "frequency_Hz", "at_elapsed_s"):
         value = getattr(s, key)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
-            raise PlanError(f"{where}: {key}: {value!r} is not a finite number")
+            raise PlanError.at(target, ("steps", n, key), f"{value!r} is not a finite number", value)
     if s.temperature_K is not None and not s.temperature_K > 0:
-        raise PlanError(f"{where}: temperature_K: {s.temperature_K:g} K; temperatures must be "
-                        f"above 0 K")
+        raise PlanError.at(target, ("steps", n, "temperature_K"), f"{s.temperature_K:g} K; temperatures "
+                           f"must be above 0 K", s.temperature_K)
     if s.frequency_Hz is not None and not s.frequency_Hz > 0:
-        raise PlanError(f"{where}: frequency_Hz: {s.frequency_Hz:g} Hz must be positive")
+        raise PlanError.at(target, ("steps", n, "frequency_Hz"), f"{s.frequency_Hz:g} Hz must be positive",
+                           s.frequency_Hz)
     if s.at_elapsed_s is not None:
         if s.at_elapsed_s < last_time:
-            raise PlanError(f"{where}: at_elapsed_s: {s.at_elapsed_s:g} s is before the "
-                            f"previous step's {last_time:g} s")
+            raise PlanError.at(target, ("steps", n, "at_elapsed_s"), f"{s.at_elapsed_s:g} s is before "
+                               f"the previous step's {last_time:g} s", s.at_elapsed_s)
         last_time = s.at_elapsed_s
     declared = set(model.labels)
     for label, value in (s.labels or {}).items():
         if label not in declared:
-            raise PlanError(f"{where}: labels: {label!r} is not declared in @plan(labels=...) "
-                            f"(declared: {', '.join(sorted(declared)) or 'none'})")
+            raise PlanError.at(target, ("steps", n, "labels"), f"{label!r} is not declared in "
+                               f"@plan(labels=...) (declared: {', '.join(sorted(declared)) or 'none'})", label)
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
-            raise PlanError(f"{where}: labels.{label}: {value!r} is not a finite number")
+            raise PlanError.at(target, ("steps", n, "labels", label), f"{value!r} is not a finite number",
+                               value)
     from loopscope.daq.point_measurements import FrequencyScan, IVCurve
     for m in s.measure:
         if not isinstance(m, (IVCurve, FrequencyScan)):
-            raise PlanError(f"{where}: measure: {m!r:.60} is not a measurement; use iv_curve(...) "
-                            f"or frequency_scan(...)")
+            raise PlanError.at(target, ("steps", n, "measure"), f"{m!r:.60} is not a measurement; use "
+                               f"iv_curve(...) or frequency_scan(...)", m)
     return last_time
 
 
 def _import_target(target: str):
     match = TARGET.match(target)
     if not match:
-        raise PlanError(f"{target}: a plan in Python is named FILE.py:FUNCTION or MODULE:FUNCTION")
+        raise PlanError.at(target, (), "a plan in Python is named FILE.py:FUNCTION or MODULE:FUNCTION")
     where, name = match.group("where"), match.group("name")
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
-            raise PlanError(f"{target}: no such file {where}")
+            raise PlanError.at(target, (), f"no such file {where}", where)
         module_name = f"loopscope_user_plan_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
@@ -281,17 +282,17 @@ def _import_target(target: str):
             spec.loader.exec_module(module)
         except Exception as exc:
             sys.modules.pop(module_name, None)
-            raise PlanError(f"{target}: importing {where} failed: {type(exc).__name__}: {exc}") from None
+            raise PlanError.at(target, (), f"importing {where} failed: {type(exc).__name__}: {exc}") from None
         file_text = path.read_text(encoding="utf-8", errors="replace")
     else:
         try:
             module = importlib.import_module(where)
         except Exception as exc:
-            raise PlanError(f"{target}: importing {where} failed: {type(exc).__name__}: {exc}") from None
+            raise PlanError.at(target, (), f"importing {where} failed: {type(exc).__name__}: {exc}") from None
         file_text = _source_text(module)
     function = getattr(module, name, None)
     if function is None:
-        raise PlanError(f"{target}: {where} has no function {name!r}")
+        raise PlanError.at(target, (), f"{where} has no function {name!r}", name)
     return function, target, file_text
 
 

@@ -55,7 +55,13 @@ DONE = ("completed",)
 
 
 class QueueError(ValueError):
-    """A queue file that cannot run. The message names the file, the key and the value."""
+    """A queue file that cannot run. The message names the file, the key and the value.
+
+    A plan of the queue that cannot run: ``problems`` holds its PlanError's problems (key paths)."""
+
+    def __init__(self, message: str, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 @dataclass
@@ -218,7 +224,7 @@ def load_queue(path: str | Path, station: str | Path | None = None) -> Queue:
                 plan = parse_plan(d, text=yaml.safe_dump(d, sort_keys=False), origin=f"{where} ({plan_file.name})")
                 check_plan_against_station(plan, instruments)
             except PlanError as exc:
-                raise QueueError(str(exc)) from None
+                raise QueueError(str(exc), exc.problems) from None
             runs.append(QueuedRun(name=name, plan=plan, plan_file=str(plan_file), out=out))
     outs = [r.out for r in runs]
     dupes = {o for o in outs if outs.count(o) > 1}
@@ -252,10 +258,69 @@ def _code_plan_run(entry: dict, where: str, base: Path, output_dir: Path, instru
         plan = load_code_plan(target, arguments)
         check_plan_against_station(plan, instruments)
     except PlanError as exc:
-        raise QueueError(f"{where}: {exc}") from None
+        raise QueueError(f"{where}: {exc}", exc.problems) from None
     stem = Path(str(entry.get("out", f"{Path(file).stem}_{function}.h5")))
     return QueuedRun(name=str(entry.get("name", stem.stem)), plan=plan, plan_file=target,
                      out=output_dir / stem.name)
+
+
+# ------------------------------------------------------------------------------ writing
+def _free_stem(folder: Path, stem: str) -> str:
+    """stem, or stem_2, stem_3 ...: the first whose queue file, status, log, lock and plan
+    folder are all absent (a queue written never takes over another's files)."""
+    for n in range(1, 100000):
+        candidate = stem if n == 1 else f"{stem}_{n}"
+        taken = [folder / f"{candidate}{suffix}" for suffix in (".yaml", ".status.yaml", ".log", ".lock",
+                                                                "_plans")]
+        if not any(p.exists() for p in taken):
+            return candidate
+    raise QueueError(f"{folder}: no free queue file name near {stem}")
+
+
+def write_queue_file(folder: str | Path, runs: list[tuple[Plan, str]], station: str | Path | dict, *,
+                     name: str, stem: str = "queue", retries: int = 0, on_failure: str = "stop") -> Path:
+    """Write a queue file `loopscope queue run` (and the window) runs: its plans as plan files in
+    `<stem>_plans/` beside it, `runs` as (plan, output file name) in order, the station as a
+    path or (a dict: the simulated lab's) a station file beside it. Overwrites nothing: the
+    stem and the output names are moved on (_2, _1 ...) past any file already there."""
+    from loopscope.daq.storage import unique_path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = _free_stem(folder, stem)
+    plans_dir = folder / f"{stem}_plans"
+    plans_dir.mkdir()
+    if isinstance(station, dict):
+        station_file = folder / f"{stem}_plans" / "station.yaml"
+        station_file.write_text(yaml.safe_dump(station, sort_keys=False))
+        station_ref = str(station_file.relative_to(folder))
+    else:
+        station_ref = str(Path(station).resolve())
+    entries, outs = [], set()
+    for i, (plan, out_name) in enumerate(runs, start=1):
+        out = unique_path(folder / out_name)
+        while out.name in outs:  # two runs of one name in this queue
+            out = unique_path(out.with_name(f"{out.stem}_{i}{out.suffix}"))
+        outs.add(out.name)
+        entry = {"name": f"{i:02d} {plan.title}", "out": out.name}
+        if plan.kind == "code":
+            target = str(plan.model.function)
+            if not target.partition(":")[0].endswith(".py"):
+                raise QueueError(f"run {i}: a plan in Python goes into a queue file as FILE.py:FUNCTION "
+                                 f"(got {target})")
+            entry.update(plan=str(Path(target.rpartition(":")[0]).resolve()) + ":" + target.rpartition(":")[2],
+                         arguments=dict(plan.model.arguments))
+        else:
+            plan_file = plans_dir / out.with_suffix(".yaml").name
+            data = plan.model.model_dump(mode="json", exclude_defaults=True)
+            plan_file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+            entry["plan"] = str(plan_file.relative_to(folder))
+        entries.append(entry)
+    path = folder / f"{stem}.yaml"
+    path.write_text(yaml.safe_dump({"queue": name, "station": station_ref, "output_dir": ".",
+                                    "on_failure": on_failure, "retries": int(retries), "runs": entries},
+                                   sort_keys=False, allow_unicode=True))
+    return path
 
 
 # ------------------------------------------------------------------------------ status file
@@ -482,6 +547,10 @@ def _run_all(queue: Queue, station, status: dict, progress, software_version: st
             if result.status == "completed":
                 break
             log.error("%s: %s: %s", run.name, result.status, result.reason)
+            if result.ended_by == "aborted":
+                # stopped on purpose (the window's Abort): not a failure to try again; the
+                # abort also asks the queue to stop, which it does before the next run
+                break
             quench = result.ended_by == "quench"
             if quench:
                 # never re-energise on our own: the rest of the night waits for a person

@@ -45,7 +45,6 @@ class MainWindow(QMainWindow):
         self.station_layout: dict = {}  # {name: (role kind, limits)} of the last connected station
         self.controller = RunController(self)
         self.poller = ReadoutPoller()
-        self.queue_entry = None  # the queue entry being run, if any
         self._queue_file_job = False  # the run process is running the queue panel's queue file
         self._run_columns: list[str] = []
         self._run_detectors: dict[str, str] = {}
@@ -94,7 +93,9 @@ class MainWindow(QMainWindow):
         c.job_finished.connect(self._job_finished)
         self.queue.run_requested.connect(self.run_queue)
         self.queue.stop_requested.connect(self.controller.stop_after_current)
+        # the queue's status file says each run's state: read again at every start and end
         self.controller.run_finished.connect(lambda d: self.queue.reload_status())
+        self.controller.run_started.connect(lambda d: self.queue.reload_status())
         self.queue.add_current_requested.connect(self.add_editor_plan_to_queue)
         self.editor.validity_changed.connect(lambda ok: self._update_buttons())
         self._update_buttons()
@@ -369,6 +370,8 @@ class MainWindow(QMainWindow):
         self.progress.setValue(d["done"])
         rate = d.get("rate_per_s", 0.0)
         self.eta_label.setText(f"{format_eta(d.get('eta_s'))}, {rate:.1f} points/s")
+        if self._queue_file_job:
+            self.queue.show_points(d["done"])
 
     def _state(self, state: str) -> None:
         colours = {"running": "#0050a0", "paused": "#a05a00", "safe_state": "#c00000", "completed": "#006000",
@@ -390,25 +393,14 @@ class MainWindow(QMainWindow):
         self._state(status)
         if status == "completed":
             self.progress.setValue(self.progress.maximum())
-        entry = self.queue_entry
-        if entry is not None:
-            entry.status, entry.path, entry.detail = status, d["path"], d.get("reason", "")
-            self.queue.refresh()
         self._update_buttons()
 
     def _job_finished(self, outcome: dict) -> None:
-        """The run process has ended and let go of the instruments: the next queued plan,
-        or the window takes the station back."""
-        entry, self.queue_entry = self.queue_entry, None
+        """The run process has ended and let go of the instruments: the window takes the
+        station back."""
         if self._queue_file_job:
             self._queue_file_job = False
             self._queue_file_finished(outcome.get("queue_state", "failed"), outcome.get("error", ""))
-        elif entry is not None:
-            if entry.status == "completed" and not self._closing and self._run_next_in_queue():
-                return  # the next run's process opens the station
-            if entry.status != "completed":
-                self.log("warning", f"queue stopped: run {entry.plan.title!r} ended {entry.status}")
-            self.queue.set_running(False)
         self._update_buttons()
         if self._closing:
             self.close()
@@ -417,30 +409,49 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------------ queue
     def run_queue(self) -> None:
+        """Run the queue panel's queue with the engine of `loopscope queue run`: a queue file
+        opened there as it is, a queue built there first written as a queue file."""
+        from loopscope.daq.queue import QueueError
+
         if self.controller.active or self.station is None:
             return
+        try:
+            path, resume = self.queue.queue_file_to_run(self._station_for_queue())
+        except (QueueError, PlanError, OSError, ValueError) as exc:
+            self.log("error", f"cannot run the queue: {exc}")
+            if not self._quiet():
+                QMessageBox.warning(self, "Cannot run the queue", str(exc))
+            return
         self.queue.set_running(True)
-        if self.queue.queue_file is not None:
-            self._run_queue_file(self.queue.queue_file)
-        else:
-            self._run_next_in_queue()
+        self._run_queue_file(path, resume)
 
-    def _run_queue_file(self, path: Path) -> None:
+    def _station_for_queue(self):
+        """What a queue file written here names as its station: the window's station file,
+        or the simulated lab's station as a dict (written beside the queue); None when the
+        station came without a description (an opener alone)."""
+        source = self.session.source
+        if isinstance(source, dict):
+            return source
+        if isinstance(source, (str, Path)):
+            return Path(source)
+        return None
+
+    def _run_queue_file(self, path: Path, resume: bool) -> None:
         """The same engine as `loopscope queue run/resume`, on the window's station, in the
         run process; the queue file's status file is the one the command line reads."""
-        from loopscope.daq.queue import QueueError, load_queue, read_queue_status
         from loopscope.daq.run_process import QueueJob
 
-        try:
-            resume = read_queue_status(load_queue(path)) is not None
-        except (QueueError, OSError, ValueError) as exc:
-            self._queue_file_finished("failed", str(exc))
-            return
-        self.log("info", f"{'resuming' if resume else 'running'} queue file {path.name}")
+        self.log("info", f"{'resuming' if resume else 'running'} queue file {path}")
         self._queue_file_job = True
         self._hand_over_station()
-        self.controller.start(QueueJob(self.session.opener, path, resume=resume,
-                                       software_version=self.software_version))
+        try:
+            self.controller.start(QueueJob(self.session.opener, path, resume=resume,
+                                           software_version=self.software_version))
+        except (OSError, RuntimeError) as exc:  # the run process could not be started
+            self._queue_file_job = False
+            self._queue_file_finished("failed", f"cannot start the run process: {exc}")
+            self.session.connect_async()
+            return
         self._update_buttons()
 
     def _queue_file_finished(self, state: str, error: str) -> None:
@@ -451,26 +462,6 @@ class MainWindow(QMainWindow):
         self.queue.reload_status()
         self.queue.set_running(False)
         self._update_buttons()
-
-    def _run_next_in_queue(self) -> bool:
-        """Start the next queued plan; False when there is none (or it could not start)."""
-        entry = self.queue.next_entry()
-        if entry is None:
-            self.queue.set_running(False)
-            self.log("info", "queue finished")
-            self._update_buttons()
-            return False
-        out = self.queue.out_path_for(entry)
-        self.queue_entry = entry
-        entry.status, entry.path = "running", str(out)
-        self.queue.refresh()
-        if not self._start(entry.plan, out):
-            entry.status = "failed"
-            self.queue_entry = None
-            self.queue.refresh()
-            self.queue.set_running(False)
-            return False
-        return True
 
     # ------------------------------------------------------------------------------ log
     def log(self, level: str, text: str) -> None:

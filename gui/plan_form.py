@@ -8,6 +8,7 @@ makes. Errors are marked on the widget they name, and Start stays disabled until
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import types
@@ -375,8 +376,10 @@ class PlanForm(QWidget):
         return ordered
 
     def set_values(self, data: dict) -> list[str]:
-        """Fill the form from a plan dict; returns keys the form has no place for."""
+        """Fill the form from a plan dict; returns keys the form has no place for (their key
+        paths in `unknown_paths`: a key may itself hold a dot)."""
         unknown: list[str] = []
+        self.unknown_paths: list[tuple] = []
 
         def walk(d, prefix):
             for k, v in d.items():
@@ -388,6 +391,7 @@ class PlanForm(QWidget):
                     walk(v, path)
                 elif key not in self.editors:
                     unknown.append(key)
+                    self.unknown_paths.append(path)
 
         for g in self.groups.values():
             if g.checkable:
@@ -428,55 +432,55 @@ def station_info_from(station) -> dict:
             "max_temperature_K": t_max if t_max and math.isfinite(t_max) else None}
 
 
-def check_plan(data: dict, station) -> tuple[P.Plan | None, list[str]]:
-    """(plan, []) when the plan is valid for the station, else (None or plan, messages)."""
+def check_plan(data: dict, station) -> tuple[P.Plan | None, list[P.PlanProblem]]:
+    """(plan, []) when the plan is valid for the station, else (None or plan, its problems)."""
     from loopscope.daq.runner import check_plan_against_station, station_instruments
 
     try:
         plan = P.load_plan(data)
     except P.PlanError as exc:
-        return None, [line for line in exc.messages if line.strip()]
+        return None, list(exc.problems)
     if station is None:
         return plan, []
     try:
         check_plan_against_station(plan, station_instruments(station))
     except P.PlanError as exc:
-        return plan, [line for line in exc.messages if line.strip()]
+        return plan, list(exc.problems)
     return plan, []
 
 
-_KEY_RE = re.compile(r"^(?:<plan[^>]*>|[^:]*\.ya?ml)?:?\s*([A-Za-z_][\w.]*(?:\.\d+)?):\s")
-
-
-def keys_for_message(message: str, form: PlanForm) -> list[str]:
-    """Which editors (or groups) an error message is about."""
-    text = message
-    for prefix in ("<plan>: ", "<plan text>: "):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-    m = re.match(r"([A-Za-z_][\w]*(?:\.[A-Za-z_\d][\w]*)*):\s", text)
-    keys: list[str] = []
-    if m:
-        key = m.group(1)
-        parts = key.split(".")
-        while parts and parts[-1].isdigit():  # values.3 -> values
-            parts.pop()
-        key = ".".join(parts)
+def form_key_for(key_path: tuple, form: "PlanForm") -> str | None:
+    """The editor (or group) of the form that holds a plan key path: the longest leading part
+    of it the form has. An index ends the search: a list's editor holds every item
+    (("outer", "values", 2) -> "outer.values"); None when the form has no place for it."""
+    names: list[str] = []
+    for part in key_path:
+        if not isinstance(part, str):
+            break
+        names.append(part)
+    while names:
+        key = ".".join(names)
         if key in form.editors or key in form.groups:
+            return key
+        names.pop()
+    return None
+
+
+def keys_for_problem(problem: P.PlanProblem, form: "PlanForm") -> list[str]:
+    """Which editors (or groups) a problem is about: its key path and the related ones."""
+    keys: list[str] = []
+    for path in problem.key_paths:
+        key = form_key_for(path, form)
+        if key is not None and key not in keys:
             keys.append(key)
-        elif key == "loop":
-            keys += [k for k in ("amplitude", "step") if k in form.editors]
-    if not keys:
-        lower = text.lower()
-        if "visits" in lower or "beyond the field limit" in lower or "beyond the current limit" in lower:
-            keys += [ed.key for ed in form.editors.values() if ed.path in AXIS_FIELDS and ed.path[-1] != "step"]
-        elif "detectors" in lower:
-            keys.append("detectors")
-        elif "persistent switch" in lower or "field_source" in lower:
-            keys.append("source")
-        elif lower.startswith("outer") and "outer" in form.groups:
-            keys.append("outer.values" if "outer.values" in form.editors else "outer")
-    return [k for k in keys if k in form.editors or k in form.groups]
+    return keys
+
+
+def _shown(problem: P.PlanProblem) -> str:
+    """A problem's line without the origin of a plan that has no file (the form's own)."""
+    if problem.origin in ("<plan>", "<plan text>"):
+        return str(dataclasses.replace(problem, origin=""))
+    return str(problem)
 
 
 class PlanEditor(QWidget):
@@ -489,7 +493,8 @@ class PlanEditor(QWidget):
         self.station = station
         self.station_info = station_info_from(station) if station is not None else {}
         self.plan: P.Plan | None = None
-        self.errors: list[str] = []
+        self.problems: list[P.PlanProblem] = []  # what is wrong with the plan, each with its key path
+        self.errors: list[str] = []  # the same, as one-line texts
         self.path: Path | None = None
         layout = QVBoxLayout(self)
         head = QFormLayout()
@@ -573,7 +578,8 @@ class PlanEditor(QWidget):
     def set_plan_dict(self, data: dict) -> list[str]:
         kind = data.get("kind")
         if kind not in KIND_MODELS:
-            self.show_errors([f"kind: must be one of {', '.join(P.PLAN_KINDS)} (got {kind!r})"])
+            self._set_problems([P.PlanProblem(("kind",), f"must be one of {', '.join(P.PLAN_KINDS)} "
+                                                         f"(got {kind!r})", kind)])
             return ["kind"]
         self.kind_box.blockSignals(True)
         self.kind_box.setCurrentIndex(self.kind_box.findData(kind))
@@ -587,8 +593,9 @@ class PlanEditor(QWidget):
         unknown = self.form.set_values(data)
         self.validate()
         if unknown:
-            self.errors += [f"{k}: unknown key (not loaded into the form)" for k in unknown]
-            self.show_errors(self.errors)
+            self._set_problems(self.problems + [P.PlanProblem(path, "unknown key (not loaded into the form)",
+                                                              shown_key=key)
+                                                for key, path in zip(unknown, self.form.unknown_paths)])
         return unknown
 
     def _kind_changed_to(self, kind):
@@ -638,32 +645,28 @@ class PlanEditor(QWidget):
         if form is None:
             return False
         form.update_units()
-        plan, errors = check_plan(form.to_dict(), self.station)
+        plan, problems = check_plan(form.to_dict(), self.station)
         if self.station is None and plan is not None:
-            errors = []
-        self.plan = plan if not errors else None
-        self.errors = errors
-        self.show_errors(errors)
-        ok = not errors and self.station is not None
+            problems = []
+        self.plan = plan if not problems else None
+        self._set_problems(problems)
+        ok = not problems and self.station is not None
         self.validity_changed.emit(ok)
         return ok
 
-    def show_errors(self, errors: list[str]) -> None:
+    def show_errors(self, problems: list[P.PlanProblem]) -> None:
+        """Mark the editor of every problem's key path; list every problem under the kind."""
         form = self.form
         form.clear_marks()
         by_key: dict[str, list[str]] = {}
-        unplaced = []
-        for message in errors:
-            keys = keys_for_message(message, form)
-            if not keys:
-                unplaced.append(message)
-            for key in keys:
-                by_key.setdefault(key, []).append(message)
+        for problem in problems:
+            for key in keys_for_problem(problem, form):
+                by_key.setdefault(key, []).append(_shown(problem))
         for key, messages in by_key.items():
             target = form.editors.get(key) or form.groups.get(key)
-            target.mark("\n".join(m.replace("<plan>: ", "") for m in messages))
-        if errors:
-            text = "\n".join("✗ " + m.replace("<plan>: ", "") for m in errors)
+            target.mark("\n".join(messages))
+        if problems:
+            text = "\n".join("✗ " + _shown(p) for p in problems)
             self.error_label.setStyleSheet("color: #b00000;")
         elif self.station is None:
             text = "plan valid; connect a station to check it against its limits"
@@ -673,6 +676,11 @@ class PlanEditor(QWidget):
             text = f"✓ plan valid for this station: {total} points"
             self.error_label.setStyleSheet("color: #006000;")
         self.error_label.setText(text)
+
+    def _set_problems(self, problems: list[P.PlanProblem]) -> None:
+        self.problems = list(problems)
+        self.errors = [str(p) for p in self.problems]  # the one-line texts, as `loopscope run` says them
+        self.show_errors(self.problems)
 
     @property
     def valid(self) -> bool:

@@ -1,7 +1,8 @@
 """Screenshots of the window on the simulated lab, offscreen.
 
     loopscope gui --screenshot window.png       the Sweep tab after a short hysteresis loop
-    python -m gui.screenshots docs/screenshots  one PNG per tab (the user guide's pictures)
+    python -m loopscope.gui.screenshots docs/screenshots          one PNG per tab (the user guide's pictures)
+    python -m loopscope.gui.screenshots docs/screenshots queue    the queue tab's alone
 """
 from __future__ import annotations
 
@@ -107,6 +108,44 @@ def window_screenshot(path: Path, speed: float = 500.0, station_file=None) -> Pa
             app.processEvents()
 
 
+def _queue_tab(w, folder: str, path: Path) -> Path:
+    """The queue tab: three plans built in the window, run through the queue engine, stopped
+    after the second run (the third stays pending)."""
+    from loopscope.daq.plans import load_plan
+    w.queue.folder.setText(folder)
+    w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep A", sweep={"start": 0, "stop": 0.02, "points": 11})), "editor")
+    # paced (50 lab-s a point): still running when "Stop after the current run" is pressed
+    w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep B", sweep={"start": 0, "stop": -0.02, "points": 11},
+                                    settle={"wait_for_holding": True, "delay_s": 50.0})), "field_b.yaml")
+    w.queue.add_plan(load_plan(dict(SHORT_LOOP, title="Loop after the sweeps")), "hysteresis_loop.yaml")
+    w.tabs.setCurrentWidget(w.queue)
+    w.run_queue()
+    if not wait_until(lambda: w.queue.entries[1].status == "running", 120):
+        raise RuntimeError("the queue's second run did not start")
+    w.queue.stop_button.click()  # Stop after the current run
+    wait_until(lambda: not w.controller.active, 120)
+    wait_until(lambda: w.station is not None, 60)
+    wait_until(lambda: False, 0.3)
+    return _save(w, path)
+
+
+def queue_tab(out_dir: Path, speed: float = 500.0) -> Path:
+    """The queue tab's PNG alone."""
+    app = _app()
+    from loopscope.gui.session import StationSession
+    out_dir = Path(out_dir).resolve()
+    with _scratch_folder() as tmp:
+        session = StationSession.simulated(speed=speed, sample="soft_core")
+        w = _window(session, tmp)
+        try:
+            return _queue_tab(w, tmp, out_dir / "queue.png")
+        finally:
+            w.poller.stop()
+            w.close()
+            session.close()
+            app.processEvents()
+
+
 def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
     """One PNG per tab for the user guide."""
     app = _app()
@@ -148,21 +187,7 @@ def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
             w.editor.set_plan_dict(bad)
             wait_until(lambda: False, 0.2)
             saved.append(_save(w, out_dir / "sweep_invalid.png"))
-            # the queue: two plans run, one waiting
-            from loopscope.daq.plans import load_plan
-            w.queue.folder.setText(tmp)
-            w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep A", sweep={"start": 0, "stop": 0.02, "points": 11})), "editor")
-            w.queue.add_plan(load_plan(dict(RING_SWEEP, title="Field sweep B", sweep={"start": 0, "stop": -0.02, "points": 11})), "field_b.yaml")
-            w.queue.add_plan(load_plan(dict(SHORT_LOOP, title="Loop after the sweeps")), "hysteresis_loop.yaml")
-            w.queue.entries[-1].status = "queued"
-            w.tabs.setCurrentWidget(w.queue)
-            w.queue.stop_after_current = False
-            w.run_queue()
-            wait_until(lambda: w.queue.entries[1].status == "completed", 120)
-            w.queue.stop_after_current = True
-            wait_until(lambda: not w.controller.active, 120)
-            w.queue.set_running(False)
-            saved.append(_save(w, out_dir / "queue.png"))
+            saved.append(_queue_tab(w, tmp, out_dir / "queue.png"))
         finally:
             w.poller.stop()
             w.close()
@@ -172,5 +197,7 @@ def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in all_tabs(Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")):
+    # python -m loopscope.gui.screenshots docs/screenshots [queue]
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
+    for p in [queue_tab(target)] if sys.argv[2:] == ["queue"] else all_tabs(target):
         print(p)

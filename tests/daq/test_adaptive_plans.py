@@ -14,13 +14,17 @@ from loopscope.instruments.memory import MemoryStation
 PLANS = Path(__file__).parent / "plans_for_tests" / "measuring_plans.py"
 
 
-def wait_for_points(runner, n, timeout_s=30.0):
-    import time
-    deadline = time.monotonic() + timeout_s
-    while runner.points_done < n:
-        assert not runner.finished, runner.result
-        assert time.monotonic() < deadline, f"{runner.points_done} points after {timeout_s} s"
-        time.sleep(0.001)
+def abort_at_reading(station, runner, n):
+    """Abort the run from inside the probe's n-th reading: deterministic, whatever the speed."""
+    probe = station.roles["field_probe"]
+    read, count = probe.read_field_T, [0]
+
+    def reading():
+        count[0] += 1
+        if count[0] == n:
+            runner.abort("stopped halfway")
+        return read()
+    probe.read_field_T = reading
 
 
 def code_plan(name, **arguments):
@@ -80,11 +84,10 @@ def test_resume_replays_the_readings_on_disk_and_repeats_nothing(tmp_path):
     path = tmp_path / "r.h5"
     full = Runner(MemoryStation(), code_plan("steps_until"), tmp_path / "full.h5").run()
     assert full.status == "completed"
-    first = Runner(MemoryStation(), code_plan("steps_until"), path)
-    first.start()
-    wait_for_points(first, 40)
-    first.abort("stopped halfway")
-    stopped = first.wait(30)
+    station = MemoryStation()
+    first = Runner(station, code_plan("steps_until"), path)
+    abort_at_reading(station, first, 40)
+    stopped = first.run()
     assert stopped.status == "aborted" and 40 <= stopped.points < full.points
     again = Runner(MemoryStation(), code_plan("steps_until"), path, resume=True).run()
     assert again.status == "completed", again.reason
@@ -95,10 +98,9 @@ def test_resume_replays_the_readings_on_disk_and_repeats_nothing(tmp_path):
 
 def test_resume_refuses_a_plan_that_replays_other_steps(tmp_path):
     path = tmp_path / "r.h5"
-    r = Runner(MemoryStation(), code_plan("steps_until", step_T=0.001), path)
-    r.start()
-    wait_for_points(r, 10)
-    r.abort("stop")
-    r.wait(30)
+    station = MemoryStation()
+    r = Runner(station, code_plan("steps_until", step_T=0.001), path)
+    abort_at_reading(station, r, 10)
+    assert r.run().status == "aborted"
     again = Runner(MemoryStation(), code_plan("steps_until", step_T=0.002), path, resume=True).run()
     assert again.status == "failed" and "cannot be resumed" in again.reason

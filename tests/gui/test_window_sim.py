@@ -111,7 +111,9 @@ def test_loop_branches_are_separate_curves(window, qtbot):
 
 
 def test_queue_runs_plans_in_order_one_file_each(window, qtbot, tmp_path):
+    """A queue built in the window runs as a queue file, with the engine of `loopscope queue run`."""
     from loopscope.daq.plans import load_plan
+    from loopscope.daq.queue import load_queue, read_queue_status
     from loopscope.daq.storage import read_status
 
     window.queue.folder.setText(str(tmp_path / "queue"))
@@ -120,11 +122,22 @@ def test_queue_runs_plans_in_order_one_file_each(window, qtbot, tmp_path):
     window.add_editor_plan_to_queue()
     assert [e.plan.title for e in window.queue.entries] == ["first", "second"]
     qtbot.mouseClick(window.queue.run_button, Qt.MouseButton.LeftButton)
+    assert window.controller.runner is not None
+    assert type(window.controller.runner.job).__name__ == "QueueJob"
     qtbot.waitUntil(lambda: all(e.status == "completed" for e in window.queue.entries), timeout=60000)
     qtbot.waitUntil(lambda: not window.queue.running, timeout=5000)
     paths = [e.path for e in window.queue.entries]
     assert paths[0].endswith("01_first.h5") and paths[1].endswith("02_second.h5")
     assert all(read_status(p)[0] == "completed" for p in paths)
+    # the queue file beside the runs, and its status file, as `loopscope queue status` reads them
+    queue_file = window.queue.queue_file
+    assert queue_file.parent == tmp_path / "queue" and queue_file.name.startswith("queue_")
+    status = read_queue_status(load_queue(queue_file))
+    assert status["state"] == "completed"
+    assert [(r["state"], r["points"], r["attempts"]) for r in status["runs"]] == [("completed", 6, 1),
+                                                                                  ("completed", 5, 1)]
+    assert [e.points for e in window.queue.entries] == [6, 5]
+    qtbot.waitUntil(lambda: window.start_button.isEnabled(), timeout=20000)
 
 
 def test_close_during_run_asks_then_aborts_to_safe_state(window, qtbot, monkeypatch):
@@ -163,7 +176,7 @@ def test_queue_file_runs_from_the_window_with_the_same_status_file(window, qtbot
                                               {"plan": "plan.yaml", "out": "b.h5",
                                                "set": {"sweep.stop": -0.01}}]}))
     window.queue.load_queue_file(queue)
-    assert [e.status for e in window.queue.entries] == ["queued", "queued"]
+    assert [e.status for e in window.queue.entries] == ["pending", "pending"]
     assert window.queue.entries[1].path.endswith("b.h5")
     qtbot.mouseClick(window.queue.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.queue.running, timeout=60000)
