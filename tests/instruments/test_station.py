@@ -33,7 +33,7 @@ def test_example_station_validates():
     assert cfg.name == "simulated-lab" and cfg.time_scale == 1.0 and cfg.safe_state == "zero"
     assert cfg.source_text == STATION_SIM.read_text()
     ports = sorted(int(r.split("::")[2]) for c in cfg.instruments.values() for r in c.resources)
-    assert ports == list(range(50401, 50410)   # the nine instruments, the Keithley 2400 on 50409)
+    assert ports == list(range(50401, 50410))   # nine instruments: the Keithley 2400 is on 50409
     assert set(cfg.of_kind("field_source")) == {"coil_supply", "magnet_supply"}
     assert cfg.instruments["squid_controller"].voltmeter_resource.endswith("50404::SOCKET")
 
