@@ -653,37 +653,15 @@ class Plan:
         return itertools.islice(self._all_points(), start_index, None)
 
     def _all_points(self) -> Iterator[Point]:
+        """Every kind is a generator of steps (daq/plan_kinds_as_steps.py), numbered in order."""
         m = self.model
         if m.kind == "continuous":
             raise PlanError.at(self.origin, (), "a continuous plan has no list of points: the runner ramps "
                                "and reads as it goes (Runner._run_continuous)")
-        if m.kind in ("linear", "list", "resonance_tracking"):
-            vals = m.values if m.kind == "list" else m.sweep.values().tolist()
-            resonance = m.kind == "resonance_tracking"
-            for i, v in enumerate(vals):
-                yield Point(i, field=float(v), find_resonance=resonance)
-        elif m.kind == "loop":
-            vals, branch, cycle = _loop_values(m)
-            for i, (v, b, c) in enumerate(zip(vals, branch, cycle)):
-                yield Point(i, field=float(v), labels={"branch": int(b), "cycle": int(c)})
-        elif m.kind == "grid":
-            inner = m.sweep.values()
-            i = 0
-            for k, outer in enumerate(m.outer.all_values()):
-                order = inner if (m.return_between or k % 2 == 0) else inner[::-1]
-                for v in order:
-                    kw = {"temperature_K": float(outer)} if m.outer.quantity == "temperature" \
-                        else {"frequency_Hz": float(outer)}
-                    yield Point(i, field=float(v), labels={"outer_index": k}, **kw)
-                    i += 1
-        elif m.kind == "time_series":
-            for i in range(self.total_points()):
-                yield Point(i, field=m.field, at_elapsed_s=i * m.interval_s)
-        elif m.kind == "persistent_step":
-            for i in range(self.total_points()):
-                actions = ("enter_persistent",) if i == 0 else ()
-                yield Point(i, field=m.target if i == 0 else None, at_elapsed_s=i * m.interval_s,
-                            actions=actions)
+        from loopscope.daq.plan_kinds_as_steps import STEPS_OF_KIND
+        from loopscope.daq.plans_as_code import point_of
+        for i, s in enumerate(STEPS_OF_KIND[m.kind](m, self)):
+            yield point_of(s, i)
 
 
 def _loop_steps(m: LoopPlan) -> int:

@@ -81,6 +81,9 @@ class Step:
     labels: dict | None = None
     enter_persistent: bool = False      # after the ramp: heater off, leads to zero
     measure: tuple = ()                 # array measurements at the point (daq/point_measurements.py)
+    #: the cantilever's resonance found at the point (the resonance_tracking kind, which has the
+    #: plan's `resonance` settings; not offered by step())
+    find_resonance: bool = False
 
 
 def step(field: float | None = None, *, temperature_K: float | None = None,
@@ -173,7 +176,8 @@ def points_of(steps: list[Step], start_index: int = 0) -> Iterator[Point]:
 def point_of(s: Step, index: int) -> Point:
     return Point(index, field=s.field, temperature_K=s.temperature_K, frequency_Hz=s.frequency_Hz,
                  at_elapsed_s=s.at_elapsed_s, labels=s.labels,
-                 actions=("enter_persistent",) if s.enter_persistent else (), measure=s.measure)
+                 actions=("enter_persistent",) if s.enter_persistent else (), measure=s.measure,
+                 find_resonance=s.find_resonance)
 
 
 # ---------------------------------------------------------------------------------- helpers
