@@ -72,7 +72,7 @@ class CodePlanModel(_PlanBase):
     max_points: int | None = Field(default=None, ge=1, le=MAX_POINTS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)   # not frozen: a frozen dataclass's __init__ costs 1 us a point more
 class Step:
     field: float | None = None          # T (or A with axis: current); None: leave it
     temperature_K: float | None = None
@@ -174,10 +174,12 @@ def points_of(steps: list[Step], start_index: int = 0) -> Iterator[Point]:
 
 
 def point_of(s: Step, index: int) -> Point:
-    return Point(index, field=s.field, temperature_K=s.temperature_K, frequency_Hz=s.frequency_Hz,
-                 at_elapsed_s=s.at_elapsed_s, labels=s.labels,
-                 actions=("enter_persistent",) if s.enter_persistent else (), measure=s.measure,
-                 find_resonance=s.find_resonance)
+    # positional, in Point's field order: this is on the per-point path of every plan
+    return Point(index, s.field, s.temperature_K, s.frequency_Hz, s.at_elapsed_s, s.labels,
+                 _ENTER_PERSISTENT if s.enter_persistent else (), s.find_resonance, s.measure)
+
+
+_ENTER_PERSISTENT = ("enter_persistent",)
 
 
 # ---------------------------------------------------------------------------------- helpers
