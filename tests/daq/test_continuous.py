@@ -175,3 +175,88 @@ def test_plan_checks_and_counts():
         ramp(interval_s=1e-9)
     with pytest.raises(PlanError, match="no list of points"):
         list(plan.points())
+
+
+def test_max_points_reached_during_the_ramp_waits_for_stop_without_more_readings(lab_station, tmp_path):
+    lab, station_file = lab_station
+    with load_station(station_file) as station:
+        result = Runner(station, ramp(max_points=6), tmp_path / "max.h5").run()
+    assert result.status == "completed", result.reason
+    setpoint, field = columns(result.path, "field_setpoint_T", "field_T")
+    # five readings on the way, then none until the source holds at stop: the last row is there
+    assert len(field) == 6 == result.points
+    assert setpoint[-1] == 0.0018 and field[-1] == pytest.approx(0.0018, abs=SETTLE_TOLERANCE_A * COIL_T_PER_A)
+    assert setpoint[4] < 0.0012     # the first five were read early in the ramp, every 20 lab s
+    with h5py.File(result.path, "r") as f:
+        messages = [m.decode() for m in f["entry/log/message"][:]]
+    assert any("max_points 6 reached during the ramp" in m for m in messages), messages
+
+
+def test_on_the_current_axis_the_ramp_is_in_amperes(lab_station, tmp_path):
+    lab, station_file = lab_station
+    # the same ramp as ramp(), given in coil current: 0.1209 A to 0.2176 A
+    plan = ramp(axis="current", start=0.001 / COIL_T_PER_A, stop=0.0018 / COIL_T_PER_A)
+    with load_station(station_file) as station:
+        result = Runner(station, plan, tmp_path / "amps.h5").run()
+    assert result.status == "completed", result.reason
+    current_setpoint, setpoint, current = columns(result.path, "current_setpoint_A", "field_setpoint_T",
+                                                  "current_A")
+    assert current_setpoint == pytest.approx(setpoint / COIL_T_PER_A, rel=1e-12)
+    assert current_setpoint[0] == pytest.approx(0.1209, abs=2e-4) and current_setpoint[-1] == pytest.approx(0.2176, abs=2e-4)
+    # the supply's own current follows the ramp within its settle tolerance
+    assert np.max(np.abs(current - current_setpoint)) <= SETTLE_TOLERANCE_A
+    assert abs(plan.total_points() - len(current)) <= 3
+
+
+def test_a_suspender_that_trips_mid_ramp_holds_the_ramp_until_it_clears(lab_station, tmp_path):
+    lab, station_file = lab_station
+    cryostat = lab.world.cryostat
+    base = cryostat.temperature_K
+    plan = ramp(detectors=["gaussmeter", "temperature_controller"],
+                suspenders=[{"kind": "temperature_band", "instrument": "temperature_controller",
+                             "min_K": 0.0, "max_K": base + 1.0}], suspend_timeout_s=3600)
+    states = []
+    with load_station(station_file) as station:
+        runner = Runner(station, plan, tmp_path / "suspended.h5")
+        runner.subscribe(lambda e: states.append(e.data["state"]) if e.kind == "state" else None)
+        runner.start()
+        wait_points(runner, 6)
+        cryostat.temperature_K = base + 5.0          # a heat pulse: out of the band, relaxes back
+        deadline = time.monotonic() + 60
+        while runner.state != "suspended":
+            assert time.monotonic() < deadline and runner.result is None
+            time.sleep(0.005)
+        held = lab.world.coil.current_A
+        while runner.state == "suspended":
+            assert time.monotonic() < deadline and runner.result is None
+            # while suspended the ramp holds (within the Kepco's settle tolerance)
+            assert lab.world.coil.current_A == pytest.approx(held, abs=SETTLE_TOLERANCE_A)
+            time.sleep(0.01)
+        result = runner.wait(60)
+    assert result.status == "completed", result.reason
+    assert "suspended" in states and states[-1] == "completed"
+    field, setpoint, temperature = columns(result.path, "field_T", "field_setpoint_T", "temperature_K")
+    # no row was recorded out of the band, and the ramp went on from where it held
+    assert np.all(temperature <= base + 1.0), temperature
+    assert np.all(np.diff(field[:-1]) > 0) and field[-1] == pytest.approx(0.0018, abs=2e-5)
+    with h5py.File(result.path, "r") as f:
+        messages = [m.decode() for m in f["entry/log/message"][:]]
+    assert any(m.startswith("suspended: temperature") for m in messages), messages
+
+
+def test_on_the_persistent_switch_magnet(sim_lab_factory, tmp_path):
+    lab, station_file = sim_lab_factory(speed=SPEED)
+    plan = load_plan({"title": "continuous on the AMI 430", "kind": "continuous", "source": "magnet_supply",
+                      "detectors": ["gaussmeter"], "start": 0.0, "stop": 0.02, "rate_T_per_min": 0.12,
+                      "interval_s": 1.0, "settle": {"timeout_s": 600}})
+    with load_station(station_file) as station:
+        result = Runner(station, plan, tmp_path / "ami.h5").run()
+    assert result.status == "completed", result.reason
+    setpoint, field, magnet_current = columns(result.path, "field_setpoint_T", "field_T", "magnet_current_A")
+    assert abs(len(field) - plan.total_points()) <= 3
+    assert np.all(np.diff(setpoint) >= 0) and setpoint[-1] == 0.02
+    # the magnet's field follows the ramp: 0.12 T/min is 2 mT a reading
+    assert np.max(np.abs(field - setpoint)) < 1e-3, np.abs(field - setpoint)
+    assert field[-1] == pytest.approx(0.02, abs=1e-4) and magnet_current[-1] == pytest.approx(0.2, abs=1e-3)
+    magnet = lab.world.magnet
+    assert abs(magnet.I_m) < 1e-3 and abs(magnet.I_s) < 1e-3   # end: zero, magnet and leads
