@@ -61,8 +61,12 @@ class RunData:
         """A stored or derived quantity (float64 array)."""
         if name in self.quantities:
             return np.asarray(self.quantities[name], dtype=np.float64)
-        if name == "moment_per_H_m3" and {"moment_Am2", "field_H_A_per_m"} <= set(self.quantities):
-            return self.quantities["moment_Am2"] / self.quantities["field_H_A_per_m"]
+        if name == "moment_Am2" and self._flux_per_moment() is not None:
+            # the SQUID's flux over the pickup's calibration (the station's
+            # flux_per_moment_phi0_per_Am2 of the flux readout, recorded in the file)
+            return np.asarray(self.quantities["flux_phi0"], dtype=np.float64) / self._flux_per_moment()
+        if name == "moment_per_H_m3" and {"moment_Am2", "field_H_A_per_m"} <= set(self.available()):
+            return self.get("moment_Am2") / self.get("field_H_A_per_m")
         if name == "field_H_A_per_m" and "field_T" in self.quantities:
             from loopscope.analysis.constants import MU_0
 
@@ -73,7 +77,11 @@ class RunData:
     def unit_of(self, name):
         if name in self.units:
             return self.units[name]
-        return {"moment_per_H_m3": "m^3", "field_H_A_per_m": "A/m"}.get(name, "")
+        return {"moment_per_H_m3": "m^3", "field_H_A_per_m": "A/m", "moment_Am2": "A m^2"}.get(name, "")
+
+    def _flux_per_moment(self):
+        value = self.metadata.get("flux_per_moment_phi0_per_Am2")
+        return float(value) if value and "flux_phi0" in self.quantities else None
 
     def to_pandas(self, trace=None):
         """The data table as a pandas DataFrame, one row per point (index: point_index when
@@ -157,6 +165,8 @@ class RunData:
 
     def available(self):
         names = list(self.quantities)
+        if "moment_Am2" not in names and self._flux_per_moment() is not None:
+            names.append("moment_Am2")
         if {"moment_Am2", "field_H_A_per_m"} <= set(names):
             names.append("moment_per_H_m3")
         if "field_T" in names and "field_H_A_per_m" not in names:
@@ -231,6 +241,9 @@ def read_run(path) -> RunData:
                 if scale is None:
                     raise RunFileError(f"{path}: /entry/sample/mass has unknown units {unit!r}")
                 meta["sample_mass_kg"] = mass * scale
+        calibration = _flux_per_moment_of(entry)
+        if calibration is not None:
+            meta["flux_per_moment_phi0_per_Am2"] = calibration
         signal = _text(data.attrs.get("signal"))
         axes = data.attrs.get("axes")
         if axes is not None:
@@ -238,6 +251,21 @@ def read_run(path) -> RunData:
         analyses = list(entry["analysis"].keys()) if "analysis" in entry else []
         traces = _read_traces(path, entry, quantities)
     return RunData(path, quantities, units, long_names, meta, signal, axes or [], analyses, traces)
+
+
+def _flux_per_moment_of(entry):
+    """The flux readout's pickup calibration from the station snapshot, or None."""
+    import json
+    try:
+        snapshot = json.loads(_text(entry["instrument"]["snapshot_json"][()]))
+    except (KeyError, ValueError, TypeError):
+        return None
+    for inst in (snapshot.get("instruments") or {}).values():
+        if isinstance(inst, dict) and inst.get("role") == "flux_readout":
+            value = (inst.get("station_settings") or {}).get("flux_per_moment_phi0_per_Am2")
+            if value:
+                return float(value)
+    return None
 
 
 def _read_traces(path, entry, quantities):

@@ -24,6 +24,9 @@ class SquidFluxReadout(VisaRole, FluxReadout):
     SETTINGS = {
         "volts_per_phi0": Setting(float, positive=True),
         "check_lock_each_read": Setting(bool, default=False),
+        # the pickup's calibration, flux per sample moment (measured with a reference sample of
+        # known moment): recorded in the run file, where the reader derives moment_Am2 from it
+        "flux_per_moment_phi0_per_Am2": Setting(float, positive=True),
     }
 
     def __init__(self, *args, voltmeter_resource: str = "", voltmeter_cls: type | None = None,
