@@ -94,8 +94,7 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
                                f"switch; {source!r} has none", source, shown_key="")
     if plan.kind == "grid" and m.outer.quantity == "temperature":
         thermometers = [d for d in detectors if instruments[d][0] == "thermometer"]
-        t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
-        t_max = min(t_max, lim.max_temperature_K or math.inf)
+        t_max = temperature_limit(instruments, thermometers, lim)
         (low_key, low), (high_key, high) = m.outer.extremes()
         if not high <= t_max:
             raise PlanError.at(where, high_key, f"temperature {high:g} K is above the limit {t_max:g} K", high)
@@ -115,8 +114,7 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
                          what=f"the search window {lo:g}..{hi:g} Hz reaches")
     if m.temperature is not None:
         name = _first_of_kind(instruments, "thermometer", None, where, ("temperature",))
-        t_max = min(float(instruments[name][1].get("max_temperature_K", math.inf)),
-                    lim.max_temperature_K or math.inf)
+        t_max = temperature_limit(instruments, [name], lim)
         if not m.temperature.setpoint_K <= t_max:
             raise PlanError.at(where, ("temperature", "setpoint_K"), f"{m.temperature.setpoint_K:g} K is above "
                                f"the limit {t_max:g} K of {name}", m.temperature.setpoint_K)
@@ -159,8 +157,7 @@ def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors:
             key, value = temperatures[0]
             raise PlanError.at(where, key, "the plan sets a temperature but no thermometer is among the "
                                "detectors", value, related=(("detectors",),))
-        t_max = min(float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers)
-        t_max = min(t_max, lim.max_temperature_K or math.inf)
+        t_max = temperature_limit(instruments, thermometers, lim)
         key, high = max(temperatures, key=lambda kv: kv[1])
         if not high <= t_max:
             raise PlanError.at(where, key, f"temperature {high:g} K is above the limit {t_max:g} K", high)
@@ -186,6 +183,14 @@ def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors:
         raise PlanError.at(where, ("steps", persistent[0], "enter_persistent"), "enter_persistent needs a "
                            f"field source with a persistent switch; {source!r} has none", True,
                            shown_key=f"step {persistent[0]}", related=(("source",),))
+
+
+def temperature_limit(instruments: dict, thermometers: list[str], lim) -> float:
+    """The highest temperature a plan may ask for: the lowest max_temperature_K of the
+    thermometers that would regulate it, and the plan's own limits.max_temperature_K."""
+    station = min((float(instruments[t][1].get("max_temperature_K", math.inf)) for t in thermometers),
+                  default=math.inf)
+    return min(station, lim.max_temperature_K or math.inf)
 
 
 def frequency_range(info: dict) -> tuple[float, float]:
