@@ -192,7 +192,12 @@ def read_run(path) -> RunData:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
+        try:
+            # a file still open for writing, or left so by a writer that was killed: its
+            # SWMR mark refuses plain readers, and a SWMR reader sees every flushed point
+            f = h5py.File(path, "r", swmr=True)
+        except OSError:
+            raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
     with f:
         if "entry" not in f:
             raise RunFileError(f"{path}: no /entry group (not a loopscope run file)")
