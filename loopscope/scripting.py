@@ -110,12 +110,14 @@ class RunHandle:
 
 
 def run(plan, station, out=None, *, overwrite: bool = False, new_name: bool = False,
-        progress: bool = True, background: bool = False, **runner_options: Any):
+        resume: bool = False, progress: bool = True, background: bool = False, **runner_options: Any):
     """Run a plan on a connected station into an HDF5 file; returns the RunResult.
 
     ``plan``: YAML file or text, dict or Plan. ``out``: the run file (default: the plan's
     title as a file name in the current folder); an existing file is refused unless
-    ``overwrite`` (replace it) or ``new_name`` (write NAME_1.h5, ...). ``progress``: a
+    ``overwrite`` (replace it) or ``new_name`` (write NAME_1.h5, ...); ``resume``: go on in
+    the file an interrupted run of the same plan left (after a crash, a kill): the points on
+    disk are kept and the plan goes on from the next one. ``progress``: a
     progress bar (tqdm.auto: a widget in a notebook). ``background``: return a RunHandle at
     once instead of waiting."""
     from loopscope import __version__
@@ -125,11 +127,15 @@ def run(plan, station, out=None, *, overwrite: bool = False, new_name: bool = Fa
     plan = load_plan(plan)
     check_plan_against_station(plan, station_instruments(station))
     out = Path(out) if out is not None else Path(_file_name(plan.title or plan.kind) + ".h5")
-    if new_name:
-        out = unique_path(out)
-    check_output_path(out, overwrite=overwrite)
+    if resume:
+        if not out.exists():
+            raise FileNotFoundError(f"{out}: no such run file to resume")
+    else:
+        if new_name:
+            out = unique_path(out)
+        check_output_path(out, overwrite=overwrite)
     runner = Runner(station, plan, out, overwrite=overwrite, software_version=__version__,
-                    **runner_options)
+                    resume=resume, **runner_options)
     bar = _progress_bar(runner) if progress else None
     try:
         if background:
