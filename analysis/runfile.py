@@ -127,11 +127,27 @@ class RunData:
             have = f"its traces are {', '.join(self.traces)}" if self.traces else "it has no traces"
             raise RunFileError(f"{self.path}: no trace {name!r}; {have}") from None
 
-    def to_xarray(self):
+    def to_xarray(self, grid: bool | None = None):
         """The data as an xarray Dataset on the dimension ``point`` (coordinate point_index
         when the file has it; the plan's axes as further coordinates along it), every variable
         with its ``units`` and ``long_name``. Each trace signal is a variable on
-        (``point``, <its axis>), the axis a coordinate with its units."""
+        (``point``, <its axis>), the axis a coordinate with its units.
+
+        A grid plan's file (an outer loop over temperature or frequency around a field sweep)
+        comes back 2-D, on (``outer_index``, ``field_setpoint_T``), every sweep in field order
+        whichever way it ran, with the outer setpoint as a coordinate along ``outer_index``
+        and ``point_index`` kept as a variable (a point not measured, as in an aborted grid, is
+        NaN); ``grid=False`` gives the points as they were taken."""
+        flat = self._to_xarray_points()
+        if grid is None:
+            grid = self.metadata.get("plan_kind") == "grid"
+        if not grid:
+            return flat
+        if not {"outer_index", "field_setpoint_T"} <= set(self.quantities):
+            raise RunFileError(f"{self.path}: not a grid (no outer_index and field_setpoint_T to reshape on)")
+        return _grid_of(flat)
+
+    def _to_xarray_points(self):
         try:
             import xarray as xr
         except ImportError:
@@ -172,6 +188,23 @@ class RunData:
         if "field_T" in names and "field_H_A_per_m" not in names:
             names.append("field_H_A_per_m")
         return names
+
+
+def _grid_of(flat):
+    """A grid run's points reshaped on (outer_index, field_setpoint_T)."""
+    ds = flat.reset_coords()                       # every coordinate along point becomes a variable
+    ds["point_index"] = ("point", np.asarray(ds["point"].values), {"long_name": "point index"})
+    ds = ds.drop_vars("point")
+    ds = ds.assign_coords(outer_index=("point", ds["outer_index"].values.astype(np.int64)),
+                          field_setpoint_T=("point", ds["field_setpoint_T"].values))
+    ds = ds.set_index(point=["outer_index", "field_setpoint_T"]).unstack("point")
+    ds["field_setpoint_T"].attrs.update(flat["field_setpoint_T"].attrs)
+    for outer in ("temperature_setpoint_K", "frequency_Hz"):
+        if outer in ds and "outer_index" in ds[outer].dims:
+            values = ds[outer].mean("field_setpoint_T", skipna=True)
+            ds = ds.assign_coords({f"outer_{outer}": ("outer_index", values.values, dict(flat[outer].attrs))})
+            break
+    return ds
 
 
 def _text(v):
