@@ -141,9 +141,12 @@ def _wrap_user(model, jac):
     from numba.core.registry import CPUDispatcher
     from numba.core.types.function_type import CompileResultWAP
 
+    # keyed on the function the user passed (a plain Python function is jitted below: keying
+    # on the jitted one never hit again, and every fit compiled the model anew)
+    given_model, given_jac = model, jac
     key = (id(model), id(jac))
     hit = _WAP_CACHE.get(key)
-    if hit is not None and hit[0] is model and hit[1] is jac:
+    if hit is not None and hit[0] is given_model and hit[1] is given_jac:
         return hit[2]
     arr = types.float64[::1]
     msig = arr(arr, arr)
@@ -167,7 +170,7 @@ def _wrap_user(model, jac):
         jac_fn.compile(jsig)
     jw = CompileResultWAP(jac_fn.overloads[jsig.args])
     ctx = (mw, jw)
-    _WAP_CACHE[key] = (model, jac, ctx)
+    _WAP_CACHE[key] = (given_model, given_jac, ctx)
     return ctx
 
 
@@ -252,7 +255,9 @@ def _run(ctx, use_fd, x, y, w, p0, lb, ub, free, n_free, ftol, xtol, gtol, max_n
     popt = np.empty(m)
     cov = np.empty((m, m))
     args = (ctx, use_fd, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, int(max_nfev), bool(absolute_sigma), popt, cov)
-    if (ctx, use_fd) in _WARM:  # compiled already: skip the warnings filter dance (~20 us)
+    # a registry model compiled already skips the warnings filter dance (~20 us); a user's
+    # model never does: numba warns about first-class functions at every call that passes one
+    if (ctx, use_fd) in _WARM and not isinstance(ctx, tuple):
         cost, nfev, njev, status, ok = _lm().lm_fit(*args)
     else:
         with _quiet_numba():
