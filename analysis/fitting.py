@@ -234,8 +234,10 @@ def _prepare(x, y, sigma, n_free):
     kernel's first pass (status -3, see _run)."""
     y = _vector("y", y)
     x = _vector("x", x)
-    if x.shape[0] != y.shape[0]:
-        raise FitError(f"x has {x.shape[0]} values but y has {y.shape[0]}")
+    if x.shape[0] != y.shape[0] and (y.shape[0] == 0 or x.shape[0] % y.shape[0]):
+        # several predictors go stacked in one x: [x1..., x2...], k times y's length
+        raise FitError(f"x has {x.shape[0]} values but y has {y.shape[0]} (x takes y's length, or a "
+                       f"whole multiple of it for several predictors stacked)")
     if y.shape[0] < n_free:
         raise FitError(f"too few points: {y.shape[0]} data points for {n_free} free parameters")
     return x, y, _weights(sigma, y.shape)

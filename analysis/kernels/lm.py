@@ -3,8 +3,9 @@
 Minimizes 0.5 * sum((w * (model(x, p) - y))^2) over the free parameters, with box bounds
 (by projection of each trial step) and fixed parameters (a mask). The damping follows
 Nielsen's update (Madsen, Nielsen & Tingleff, "Methods for non-linear least squares problems",
-2004) with Marquardt's scaling by the running maximum of diag(J^T J), so the iteration is
-invariant to the units of each parameter (areas of 1e-13 m^2 next to phases of 1 rad).
+2004) with Marquardt's scaling by diag(J^T J) (the largest seen, shrunk by 0.8 each
+iteration), so the iteration is invariant to the units of each parameter (areas of 1e-13 m^2
+next to phases of 1 rad).
 
 The model is named by a context `ctx`: an integer (a registry model, `dispatch.eval_model`;
 everything compiled once and cached on disk) or a tuple (model, jac) of first-class function
@@ -318,9 +319,12 @@ def lm_core(model, use_fd, x, y, w, p0, lb, ub, free, ftol, xtol, gtol, max_nfev
         if cost == 0.0:
             status = 4
             break
+        # Marquardt's scale of each parameter: the largest diag(J^T J) seen, shrunk by 0.8 each
+        # iteration, so it follows a Jacobian column that shrank by orders of magnitude (a pure
+        # running maximum froze MGH10's amplitude at a scale 1e100 too large, where the fit
+        # crawled until max_nfev; the current diagonal alone lost MGH17 from start 1)
         for j in range(m):
-            if A[j, j] > dscale[j]:
-                dscale[j] = A[j, j]
+            dscale[j] = max(A[j, j], 0.8 * dscale[j])
         # parameters on a bound whose gradient pushes outwards are held this iteration
         for j in range(m):
             act[j] = free[j] and not ((p[j] <= lb[j] and g[j] > 0.0) or (p[j] >= ub[j] and g[j] < 0.0))
