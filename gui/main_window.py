@@ -312,7 +312,7 @@ class MainWindow(QMainWindow):
         self.editor_stack.setCurrentIndex(1)
         self.save_button.setEnabled(False)  # the plan is its .py file
         self._update_buttons()
-        self.log("info", f"plan in Python loaded: {self.code_view.target}"
+        self.log("info", f"plan in Python loaded: {name} of {self.code_view.path.name}"
                  + ("" if self.code_view.valid else f" (not valid: {'; '.join(self.code_view.errors)})"))
         return True
 
