@@ -277,19 +277,7 @@ def _import_target(target: str):
         raise PlanError.at(target, (), "a plan in Python is named FILE.py:FUNCTION or MODULE:FUNCTION")
     where, name = match.group("where"), match.group("name")
     if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise PlanError.at(target, (), f"no such file {where}", where)
-        module_name = f"loopscope_user_plan_{abs(hash(str(path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            sys.modules.pop(module_name, None)
-            raise PlanError.at(target, (), f"importing {where} failed: {type(exc).__name__}: {exc}") from None
-        file_text = path.read_text(encoding="utf-8", errors="replace")
+        module, file_text = _import_file(Path(where), target)
     else:
         try:
             module = importlib.import_module(where)
@@ -300,6 +288,32 @@ def _import_target(target: str):
     if function is None:
         raise PlanError.at(target, (), f"{where} has no function {name!r}", name)
     return function, target, file_text
+
+
+def _import_file(path: Path, target: str):
+    """(module, its source text) of a plan file, imported afresh (it may have been edited)."""
+    if not path.is_file():
+        raise PlanError.at(target, (), f"no such file {path}", str(path))
+    module_name = f"loopscope_user_plan_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise PlanError.at(target, (), f"importing {path} failed: {type(exc).__name__}: {exc}") from None
+    return module, path.read_text(encoding="utf-8", errors="replace")
+
+
+def plan_functions_in(path) -> dict[str, Callable]:
+    """The @plan functions a plan file defines, {name: function} in the file's order (what the
+    window offers when a .py file is loaded). Raises PlanError when the file cannot be imported."""
+    path = Path(path)
+    module, _ = _import_file(path, str(path))
+    return {name: obj for name, obj in vars(module).items()
+            if callable(obj) and hasattr(obj, "__loopscope_plan__")
+            and getattr(obj, "__module__", None) == module.__name__}
 
 
 def _target_of(function) -> str:

@@ -17,8 +17,10 @@ instruments that accept one connection only. A `QueueJob` runs a queue file with
 `loopscope queue run` and streams every run's events in turn.
 
 Pipe traffic: the run process batches events every BATCH_INTERVAL_S; point rows travel as one
-float64 block per batch (an Event of kind "points" with data {"rows": array}), everything else
-as it came. Commands go the other way: pause, resume, abort, stop_after_current.
+float64 block per batch (an Event of kind "points" with data {"rows": array}), the traces of
+those points (a plan's measurements at a point: an I-V curve, a frequency scan) right after
+their rows (an Event of kind "traces" with data {"points": [(index, {trace: {signal: array}})]}),
+everything else as it came. Commands go the other way: pause, resume, abort, stop_after_current.
 SIGINT and SIGTERM in the run process abort the run to its safe state.
 """
 from __future__ import annotations
@@ -42,12 +44,36 @@ BATCH_INTERVAL_S = 0.02  # 50 Hz: new rows at least as often as the window may r
 
 @dataclass
 class PlanJob:
-    """One plan into one file."""
+    """One plan into one file.
+
+    A plan written in Python travels to the run process as its target and arguments
+    ("file.py:function", {...}) and is loaded again there: its function may come from a module
+    loaded from a file (an adaptive plan keeps it in Plan.code_function), which the spawned
+    process could not unpickle. The caller checks the plan against the station before it is
+    sent; the Runner checks the re-loaded plan again before anything moves."""
     station: Callable[[], Any]
     plan: Any  # daq.plans.Plan
     out_path: str | Path
     software_version: str = ""
     extra_metadata: dict = field(default_factory=dict)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        plan = state["plan"]
+        if plan is not None and plan.kind == "code":
+            state["plan"] = ("code plan", str(plan.model.function), dict(plan.model.arguments))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def runnable_plan(self):
+        """The plan itself: a plan in Python loaded again from its target and arguments."""
+        if isinstance(self.plan, tuple) and self.plan[:1] == ("code plan",):
+            from loopscope.daq.plans_as_code import load_code_plan
+            _, target, arguments = self.plan
+            self.plan = load_code_plan(target, arguments)
+        return self.plan
 
 
 @dataclass
@@ -67,6 +93,7 @@ class _Forwarder:
         self.conn = conn
         self.lock = threading.Lock()
         self.rows: list[tuple] = []
+        self.traces: list[tuple] = []  # (point index, {trace: {signal: array}}) of the rows above
         self.pending: list[tuple] = []  # ("events", [...]) and other messages, in order
         self.broken = False
         self.runner = None  # the run whose events pass now
@@ -79,6 +106,9 @@ class _Forwarder:
         with self.lock:
             if ev.kind == "point":
                 self.rows.append(ev.data["row"])
+                traces = ev.data.get("traces")
+                if traces:
+                    self.traces.append((ev.data["index"], traces))
                 return
             self._cut_rows()
             if ev.kind == "finished" and self.runner is not None and self.runner.result is not None:
@@ -99,6 +129,9 @@ class _Forwarder:
         if self.rows:
             self.pending.append(("points", np.asarray(self.rows, dtype=np.float64)))
             self.rows = []
+        if self.traces:  # beside their rows, in the same batch
+            self.pending.append(("traces", self.traces))
+            self.traces = []
 
     def _loop(self) -> None:
         while True:
@@ -116,7 +149,7 @@ class _Forwarder:
                     log.warning("the controlling process is gone; the run goes on to its normal end")
             if self.done.is_set() and not batch:
                 with self.lock:
-                    if not self.pending and not self.rows:
+                    if not self.pending and not self.rows and not self.traces:
                         return
 
     def close(self) -> None:
@@ -208,16 +241,21 @@ def _announce(runner, forward: _Forwarder, control: _Control) -> None:
 
     forward.runner = runner
     runner.subscribe(forward.on_event)
+    # the traces the run's points will carry, with their axes (the "started" event lists columns)
+    traces = {t.name: {"axis": t.axis.name, "axis_units": t.axis.units,
+                       "axis_values": np.asarray(t.axis.values, dtype=np.float64),
+                       "signals": [(c.name, c.units) for c in t.signals], "signal": t.signal or t.signals[0].name}
+              for t in (m.trace() for m in getattr(runner, "_measurements", ()))}
     forward.message("run", {"source_name": runner.source_name, "out_path": str(runner.out_path),
                             "detectors": {n: role_kind(r) for n, r in runner.detectors.items()},
-                            "total": runner.plan.total_points()})
+                            "total": runner.plan.total_points(), "traces": traces})
     control.attach(runner)
 
 
 def _run_plan(job: PlanJob, station, forward: _Forwarder, control: _Control) -> None:
     from loopscope.daq.runner import Runner
 
-    runner = Runner(station, job.plan, job.out_path, overwrite=False, software_version=job.software_version,
+    runner = Runner(station, job.runnable_plan(), job.out_path, overwrite=False, software_version=job.software_version,
                     extra_metadata=job.extra_metadata)
     _announce(runner, forward, control)
     runner.run()
@@ -248,6 +286,8 @@ class RunProcess:
         self.detector_kinds: dict[str, str] = {}
         self.out_path = Path(job.out_path) if isinstance(job, PlanJob) else None
         self.total = 0
+        #: {trace: {"axis", "axis_units", "axis_values", "signals": [(name, units)], "signal"}} of the run
+        self.trace_layouts: dict[str, dict] = {}
         self.outcome: dict | None = None  # {"error": str, "queue_state": ...} when the job ended
         self.points_done = 0
         self._subscribers: list[Callable[[Event], None]] = []
@@ -330,6 +370,8 @@ class RunProcess:
         if kind == "points":
             self.points_done += len(payload)
             self._deliver(Event("points", time.time(), {"rows": payload}))
+        elif kind == "traces":
+            self._deliver(Event("traces", time.time(), {"points": payload}))
         elif kind == "event":
             if payload.kind == "state":
                 self.state = payload.data["state"]
@@ -341,6 +383,7 @@ class RunProcess:
             self.detector_kinds = payload["detectors"]
             self.out_path = Path(payload["out_path"])
             self.total = payload["total"]
+            self.trace_layouts = payload.get("traces", {})
             self.result = None
         elif kind == "result":
             d = dict(payload)

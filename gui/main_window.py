@@ -13,18 +13,20 @@ from datetime import datetime
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMessageBox,
-                             QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTabWidget,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMainWindow,
+                             QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                             QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from loopscope.daq.plans import PlanError
 from loopscope.gui.browser import DataBrowser
+from loopscope.gui.code_plan_view import CodePlanView
 from loopscope.gui.live_plot import LivePlot
 from loopscope.gui.plan_form import PlanEditor
 from loopscope.gui.queue_panel import QueuePanel, slug
 from loopscope.gui.runctl import RunController, format_eta
 from loopscope.gui.session import StationSession
 from loopscope.gui.station_panel import ReadoutPoller, StationPanel
+from loopscope.gui.trace_plot import TracePlot
 
 # Widgets that change during a run are repainted at most this often: every repaint is CPU
 # the instruments' side of the machine could have used (the plot keeps its own frame budget)
@@ -86,6 +88,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.run_started.connect(self._run_started)
         c.points.connect(self._points)
+        c.traces.connect(self.traces.add_traces)
         c.progress.connect(self._progress)
         c.state_changed.connect(self._state)
         c.message.connect(self.log)
@@ -98,6 +101,10 @@ class MainWindow(QMainWindow):
         self.controller.run_started.connect(lambda d: self.queue.reload_status())
         self.queue.add_current_requested.connect(self.add_editor_plan_to_queue)
         self.editor.validity_changed.connect(lambda ok: self._update_buttons())
+        self.code_view.validity_changed.connect(lambda ok: self._update_buttons())
+        self.code_view.back_requested.connect(self.show_form)
+        self.code_view.function_requested.connect(
+            lambda name: self.load_code_plan_file(self.code_view.path, name))
         self._update_buttons()
         if session.station is not None:
             self._station_connected(session.station)
@@ -125,11 +132,16 @@ class MainWindow(QMainWindow):
             files.addWidget(b)
         lv.addLayout(files)
         self.editor = PlanEditor(None)
-        scroll = QScrollArea()
-        scroll.setWidget(self.editor)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        lv.addWidget(scroll, 1)
+        # the form of the YAML kinds, or a plan written in Python (read-only but its arguments)
+        self.editor_stack = QStackedWidget()
+        self.code_view = CodePlanView()
+        for page in (self.editor, self.code_view):
+            scroll = QScrollArea()
+            scroll.setWidget(page)
+            scroll.setWidgetResizable(True)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.editor_stack.addWidget(scroll)
+        lv.addWidget(self.editor_stack, 1)
         left.setMinimumWidth(420)
         split.addWidget(left)
         # right: controls, progress, plots, log
@@ -183,7 +195,14 @@ class MainWindow(QMainWindow):
         rv.addWidget(self.file_label)
         vsplit = QSplitter(Qt.Orientation.Vertical)
         self.live = LivePlot()
-        vsplit.addWidget(self.live)
+        # the traces a plan in Python takes at each point, beside the scalars (shown for such runs)
+        self.traces = TracePlot()
+        self.traces.hide()
+        plots = QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(self.live)
+        plots.addWidget(self.traces)
+        plots.setSizes([400, 300])
+        vsplit.addWidget(plots)
         self.log_pane = QPlainTextEdit()
         self.log_pane.setObjectName("log")
         self.log_pane.setReadOnly(True)
@@ -206,6 +225,7 @@ class MainWindow(QMainWindow):
         self.station_layout = station_instruments(station)
         self.station_panel.set_station(station, self.session.description, self.session.identities)
         self.editor.set_station(station)
+        self.code_view.set_station(station)
         self.poller.start(station)
         self.poller.set_idle(True)
         self.log("info", f"station {station.name!r} connected: {', '.join(station.roles)}")
@@ -224,21 +244,93 @@ class MainWindow(QMainWindow):
         self.poller.set_idle(False)
         self.station = None
         self.editor.set_station(None)
+        self.code_view.set_station(None)
         self._update_buttons()
         self.session.connect_async()
 
     # ------------------------------------------------------------------------------ plans
     def _choose_plan_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load plan", "", "Plans (*.yaml *.yml)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load plan", "",
+                                              "Plans (*.yaml *.yml *.py);;Plans in Python (*.py)")
         if path:
             self.load_plan_file(path)
 
+    # -- the plan the editor shows: the form's, or a plan written in Python ------------------
+    @property
+    def code_plan_shown(self) -> bool:
+        return self.editor_stack.currentIndex() == 1
+
+    @property
+    def plan_valid(self) -> bool:
+        return self.code_view.valid if self.code_plan_shown else self.editor.valid
+
+    @property
+    def plan_errors(self) -> list[str]:
+        return self.code_view.errors if self.code_plan_shown else self.editor.errors
+
+    def current_plan(self):
+        """The shown plan, checked again (None when it is not valid)."""
+        view = self.code_view if self.code_plan_shown else self.editor
+        return view.plan if view.validate() else None
+
+    def show_form(self) -> None:
+        self.editor_stack.setCurrentIndex(0)
+        self.save_button.setEnabled(True)
+        self._update_buttons()
+
+    def choose_code_function(self, path, names: list[str]) -> str | None:
+        """Which plan function of a file with several (None: cancelled)."""
+        name, ok = QInputDialog.getItem(self, "Plan in Python", f"{Path(path).name} has several plans; run:",
+                                        names, 0, False)
+        return name if ok else None
+
+    def load_code_plan_file(self, path, name: str | None = None) -> bool:
+        """Show a plan function of a .py file in place of the form (its defaults as arguments).
+        A file that cannot be imported, or has no @plan function, changes nothing."""
+        from loopscope.daq.plans_as_code import plan_functions_in
+
+        try:
+            functions = plan_functions_in(path)
+            if not functions:
+                raise PlanError(f"{path}: no @plan function (decorate a generator function with "
+                                f"@plan(title=...) from loopscope.daq.plans_as_code)")
+        except PlanError as exc:
+            self.log("error", f"cannot load the plan: {exc}")
+            if not self._quiet():
+                QMessageBox.warning(self, "Cannot load the plan", str(exc))
+            return False
+        names = list(functions)
+        if name is None:
+            name = names[0] if len(names) == 1 else self.choose_code_function(path, names)
+            if name is None:
+                return False
+        if name not in functions:
+            self.log("error", f"cannot load the plan: {path} has no plan function {name!r}")
+            return False
+        self.code_view.set_station(self.station)
+        self.code_view.load(path, name, functions[name], names)
+        self.editor_stack.setCurrentIndex(1)
+        self.save_button.setEnabled(False)  # the plan is its .py file
+        self._update_buttons()
+        self.log("info", f"plan in Python loaded: {name} of {self.code_view.path.name}"
+                 + ("" if self.code_view.valid else f" (not valid: {'; '.join(self.code_view.errors)})"))
+        return True
+
     def load_plan_file(self, path) -> None:
+        text = str(path)
+        if text.endswith(".py"):
+            self.load_code_plan_file(path)
+            return
+        if ".py:" in text:  # file.py:function, as `loopscope run` takes it
+            where, _, name = text.rpartition(".py:")
+            self.load_code_plan_file(where + ".py", name)
+            return
         try:
             unknown = self.editor.load_file(path)
         except (OSError, PlanError, ValueError) as exc:
             QMessageBox.warning(self, "Cannot load the plan", str(exc))
             return
+        self.show_form()
         self.log("info", f"plan loaded from {path}" + (f"; keys not in the form: {', '.join(unknown)}"
                                                         if unknown else ""))
 
@@ -255,12 +347,17 @@ class MainWindow(QMainWindow):
             self.log("info", f"plan saved to {path}")
 
     def add_editor_plan_to_queue(self) -> None:
-        if not self.editor.valid:
-            QMessageBox.warning(self, "The plan is not valid", "\n".join(self.editor.errors) or
-                                "connect a station first")
+        plan = self.current_plan()
+        if plan is None or not self.plan_valid:
+            self.log("error", "not added to the queue: " + ("; ".join(self.plan_errors) or "connect a station first"))
+            if not self._quiet():
+                QMessageBox.warning(self, "The plan is not valid", "\n".join(self.plan_errors) or
+                                    "connect a station first")
             return
-        self.queue.add_plan(self.editor.plan, "editor")
-        self.log("info", f"added {self.editor.plan.title!r} to the queue")
+        # a plan in Python goes into the queue file as {plan: file.py:function, arguments: {...}}
+        origin = f"{self.code_view.path.name}:{self.code_view.name}" if self.code_plan_shown else "editor"
+        self.queue.add_plan(plan, origin)
+        self.log("info", f"added {plan.title!r} to the queue")
 
     def _choose_out_dir(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())
@@ -273,13 +370,14 @@ class MainWindow(QMainWindow):
         state = self.controller.runner.state if active else "idle"
         ready = self.station is not None and not self.session.connecting
         in_run = self.controller.run_active
-        self.start_button.setEnabled(ready and not active and self.editor.valid)
+        self.start_button.setEnabled(ready and not active and self.plan_valid)
         self.pause_button.setEnabled(in_run and state == "running")
         self.resume_button.setEnabled(in_run and state == "paused")
         self.abort_button.setEnabled(active and state in ("starting", "running", "paused"))
         self.queue.run_button.setEnabled(ready and not active and not self.queue.running)
         self.station_panel.reconnect_button.setEnabled(not active and not self.session.connecting)
         self.editor.setEnabled(not active)
+        self.code_view.setEnabled(not active)
         self.load_button.setEnabled(not active)
 
     def default_out_path(self, title: str) -> Path:
@@ -289,10 +387,11 @@ class MainWindow(QMainWindow):
         return unique_path(folder / f"{slug(title)}_{stamp}.h5")
 
     def start_run(self) -> bool:
-        if not self.editor.validate() or self.editor.plan is None:
-            self.log("error", "the plan is not valid: " + "; ".join(self.editor.errors))
+        plan = self.current_plan()
+        if plan is None:
+            self.log("error", "the plan is not valid: " + "; ".join(self.plan_errors))
             return False
-        return self._start(self.editor.plan, self.default_out_path(self.editor.plan.title))
+        return self._start(plan, self.default_out_path(plan.title))
 
     def _start(self, plan, out_path: Path) -> bool:
         from loopscope.daq.run_process import PlanJob
@@ -352,6 +451,8 @@ class MainWindow(QMainWindow):
         self.file_label.setText(f"writing {d['path']}")
         self.live.start_run(d["columns"], d["units"], d.get("signal", ""), d.get("axes"))
         self.live.set_run_active(True)
+        self.traces.start_run(proc.trace_layouts)
+        self.traces.setVisible(bool(proc.trace_layouts))
         self.progress.setRange(0, max(1, d["total"]))
 
     def _points(self, block) -> None:

@@ -30,6 +30,7 @@ class RunController(QObject):
 
     run_started = pyqtSignal(dict)      # the "started" event's data
     points = pyqtSignal(object)         # np.ndarray (k, n_columns) of new rows, in order
+    traces = pyqtSignal(object)         # [(point index, {trace: {signal: array}})] of those rows
     progress = pyqtSignal(dict)         # done, total, eta_s, rate_per_s
     state_changed = pyqtSignal(str)     # running | paused | safe_state | completed | aborted | failed
     message = pyqtSignal(str, str)      # level (info, warning, error), text
@@ -106,7 +107,7 @@ class RunController(QObject):
     def _on_event(self, event: Event) -> None:
         with self._lock:
             self._events.append(event)
-        if event.kind != "points":
+        if event.kind not in ("points", "traces"):
             self._wake.emit()  # queued to the Qt thread
 
     # -- Qt thread -------------------------------------------------------------------------
@@ -115,17 +116,25 @@ class RunController(QObject):
             events = list(self._events)
             self._events.clear()
         blocks: list[np.ndarray] = []
+        traces: list = []
         for ev in events:
             if ev.kind == "points":
                 blocks.append(ev.data["rows"])
                 continue
-            if blocks:
-                self._emit_rows(blocks)
-                blocks = []
+            if ev.kind == "traces":  # the traces of rows just above: one signal per drain too
+                traces.extend(ev.data["points"])
+                continue
+            self._emit_data(blocks, traces)
+            blocks, traces = [], []
             self._handle(ev)
+        self._emit_data(blocks, traces)
+        self._check_process()
+
+    def _emit_data(self, blocks: list[np.ndarray], traces: list) -> None:
         if blocks:
             self._emit_rows(blocks)
-        self._check_process()
+        if traces:
+            self.traces.emit(traces)
 
     def _emit_rows(self, blocks: list[np.ndarray]) -> None:
         block = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)

@@ -3,6 +3,7 @@
     loopscope gui --screenshot window.png       the Sweep tab after a short hysteresis loop
     python -m loopscope.gui.screenshots docs/screenshots          one PNG per tab (the user guide's pictures)
     python -m loopscope.gui.screenshots docs/screenshots queue    the queue tab's alone
+    python -m loopscope.gui.screenshots docs/screenshots code     a plan in Python with its I-V traces
 """
 from __future__ import annotations
 
@@ -146,6 +147,44 @@ def queue_tab(out_dir: Path, speed: float = 500.0) -> Path:
             app.processEvents()
 
 
+IV_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plans_in_python" / "measurements_at_each_point.py"
+
+
+def _code_plan_sweep(w, path: Path) -> Path:
+    """The Sweep tab running the I-V example (a plan in Python): its view in place of the form,
+    the scalar plot above, the latest I-V curves in the trace plot below."""
+    w.tabs.setCurrentIndex(1)
+    if not w.load_code_plan_file(IV_EXAMPLE, "iv_at_fields"):
+        raise RuntimeError("the I-V example did not load")
+    w.code_view.set_argument("fields", "9")
+    done = {}
+    w.controller.run_finished.connect(lambda d: done.update(d))
+    if not w.start_run():
+        raise RuntimeError("could not start: " + "; ".join(w.code_view.errors))
+    if not wait_until(lambda: bool(done), 300):
+        raise RuntimeError("the I-V run did not finish in time")
+    w.live.set_y(["probe_field_T"])
+    wait_until(lambda: False, 0.4)  # the last redraw of both plots
+    return _save(w, path)
+
+
+def code_plan_sweep(out_dir: Path, speed: float = 500.0) -> Path:
+    """The PNG of a plan in Python run from the window, with its trace plot."""
+    app = _app()
+    from loopscope.gui.session import StationSession
+    out_dir = Path(out_dir).resolve()
+    with _scratch_folder() as tmp:
+        session = StationSession.simulated(speed=speed, sample="soft_core")
+        w = _window(session, tmp)
+        try:
+            return _code_plan_sweep(w, out_dir / "sweep_plan_in_python.png")
+        finally:
+            w.poller.stop()
+            w.close()
+            session.close()
+            app.processEvents()
+
+
 def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
     """One PNG per tab for the user guide."""
     app = _app()
@@ -188,6 +227,7 @@ def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
             wait_until(lambda: False, 0.2)
             saved.append(_save(w, out_dir / "sweep_invalid.png"))
             saved.append(_queue_tab(w, tmp, out_dir / "queue.png"))
+            saved.append(_code_plan_sweep(w, out_dir / "sweep_plan_in_python.png"))
         finally:
             w.poller.stop()
             w.close()
@@ -197,7 +237,8 @@ def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
 
 
 if __name__ == "__main__":
-    # python -m loopscope.gui.screenshots docs/screenshots [queue]
+    # python -m loopscope.gui.screenshots docs/screenshots [queue | code]
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
-    for p in [queue_tab(target)] if sys.argv[2:] == ["queue"] else all_tabs(target):
+    alone = {"queue": queue_tab, "code": code_plan_sweep}
+    for p in [alone[sys.argv[2]](target)] if sys.argv[2:3] and sys.argv[2] in alone else all_tabs(target):
         print(p)

@@ -149,3 +149,25 @@ def test_the_run_goes_on_to_its_end_when_the_caller_dies(tmp_path):
     assert status == "completed"
     with h5py.File(out, "r") as f:
         assert f["entry/data/point_index"].shape[0] == 300
+
+
+def test_a_plan_in_python_goes_to_the_run_process_as_its_target_and_arguments(tmp_path):
+    """An adaptive plan holds its generator function, from a module loaded from a file, which a
+    spawned process cannot import by name: the job carries "file.py:function" and the arguments
+    instead, and the plan is loaded again on the other side, with the arguments given."""
+    import pickle
+
+    from loopscope.daq.plans_as_code import load_code_plan
+
+    target = f"{ROOT / 'examples' / 'plans_in_python' / 'measurements_at_each_point.py'}:resonance_by_bisection"
+    plan = load_code_plan(target, {"tolerance_Hz": 0.1})
+    job = PlanJob(station=None, plan=plan, out_path=tmp_path / "run.h5")
+    sent = pickle.dumps(job)
+    assert b"loopscope_user_plan_" not in sent  # no reference to the file's module travels
+    received = pickle.loads(sent)
+    assert job.plan is plan  # the caller's job keeps its plan
+    again = received.runnable_plan()
+    assert again.adaptive and again.model.function == target
+    assert again.model.arguments == {"low_Hz": 1995.0, "high_Hz": 2005.0, "tolerance_Hz": 0.1}
+    # a YAML plan travels as it is
+    assert pickle.loads(pickle.dumps(PlanJob(None, memory_plan(3), tmp_path / "y.h5"))).runnable_plan().total_points() == 3
