@@ -323,7 +323,7 @@ def fit(model, x, y, params=None, sigma=None, fixed=None, bounds=None, absolute_
         raise FitError(f"cannot fix unknown parameter(s) {', '.join(bad)} of model {spec.name!r}")
     x = np.ascontiguousarray(x, dtype=np.float64)
     y_arr = np.ascontiguousarray(y, dtype=np.float64)
-    guess = spec.initial_guess(x, y_arr) if spec.guess is not None and np.all(np.isfinite(x)) and np.all(np.isfinite(y_arr)) else {}
+    guess = spec.initial_guess(x, y_arr, params) if spec.guess is not None and np.all(np.isfinite(x)) and np.all(np.isfinite(y_arr)) else {}
     start = {n: params.get(n, guess.get(n, d)) for n, d in zip(spec.param_names, spec.defaults)}
     p0 = np.array([float(start[n]) for n in spec.param_names])
     free = np.array([n not in fixed for n in spec.param_names], dtype=np.bool_)

@@ -29,7 +29,7 @@ class ModelSpec:
     version: str = "1"
     default_fixed: tuple = ()
     bounds: dict = field(default_factory=dict)
-    guess: Callable | None = None  # guess(x, y) -> {name: value}
+    guess: Callable | None = None  # guess(x, y) or guess(x, y, start) -> {name: value}
     derive: Callable | None = None  # derive(result, metadata) -> {name: (value, stderr, units)}
     ordered: bool = False  # history-dependent (hysteresis): evaluate at the data's own x order
 
@@ -45,9 +45,16 @@ class ModelSpec:
 
         return self.model_id in HAS_JAC
 
-    def initial_guess(self, x, y):
+    def initial_guess(self, x, y, start=None):
+        """The data-driven start; `start` ({name: value}: the defaults with the user's values
+        over them) for guesses that depend on a parameter held fixed (a field angle)."""
+        if not self.guess:
+            return {}
         try:
-            return self.guess(x, y) if self.guess else {}
+            import inspect
+            if len(inspect.signature(self.guess).parameters) >= 3:
+                return self.guess(x, y, dict(zip(self.param_names, self.defaults)) | dict(start or {}))
+            return self.guess(x, y)
         except Exception:  # a guess is a convenience; the defaults remain
             return {}
 
@@ -122,9 +129,14 @@ def _pc_guess(x, y):
 
 
 def _pc_derive(res, meta):
+    """The field period h/(e A_eff) and the ring radius from the area. Models with a field angle
+    (pc_squid, pc_cantilever) fit the ring's own area A; the period is set by the flux through
+    it, A sin(theta) (theta the field's angle to the ring plane)."""
     i = res.names.index("area")
     a, da = res.values[i], res.stderr[i]
-    return {"period_T": (C.PHI0 / a, C.PHI0 / a ** 2 * da, "T"),
+    s = math.sin(res.values[res.names.index("theta")]) if "theta" in res.names else 1.0
+    a_eff, da_eff = a * s, da * abs(s)
+    return {"period_T": (C.PHI0 / a_eff, C.PHI0 / a_eff ** 2 * da_eff, "T"),
             "ring_radius": (math.sqrt(abs(a) / math.pi), 0.5 * da / math.sqrt(math.pi * abs(a)) if a else 0.0, "m")}
 
 
@@ -133,11 +145,13 @@ def _ens_guess(x, y):
     return {"area": area, "moment_amp": np.std(y) * math.sqrt(2.0), "offset": np.mean(y)}
 
 
-def _squid_guess(x, y):
+def _squid_guess(x, y, start):
     from loopscope.analysis.spectral import remove_background
 
     resid, coef = remove_background(x, y, 1)
-    return {"area": _period_area(x, resid), "chi_bg": coef[1], "c0": coef[0]}
+    # the FFT sees the flux period, set by the effective area A sin(theta); the model's area
+    # is A itself (it multiplies by sin(theta))
+    return {"area": _period_area(x, resid) / math.sin(start["theta"]), "chi_bg": coef[1], "c0": coef[0]}
 
 
 def _diffusive_derive(res, meta):
@@ -220,7 +234,8 @@ register(ModelSpec(
     ("H", "m^2", "rad", "A", "rad", "A", "rad", "Phi0/T", "Phi0"),
     (0.96e-12, 2.83e-13, math.pi / 2, 1e-9, 0.0, 1e-10, 0.0, 0.0, 0.0), "field_T", "flux_phi0",
     "SQUID flux (units of h/2e) from a ring: (M_rp/Phi0_sc) I(B) + chi_bg B + c0",
-    default_fixed=("M_rp", "theta"), guess=_squid_guess, derive=_pc_derive))
+    default_fixed=("M_rp", "theta"), guess=_squid_guess, derive=_pc_derive,
+    version="2"))   # 2: the guess and the period take the field angle theta into account
 
 register(ModelSpec(
     "pc_cantilever", K.pc_cantilever,
