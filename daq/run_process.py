@@ -245,7 +245,7 @@ def _announce(runner, forward: _Forwarder, control: _Control) -> None:
     traces = {t.name: {"axis": t.axis.name, "axis_units": t.axis.units,
                        "axis_values": np.asarray(t.axis.values, dtype=np.float64),
                        "signals": [(c.name, c.units) for c in t.signals], "signal": t.signal or t.signals[0].name}
-              for t in (m.trace() for m in getattr(runner, "_measurements", ()))}
+              for t in runner.traces}
     forward.message("run", {"source_name": runner.source_name, "out_path": str(runner.out_path),
                             "detectors": {n: role_kind(r) for n, r in runner.detectors.items()},
                             "total": runner.plan.total_points(), "traces": traces})

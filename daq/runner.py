@@ -160,6 +160,11 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
         self.abort("the operator told the supply to hold where it is")
 
     @property
+    def traces(self) -> list:
+        """The run file's traces (daq/storage.py Trace): one per measurement the plan takes."""
+        return [m.trace() for m in self._measurements]
+
+    @property
     def points_done(self) -> int:
         return self._points_done
 
