@@ -29,7 +29,7 @@ class ModelSpec:
     version: str = "1"
     default_fixed: tuple = ()
     bounds: dict = field(default_factory=dict)
-    guess: Callable | None = None  # guess(x, y) or guess(x, y, start) -> {name: value}
+    guess: Callable | None = None  # guess(x, y, start) -> {name: value}
     derive: Callable | None = None  # derive(result, metadata) -> {name: (value, stderr, units)}
     ordered: bool = False  # history-dependent (hysteresis): evaluate at the data's own x order
 
@@ -51,10 +51,7 @@ class ModelSpec:
         if not self.guess:
             return {}
         try:
-            import inspect
-            if len(inspect.signature(self.guess).parameters) >= 3:
-                return self.guess(x, y, dict(zip(self.param_names, self.defaults)) | dict(start or {}))
-            return self.guess(x, y)
+            return self.guess(x, y, dict(zip(self.param_names, self.defaults)) | dict(start or {}))
         except Exception:  # a guess is a convenience; the defaults remain
             return {}
 
@@ -86,7 +83,7 @@ def list_models() -> list[ModelSpec]:
 
 
 # ------------------------------------------------------------------ guesses and derived values
-def _linear_guess(x, y):
+def _linear_guess(x, y, start):
     slope, icpt = np.polyfit(x, y, 1)
     return {"chi": slope, "m0": icpt}
 
@@ -103,13 +100,13 @@ def _mass_susceptibility(res, meta):
     return out
 
 
-def _curie_weiss_guess(x, y):
+def _curie_weiss_guess(x, y, start):
     A = np.c_[1.0 / x, np.ones_like(x)]
     (c, chi0), *_ = np.linalg.lstsq(A, y, rcond=None)
     return {"C": c, "theta": 0.0, "chi0": chi0}
 
 
-def _saturation_guess(x, y):
+def _saturation_guess(x, y, start):
     hi = np.abs(x) > 0.7 * np.max(np.abs(x))
     slope = np.polyfit(x[hi], y[hi], 1)[0] if hi.sum() >= 2 else 0.0
     ms = np.max(np.abs(y - slope * x))
@@ -123,7 +120,7 @@ def _period_area(x, y, harmonic=1):
     return C.PHI0 * f / harmonic
 
 
-def _pc_guess(x, y):
+def _pc_guess(x, y, start):
     area = _period_area(x, y)
     return {"area": area, "I1": np.std(y) * math.sqrt(2.0), "I2": 0.1 * np.std(y)}
 
@@ -140,7 +137,7 @@ def _pc_derive(res, meta):
             "ring_radius": (math.sqrt(abs(a) / math.pi), 0.5 * da / math.sqrt(math.pi * abs(a)) if a else 0.0, "m")}
 
 
-def _ens_guess(x, y):
+def _ens_guess(x, y, start):
     area = _period_area(x, y, harmonic=2)
     return {"area": area, "moment_amp": np.std(y) * math.sqrt(2.0), "offset": np.mean(y)}
 
@@ -162,7 +159,7 @@ def _diffusive_derive(res, meta):
             "T_thouless": (ec, dec, "K")}
 
 
-def _exp_guess(x, y):
+def _exp_guess(x, y, start):
     pos = y > 0
     if pos.sum() >= 2:
         slope, icpt = np.polyfit(x[pos], np.log(y[pos]), 1)

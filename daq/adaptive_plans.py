@@ -83,11 +83,7 @@ class AdaptivePlans:
         """The Readings of the first `count` points in the file (a resumed run's replay)."""
         from loopscope.daq.plans_as_code import Reading
 
-        w = self.writer
-        with w._io_lock:
-            columns = {c.name: ds[:count] for c, ds in zip(w.columns, w._datasets)}
-            traces = {t.name: {sig: group[k][:count] for k, sig in enumerate(t.signal_names)}
-                      for t, group in zip(w.traces, getattr(w, "_trace_datasets", []))}
+        columns, traces = self.writer.rows_on_disk(count)
         return [Reading({name: float(values[i]) for name, values in columns.items()},
                         {t: {sig: np.asarray(v[i]) for sig, v in signals.items()} for t, signals in traces.items()})
                 for i in range(count)]

@@ -148,17 +148,12 @@ def measurements_of(steps) -> list[Measurement]:
 
 
 def resolve_instrument(m: Measurement, where: str, instruments: dict, detectors: list[str]) -> str:
-    """The station's instrument a measurement uses (named, or the only/first one of its kind)."""
-    if m.instrument is not None:
-        if m.instrument not in instruments:
-            raise PlanError(f"{where}: {m.name}.instrument: {m.instrument!r} is not in the station "
-                            f"(it has {', '.join(sorted(instruments))})")
-        if instruments[m.instrument][0] != m.role_kind:
-            raise PlanError(f"{where}: {m.name}.instrument: {m.instrument!r} is a "
-                            f"{instruments[m.instrument][0]}, not a {m.role_kind}")
-        return m.instrument
-    among = [d for d in detectors if instruments[d][0] == m.role_kind] or \
-            [n for n, (kind, _) in instruments.items() if kind == m.role_kind]
-    if not among:
-        raise PlanError(f"{where}: {m.name}: needs a {m.role_kind} and the station has none")
-    return among[0]
+    """The station's instrument a measurement uses: the one it names, else the first of its
+    kind among the detectors, else the station's first of its kind."""
+    from loopscope.daq.plan_against_station import _first_of_kind
+    if m.instrument is None:
+        among = [d for d in detectors if instruments[d][0] == m.role_kind]
+        if among:
+            return among[0]
+    return _first_of_kind(instruments, m.role_kind, m.instrument, where,
+                          key=(m.name, "instrument") if m.instrument is not None else (m.name,))

@@ -74,7 +74,8 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
         self.bus = bus or EventBus()
         self.extra_metadata = extra_metadata or {}
         self.time_scale = float(getattr(station, "time_scale", 1.0) or 1.0)
-        self.source_name, self.detector_names = check_plan_against_station(plan, station_instruments(station))
+        instruments = station_instruments(station)
+        self.source_name, self.detector_names = check_plan_against_station(plan, instruments)
         self.source: FieldSource = station.roles[self.source_name]
         self.detectors = {n: station.roles[n] for n in self.detector_names}
         self.state = RunState.IDLE
@@ -110,7 +111,6 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
         self._columns, self._readers = self._plan_columns()
         # array measurements of a plan in Python (an I-V curve, a frequency scan): one trace each
         self._measurements = measurements_of(plan.steps) if plan.kind == "code" else []
-        instruments = station_instruments(station)
         self._measured_roles = {
             m.name: station.roles[resolve_instrument(m, plan.origin, instruments, self.detector_names)]
             for m in self._measurements}

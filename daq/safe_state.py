@@ -44,11 +44,7 @@ class SafeState:
                 if interrupts >= 2:
                     self._hold.set()
             except Exception as exc:
-                message = f"could not bring {self.source_name} to its safe state: {exc}"
-                log.error(message)
-                self._emit(EventKind.ERROR, message=message)
-                if self.writer is not None:
-                    self.writer.log("error", message)
+                self._report_not_safe(self.source_name, exc)
                 return f"FAILED ({exc}); the field is NOT at the safe state", False
 
     def _source_meters_safe(self) -> str:
@@ -60,13 +56,17 @@ class SafeState:
             try:
                 accounts.append(f"{role.name}: {self._retrying(role, role.go_to_safe_state)}")
             except Exception as exc:
-                message = f"could not bring {role.name} to its safe state: {exc}"
-                log.error(message)
-                self._emit(EventKind.ERROR, message=message)
-                if self.writer is not None:
-                    self.writer.log("error", message)
+                self._report_not_safe(role.name, exc)
                 accounts.append(f"{role.name}: FAILED ({exc}); its output may still be on")
         return "; ".join(accounts)
+
+    def _report_not_safe(self, name: str, exc: Exception) -> None:
+        """An instrument that could not be brought to its safe state: logged, published, filed."""
+        message = f"could not bring {name} to its safe state: {exc}"
+        log.error(message)
+        self._emit(EventKind.ERROR, message=message)
+        if self.writer is not None:
+            self.writer.log("error", message)
 
     def _hold_here(self) -> str:
         """Pause the supply where it is (the operator's hold): one attempt, no retries."""

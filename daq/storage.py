@@ -744,6 +744,15 @@ class RunWriter:
         if problems:
             raise StorageError(f"cannot resume {self.path}: its traces differ from the run's: " + "; ".join(problems))
 
+    def rows_on_disk(self, count: int) -> tuple[dict, dict]:
+        """The first `count` points on disk: ({column: values}, {trace: {signal: (count, m)
+        values}}) (a resumed adaptive plan's replay)."""
+        with self._io_lock:
+            columns = {c.name: ds[:count] for c, ds in zip(self.columns, self._datasets)}
+            traces = {t.name: {sig: group[k][:count] for k, sig in enumerate(t.signal_names)}
+                      for t, group in zip(self.traces, self._trace_datasets)}
+        return columns, traces
+
     def last_row(self) -> dict[str, float] | None:
         """The last point on disk (for a resumed run: where to go on from)."""
         if self.rows_written == 0:

@@ -22,12 +22,9 @@ class TemperatureSteps:
                 self._retrying(th, th.set_heater_range, outer.heater_range)
             self._retrying(th, th.set_setpoint_K, temperature_K)
             if outer.tolerance is not None:
-                deadline = time.monotonic() + self.plan.model.settle.timeout_s / self.time_scale
-                while abs(self._retrying(th, th.read_temperature_K) - temperature_K) > outer.tolerance:
-                    if time.monotonic() > deadline:
-                        raise InstrumentError(f"{th.name}: temperature not within {outer.tolerance:g} K of "
-                                              f"{temperature_K:g} K in time")
-                    self._sleep_wall(POLL_INTERVAL_S * 5)
+                self._wait_for_temperature(
+                    th, temperature_K, outer.tolerance, self.plan.model.settle.timeout_s,
+                    f"{th.name}: temperature not within {outer.tolerance:g} K of {temperature_K:g} K in time")
         if outer.settle_s:
             self._sleep_experiment(outer.settle_s)
 
@@ -38,11 +35,17 @@ class TemperatureSteps:
         if t.heater_range is not None and hasattr(th, "set_heater_range"):
             self._retrying(th, th.set_heater_range, t.heater_range)
         self._retrying(th, th.set_setpoint_K, t.setpoint_K)
-        deadline = time.monotonic() + t.timeout_s / self.time_scale
-        while abs(self._retrying(th, th.read_temperature_K) - t.setpoint_K) > t.tolerance_K:
-            if time.monotonic() > deadline:
-                raise InstrumentError(f"{th.name}: not within {t.tolerance_K:g} K of {t.setpoint_K:g} K "
-                                      f"after {t.timeout_s:g} s")
-            self._sleep_wall(POLL_INTERVAL_S * 5)
+        self._wait_for_temperature(th, t.setpoint_K, t.tolerance_K, t.timeout_s,
+                                   f"{th.name}: not within {t.tolerance_K:g} K of {t.setpoint_K:g} K "
+                                   f"after {t.timeout_s:g} s")
         if t.settle_s:
             self._sleep_experiment(t.settle_s)
+
+    def _wait_for_temperature(self, th, target_K: float, tolerance_K: float, timeout_s: float,
+                              too_late: str) -> None:
+        """Until the thermometer reads within tolerance of target (experiment timeout)."""
+        deadline = time.monotonic() + timeout_s / self.time_scale
+        while abs(self._retrying(th, th.read_temperature_K) - target_K) > tolerance_K:
+            if time.monotonic() > deadline:
+                raise InstrumentError(too_late)
+            self._sleep_wall(POLL_INTERVAL_S * 5)

@@ -130,8 +130,8 @@ def _queue_tab(w, folder: str, path: Path) -> Path:
     return _save(w, path)
 
 
-def queue_tab(out_dir: Path, speed: float = 500.0) -> Path:
-    """The queue tab's PNG alone."""
+def _one_picture(make, file_name: str, out_dir: Path, speed: float) -> Path:
+    """One PNG alone: a window on a fresh simulated lab (soft core), `make(window, folder, path)`."""
     app = _app()
     from loopscope.gui.session import StationSession
     out_dir = Path(out_dir).resolve()
@@ -139,12 +139,17 @@ def queue_tab(out_dir: Path, speed: float = 500.0) -> Path:
         session = StationSession.simulated(speed=speed, sample="soft_core")
         w = _window(session, tmp)
         try:
-            return _queue_tab(w, tmp, out_dir / "queue.png")
+            return make(w, tmp, out_dir / file_name)
         finally:
             w.poller.stop()
             w.close()
             session.close()
             app.processEvents()
+
+
+def queue_tab(out_dir: Path, speed: float = 500.0) -> Path:
+    """The queue tab's PNG alone."""
+    return _one_picture(_queue_tab, "queue.png", out_dir, speed)
 
 
 IV_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plans_in_python" / "measurements_at_each_point.py"
@@ -170,19 +175,8 @@ def _code_plan_sweep(w, path: Path) -> Path:
 
 def code_plan_sweep(out_dir: Path, speed: float = 500.0) -> Path:
     """The PNG of a plan in Python run from the window, with its trace plot."""
-    app = _app()
-    from loopscope.gui.session import StationSession
-    out_dir = Path(out_dir).resolve()
-    with _scratch_folder() as tmp:
-        session = StationSession.simulated(speed=speed, sample="soft_core")
-        w = _window(session, tmp)
-        try:
-            return _code_plan_sweep(w, out_dir / "sweep_plan_in_python.png")
-        finally:
-            w.poller.stop()
-            w.close()
-            session.close()
-            app.processEvents()
+    return _one_picture(lambda w, tmp, path: _code_plan_sweep(w, path), "sweep_plan_in_python.png",
+                        out_dir, speed)
 
 
 def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
