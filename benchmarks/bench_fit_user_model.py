@@ -1,0 +1,80 @@
+"""A user's own model against scipy.optimize.curve_fit on that same function (issue: the
+user-model path): 2,000 points, 6 parameters (a decay plus an oscillation), the same start.
+
+Rows: a plain Python function passed to loopscope.curve_fit (first call: compiles it; later
+calls: the compiled model from the cache), the same function as a numba model, and scipy
+calling the plain function. Also: the model evaluations each fitter spends, and the 54 fits of
+NIST's StRD problems (tests/analysis/nist_strd) with loopscope's defaults, their evaluations.
+One core."""
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+
+from _machine import best_time, machine_line  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def decay_and_oscillation(x, p):
+    return p[0] * np.exp(-x / p[1]) + p[2] * np.sin(p[3] * x + p[4]) + p[5]
+
+
+def main():
+    from numba import njit
+    from scipy.optimize import curve_fit as scipy_curve_fit
+
+    from loopscope.analysis.fitting import curve_fit
+
+    print(machine_line("numpy", "scipy", "numba"))
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 10, 2000)
+    truth = np.array([2.0, 3.0, 0.5, 2.0, 0.3, 0.1])
+    y = decay_and_oscillation(x, truth) + 0.01 * rng.standard_normal(x.size)
+    p0 = np.array([1.5, 2.5, 0.4, 2.05, 0.2, 0.0])
+
+    t = time.perf_counter()
+    curve_fit(decay_and_oscillation, x, y, p0)
+    first = time.perf_counter() - t
+    plain = best_time(lambda: curve_fit(decay_and_oscillation, x, y, p0))
+    compiled = njit(decay_and_oscillation)
+    curve_fit(compiled, x, y, p0)
+    numba_model = best_time(lambda: curve_fit(compiled, x, y, p0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scipy = best_time(lambda: scipy_curve_fit(lambda x, *p: decay_and_oscillation(x, np.array(p)), x, y, p0))
+        info = curve_fit(decay_and_oscillation, x, y, p0, full_output=True)[2]
+        sc = scipy_curve_fit(lambda x, *p: decay_and_oscillation(x, np.array(p)), x, y, p0, full_output=True)[2]
+    print("user's model, 2000 points, 6 parameters, one core")
+    print(f"  plain function, first call (compiles)   {first * 1e3:8.1f} ms")
+    print(f"  plain function, later calls             {plain * 1e3:8.3f} ms   scipy / ours {scipy / plain:5.2f}x")
+    print(f"  numba model                             {numba_model * 1e3:8.3f} ms   scipy / ours {scipy / numba_model:5.2f}x")
+    print(f"  scipy curve_fit (lm), plain function    {scipy * 1e3:8.3f} ms")
+    print(f"  model evaluations: ours {info['nfev']} + {info['njev']} Jacobians x 6 columns = "
+          f"{info['nfev'] + 6 * info['njev']}; scipy (MINPACK, Jacobian columns counted) {sc['nfev']}")
+
+    from tests.analysis.nist_problems import digits_agreeing, load, names
+    total, solved, fits = 0, 0, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in names():
+            p = load(name)
+            for start in p.starts:
+                try:
+                    popt, _, inf = curve_fit(p.model, p.x, p.y, start, full_output=True)
+                except ValueError:      # a fitter that refuses the problem (Nelson's stacked x)
+                    fits += 1
+                    continue
+                total += inf["nfev"] + inf["njev"]
+                fits += 1
+                solved += digits_agreeing(popt, p.certified) >= 4
+    print(f"NIST StRD: {fits} fits, {solved} with 4 digits of every certified parameter, "
+          f"{total} model evaluations and Jacobians in all")
+
+
+if __name__ == "__main__":
+    main()
