@@ -116,8 +116,11 @@ class _quiet_numba(warnings.catch_warnings):
 _SPEC_CTX = {}
 
 
-def _context(model, jac=None):
-    """(ctx, use_fd) for the compiled fitter: a registry model id, or first-class functions."""
+def _context(model, jac=None, x=None, p0=None):
+    """(ctx, use_fd) for the compiled fitter: a registry model id, or first-class functions.
+    A user's model without jac is traced into its exact Jacobian where it can be (x and p0:
+    the first fit's data and start, on which the traced code is checked); jac="2-point"
+    asks for forward differences."""
     if jac is None:
         hit = _SPEC_CTX.get(model if isinstance(model, str) else id(model))
         if hit is not None and (hit[0] is model or isinstance(model, str)):
@@ -133,7 +136,69 @@ def _context(model, jac=None):
             _SPEC_CTX[key if isinstance(key, str) else id(key)] = (key, ctx)
             return ctx
         model = model.kernel
+    if isinstance(jac, str):
+        if jac != "2-point":
+            raise FitError(f"jac={jac!r}: give a function jac(x, params, f, JT), \"2-point\" "
+                           f"(forward differences) or None (the model's exact Jacobian where it can be traced)")
+        jac = None
+    elif jac is None and p0 is not None:
+        traced = _traced_user(model, x, p0)
+        if traced is not None:
+            return traced, False
     return _wrap_user(model, jac), jac is None
+
+
+_TRACED = {}
+_TRACED_MISSES = {}
+
+
+def _traced_user(model, x, p0):
+    """The 3-tuple context of the user's model traced into values-and-Jacobian code, or None
+    (not traceable, or the traced code disagrees with the model: forward differences then).
+    Keyed on the function and the number of parameters; checked once, on the first fit's data."""
+    from loopscope.analysis import user_model_jacobian as umj
+    from numba import types
+    from numba.core.registry import CPUDispatcher
+    from numba.core.types.function_type import CompileResultWAP
+
+    m = p0.shape[0]
+    key = (id(model), m)
+    hit = _TRACED.get(key)
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    python_model = model.py_func if isinstance(model, CPUDispatcher) else model
+    if not callable(python_model):
+        return None
+    try:
+        traced_model, traced_fj, _ = umj.compile_traced(python_model, m)
+    except umj.NotTraceable as exc:
+        _TRACED_MISSES[getattr(model, "__name__", repr(model))] = str(exc)
+        _TRACED[key] = (model, None)
+        return None
+    arr = types.float64[::1]
+    msig = arr(arr, arr)
+    jsig = types.none(arr, arr, arr, types.float64[:, ::1])
+    with _quiet_numba():
+        traced_model.compile(msig)
+        traced_fj.compile(jsig)
+    ok, reason = umj.agrees_with(model, traced_model, traced_fj, x, p0)
+    if not ok:
+        _TRACED_MISSES[getattr(model, "__name__", repr(model))] = reason
+        if reason != "not finite":  # at another start it may be comparable: try again then
+            _TRACED[key] = (model, None)
+        return None
+    fj = CompileResultWAP(traced_fj.overloads[jsig.args])
+    ctx = (CompileResultWAP(traced_model.overloads[msig.args]), fj, fj)
+    _TRACED[key] = (model, ctx)
+    return ctx
+
+
+def _jacobian_kind(ctx, use_fd):
+    if use_fd:
+        return "forward differences"
+    if isinstance(ctx, tuple):
+        return "traced" if len(ctx) == 3 else "yours"
+    return "analytic"
 
 
 def _wrap_user(model, jac):
@@ -277,14 +342,17 @@ def curve_fit(model, x, y, p0, sigma=None, bounds=None, absolute_sigma=False, ja
 
     model: numba-jitted f(x, params) or a registry model name / ModelSpec.
     jac: optional jac(x, params, f, JT) filling the transposed Jacobian JT[j, i] = df_i/dp_j
-    (f = model(x, params)); without it, forward differences in compiled code.
+    (f = model(x, params)). Without it, a model written in numpy's element-wise arithmetic is
+    traced once into compiled code for its values and exact Jacobian together
+    (analysis/user_model_jacobian.py); one it cannot trace, or jac="2-point", gets forward
+    differences in compiled code. full_output's info["jacobian"] says which.
     A fit that does not converge raises RuntimeError (like scipy); pass full_output=True
     for (popt, pcov, info) without raising.
     """
-    ctx, use_fd = _context(model, jac)
     p0 = _vector("p0", p0)
     m = p0.shape[0]
     x, y, w = _prepare(x, y, sigma, m)
+    ctx, use_fd = _context(model, jac, x, p0)
     lb, ub = _bounds(bounds, m)
     free = _unconstrained(m)[2]
     max_nfev = 200 * (m + 1) * 10 if max_nfev is None else max_nfev
@@ -292,7 +360,8 @@ def curve_fit(model, x, y, p0, sigma=None, bounds=None, absolute_sigma=False, ja
                                                        ftol, xtol, gtol, max_nfev, absolute_sigma)
     if full_output:
         info = {"chi_square": chi2, "dof": dof, "nfev": nfev, "njev": njev, "status": status,
-                "message": STATUS_MESSAGES.get(status, str(status)), "covariance_ok": ok}
+                "message": STATUS_MESSAGES.get(status, str(status)), "covariance_ok": ok,
+                "jacobian": _jacobian_kind(ctx, use_fd)}
         return popt, pcov, info
     if status <= 0:
         raise RuntimeError(f"fit failed: {STATUS_MESSAGES.get(status, str(status))} (after {nfev} evaluations)")
@@ -366,7 +435,6 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     """
     from loopscope.analysis.kernels.lm import lm_batch
 
-    ctx, use_fd = _context(model, jac)
     x = np.ascontiguousarray(x, dtype=np.float64)
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[1] != x.shape[0]:
@@ -375,6 +443,7 @@ def curve_fit_batch(model, x, Y, P0, sigma=None, bounds=None, jac=None, ftol=DEF
     if P0.ndim == 1:
         P0 = np.broadcast_to(P0, (Y.shape[0], P0.shape[0]))
     P0 = np.ascontiguousarray(P0)
+    ctx, use_fd = _context(model, jac, x, P0[0])
     if P0.shape[0] != Y.shape[0]:
         raise FitError(f"P0 has {P0.shape[0]} rows for {Y.shape[0]} traces")
     m = P0.shape[1]

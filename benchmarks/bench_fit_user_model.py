@@ -1,9 +1,10 @@
 """A user's own model against scipy.optimize.curve_fit on that same function (issue: the
 user-model path): 2,000 points, 6 parameters (a decay plus an oscillation), the same start.
 
-Rows: a plain Python function passed to loopscope.curve_fit (first call: compiles it; later
-calls: the compiled model from the cache), the same function as a numba model, and scipy
-calling the plain function. Also: the model evaluations each fitter spends, and the 54 fits of
+Rows: a plain Python function passed to loopscope.curve_fit (first call: traces and compiles
+it; later calls: the compiled code from the cache), the same function as a numba model, each
+with its traced Jacobian (the default) and with forward differences (jac="2-point"), and scipy
+calling the plain function and the numba model. Also: the model evaluations each fitter spends, and the 54 fits of
 NIST's StRD problems (tests/analysis/nist_strd) with loopscope's defaults, their evaluations.
 One core."""
 import os
@@ -41,21 +42,30 @@ def main():
     curve_fit(decay_and_oscillation, x, y, p0)
     first = time.perf_counter() - t
     plain = best_time(lambda: curve_fit(decay_and_oscillation, x, y, p0))
+    plain_fd = best_time(lambda: curve_fit(decay_and_oscillation, x, y, p0, jac="2-point"))
     compiled = njit(decay_and_oscillation)
     curve_fit(compiled, x, y, p0)
     numba_model = best_time(lambda: curve_fit(compiled, x, y, p0))
+    numba_fd = best_time(lambda: curve_fit(compiled, x, y, p0, jac="2-point"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scipy = best_time(lambda: scipy_curve_fit(lambda x, *p: decay_and_oscillation(x, np.array(p)), x, y, p0))
+        scipy_numba = best_time(lambda: scipy_curve_fit(lambda x, *p: compiled(x, np.array(p)), x, y, p0))
         info = curve_fit(decay_and_oscillation, x, y, p0, full_output=True)[2]
+        info_fd = curve_fit(decay_and_oscillation, x, y, p0, jac="2-point", full_output=True)[2]
         sc = scipy_curve_fit(lambda x, *p: decay_and_oscillation(x, np.array(p)), x, y, p0, full_output=True)[2]
     print("user's model, 2000 points, 6 parameters, one core")
-    print(f"  plain function, first call (compiles)   {first * 1e3:8.1f} ms")
-    print(f"  plain function, later calls             {plain * 1e3:8.3f} ms   scipy / ours {scipy / plain:5.2f}x")
-    print(f"  numba model                             {numba_model * 1e3:8.3f} ms   scipy / ours {scipy / numba_model:5.2f}x")
-    print(f"  scipy curve_fit (lm), plain function    {scipy * 1e3:8.3f} ms")
-    print(f"  model evaluations: ours {info['nfev']} + {info['njev']} Jacobians x 6 columns = "
-          f"{info['nfev'] + 6 * info['njev']}; scipy (MINPACK, Jacobian columns counted) {sc['nfev']}")
+    print(f"  plain function, first call (traces, compiles) {first * 1e3:8.1f} ms")
+    print(f"  plain function, traced Jacobian               {plain * 1e3:8.3f} ms   scipy / ours {scipy / plain:5.2f}x")
+    print(f"  plain function, forward differences           {plain_fd * 1e3:8.3f} ms   scipy / ours {scipy / plain_fd:5.2f}x")
+    print(f"  numba model, traced Jacobian                  {numba_model * 1e3:8.3f} ms   scipy on it / ours {scipy_numba / numba_model:5.2f}x")
+    print(f"  numba model, forward differences              {numba_fd * 1e3:8.3f} ms   scipy on it / ours {scipy_numba / numba_fd:5.2f}x")
+    print(f"  scipy curve_fit (lm), plain function          {scipy * 1e3:8.3f} ms")
+    print(f"  scipy curve_fit (lm), the numba model         {scipy_numba * 1e3:8.3f} ms")
+    print(f"  passes over the data: traced {info['nfev']} (values and Jacobian together, "
+          f"jacobian={info['jacobian']}); forward differences {info_fd['nfev']} + {info_fd['njev']} "
+          f"Jacobians x 6 columns = {info_fd['nfev'] + 6 * info_fd['njev']}; scipy (MINPACK, Jacobian "
+          f"columns counted) {sc['nfev']}")
 
     from tests.analysis.nist_problems import digits_agreeing, load, names
     total, solved, fits = 0, 0, 0

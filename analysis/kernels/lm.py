@@ -10,7 +10,9 @@ next to phases of 1 rad).
 The model is named by a context `ctx`: an integer (a registry model, `dispatch.eval_model`;
 everything compiled once and cached on disk) or a tuple (model, jac) of first-class function
 objects `model(x, p) -> f`, `jac(x, p, f, JT) -> None` (user models; the fitter itself is still
-compiled once and cached, only the user's model compiles per process). JT is the transposed
+compiled once and cached, only the user's model compiles per process), or a 3-tuple
+(model, jac, fj) whose fj(x, p, f, JT) writes the values and the Jacobian in one pass (a user's
+model traced by analysis/user_model_jacobian.py). JT is the transposed
 Jacobian, JT[j, i] = df_i/dp_j, so each parameter's column is contiguous and the normal
 equations are vectorized loops. use_fd=True: forward differences instead of jac.
 Weights w = 1/sigma, or an empty array for unit weights (no array of ones to allocate and read).
@@ -69,6 +71,12 @@ def _ov_call_fj(ctx, x, p, f, J):
     """Model values and analytic Jacobian together (one pass where the model allows)."""
     if isinstance(ctx, types.Integer):
         return lambda ctx, x, p, f, J: eval_fj(ctx, x, p, f, J)
+
+    if isinstance(ctx, types.BaseTuple) and len(ctx) == 3:
+        # a traced user model (analysis/user_model_jacobian.py): values and Jacobian in one pass
+        def traced(ctx, x, p, f, J):
+            ctx[2](x, p, f, J)
+        return traced
 
     def impl(ctx, x, p, f, J):
         f[:] = ctx[0](x, p)

@@ -20,16 +20,23 @@ def data():
     return x, decay_and_oscillation(x, truth) + 0.01 * rng.standard_normal(x.size), truth
 
 
-def test_a_plain_function_is_compiled_once_and_fits_silently(data):
+@pytest.mark.parametrize("jac", [None, "2-point"])
+def test_a_plain_function_is_compiled_once_and_fits_silently(data, jac):
+    """Traced (jac=None) or with forward differences ("2-point"): one compiled model for all
+    three fits."""
     x, y, truth = data
     p0 = np.array([1.5, 2.5, 0.4, 2.05, 0.2, 0.0])
     compiled = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
-            popt, pcov = fitting.curve_fit(decay_and_oscillation, x, y, p0)
-            hit = fitting._WAP_CACHE[(id(decay_and_oscillation), id(None))]
-            compiled.append(id(hit[2]))
+            popt, pcov, info = fitting.curve_fit(decay_and_oscillation, x, y, p0, jac=jac, full_output=True)
+            if jac is None:
+                hit = fitting._TRACED[(id(decay_and_oscillation), 6)][1]
+            else:
+                hit = fitting._WAP_CACHE[(id(decay_and_oscillation), id(None))][2]
+            compiled.append(id(hit))
+    assert info["jacobian"] == ("traced" if jac is None else "forward differences")
     assert len(set(compiled)) == 1            # the same compiled model every time
     assert popt == pytest.approx(truth, abs=0.01)
     numba_warnings = [w for w in caught if "experimental" in str(w.message).lower()]
