@@ -20,9 +20,12 @@ a disagreement falls back as well. See docs/analysis.md, "A user's model".
 """
 from __future__ import annotations
 
-import itertools
+import hashlib
 import math
+import os
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -303,17 +306,66 @@ def generate_source(g, out, name="traced_model"):
             + textwrap.indent("\n".join(value_lines), ind) + "\n    return out\n")
 
 
-_COUNTER = itertools.count()
 
 
-def compile_traced(model, n_params):
-    """(model_dispatcher, fj_dispatcher) compiled from the traced model, or NotTraceable."""
+def cache_dir():
+    """Where traced models are kept as files, so numba can cache their compiled code on disk
+    and the next process loads it instead of compiling (LOOPSCOPE_TRACED_CACHE overrides)."""
+    given = os.environ.get("LOOPSCOPE_TRACED_CACHE")
+    if given:
+        return Path(given)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("loopscope", appauthor=False)) / "traced_models"
+
+
+_HEADER = ("# written by loopscope.analysis.user_model_jacobian: a user's model traced into values\n"
+           "# and Jacobian; the file name is the hash of this source\n"
+           "import math\n\nimport numpy as np\nfrom numba import njit\n\n\n")
+_DECORATOR = '@njit(cache=True, error_model="numpy")\n'
+
+
+def _from_file(src, name):
+    """The two functions from a cached module file (written once, atomically), or None when
+    the cache cannot be written."""
+    import importlib.util
+
+    folder = cache_dir()
+    path = folder / f"{name}.py"
+    text = _HEADER + src.replace("def ", _DECORATOR + "def ")
+    try:
+        if not path.exists() or path.read_text() != text:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, path)   # a concurrent process writes the same text: either wins
+        # registered under its own name: numba's cache re-imports the module of a cached function
+        module_name = f"loopscope_{name}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+    except OSError:
+        return None
+    return getattr(module, name), getattr(module, name + "_fj")
+
+
+def compile_traced(model, n_params, on_disk=True):
+    """(model_dispatcher, fj_dispatcher, source) compiled from the traced model, or NotTraceable.
+    on_disk: through a module file in cache_dir(), so numba's cache serves the next process."""
     from numba import njit
 
     g, out = trace(model, n_params)
-    name = f"traced_{getattr(model, '__name__', 'model')}_{next(_COUNTER)}"
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    # the code depends only on the trace: its hash names it, and equal models share one file
+    digest = hashlib.sha256(generate_source(g, out, "traced").encode()).hexdigest()[:20]
+    name = f"traced_{digest}"
     src = generate_source(g, out, name)
+    if on_disk:
+        hit = _from_file(src, name)
+        if hit is not None:
+            return hit[0], hit[1], src
     ns = {"math": math, "np": np}
     exec(compile(src, f"<traced model {getattr(model, '__name__', '?')}>", "exec"), ns)
     # error_model="numpy": a division by zero gives inf/nan as the user's numpy model would,

@@ -25,6 +25,32 @@ def decay_and_oscillation(x, p):
     return p[0] * np.exp(-x / p[1]) + p[2] * np.sin(p[3] * x + p[4]) + p[5]
 
 
+_FIRST_FIT = """
+import time, numpy as np
+from loopscope.analysis.fitting import curve_fit
+import loopscope.analysis.kernels.lm
+def decay_and_oscillation(x, p):
+    return p[0] * np.exp(-x / p[1]) + p[2] * np.sin(p[3] * x + p[4]) + p[5]
+x = np.linspace(0, 10, 2000)
+y = decay_and_oscillation(x, np.array([2.0, 3.0, 0.5, 2.0, 0.3, 0.1]))
+t = time.perf_counter()
+curve_fit(decay_and_oscillation, x, y, np.array([1.5, 2.5, 0.4, 2.05, 0.2, 0.0]))
+print((time.perf_counter() - t) * 1e3)
+"""
+
+
+def _first_fit_in_new_processes():
+    """Two processes one after the other on an empty cache folder: the first traces and
+    compiles, the second loads the compiled code from numba's cache."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "LOOPSCOPE_TRACED_CACHE": folder}
+        times = [float(subprocess.run([sys.executable, "-c", _FIRST_FIT], env=env, capture_output=True,
+                                      text=True, check=True).stdout) for _ in range(2)]
+    return f"{times[0]:.0f} ms (compiles), then {times[1]:.0f} ms (numba's cache)"
+
+
 def main():
     from numba import njit
     from scipy.optimize import curve_fit as scipy_curve_fit
@@ -66,6 +92,8 @@ def main():
           f"jacobian={info['jacobian']}); forward differences {info_fd['nfev']} + {info_fd['njev']} "
           f"Jacobians x 6 columns = {info_fd['nfev'] + 6 * info_fd['njev']}; scipy (MINPACK, Jacobian "
           f"columns counted) {sc['nfev']}")
+
+    print(f"  first traced fit in a new process: {_first_fit_in_new_processes()}")
 
     from tests.analysis.nist_problems import digits_agreeing, load, names
     total, solved, fits = 0, 0, 0

@@ -168,3 +168,35 @@ def test_a_model_not_finite_at_its_first_start_is_traced_at_a_later_one():
 def test_an_unknown_jac_word_is_refused():
     with pytest.raises(fitting.FitError, match="2-point"):
         fitting.curve_fit(lambda x, p: p[0] * x, np.arange(5.0), np.arange(5.0), [1.0], jac="3-point")
+
+
+_NEXT_PROCESS = """
+import numpy as np
+from numba import types
+from loopscope.analysis import user_model_jacobian as umj
+
+def decay(x, p):
+    return p[0] * np.exp(-x / p[1]) + p[2]
+
+_, fj, _ = umj.compile_traced(decay, 3)
+arr = types.float64[::1]
+fj.compile(types.none(arr, arr, arr, types.float64[:, ::1]))
+print(fj.stats.cache_hits.most_common(1)[0][1] if fj.stats.cache_hits else 0, fj.stats.cache_misses.total())
+"""
+
+
+def test_the_next_process_loads_a_traced_model_from_numbas_cache(tmp_path):
+    """Traced code goes through a file in the cache folder, so a second process (a Dask worker,
+    the next reanalysis) loads it compiled instead of compiling again."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "LOOPSCOPE_TRACED_CACHE": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", _NEXT_PROCESS], env=env, capture_output=True, text=True,
+                           timeout=300) for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    hits = [tuple(int(v) for v in r.stdout.split()) for r in runs]
+    assert hits[0] == (0, 1)          # the first process compiles it
+    assert hits[1] == (1, 0)          # the second loads it
+    assert len(list(tmp_path.glob("traced_*.py"))) == 1
