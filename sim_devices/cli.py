@@ -9,13 +9,17 @@ import warnings
 
 import click
 
-from .config import ConfigError
+from pathlib import Path
+
+from .config import ConfigError, profile_names, profile_summary, resolve_config
 from .lab import DEFAULT_BASE_PORT, SimulatedLab
 
 
 @click.command("sim")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Simulated-lab YAML (sample, coil, magnet, cryostat, noise, faults).")
+@click.option("--config", "config_path", default=None, metavar="FILE|PROFILE",
+              help="Simulated-lab YAML (sample, coil, magnet, cryostat, models, noise, faults), or "
+                   "the name of a profile in sim_devices/profiles (--list-profiles).")
+@click.option("--list-profiles", is_flag=True, help="List the simulated-lab profiles and exit.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every noise generator.")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Simulated seconds per wall-clock second.")
@@ -25,8 +29,18 @@ from .lab import DEFAULT_BASE_PORT, SimulatedLab
 @click.option("--serial", "serial", multiple=True, metavar="NAME[,NAME]",
               help="Serve these instruments on serial pseudo-terminals (ASRL/dev/pts/N::INSTR) "
                    "instead of TCP: gaussmeter, nanovoltmeter, lockin, coil_supply, source_meter. POSIX only.")
-def sim(config_path, seed, speed, host, base_port, serial):
+def sim(config_path, list_profiles, seed, speed, host, base_port, serial):
     """Start the simulated lab and serve its instruments until Ctrl-C."""
+    if list_profiles:
+        for name in profile_names():
+            click.echo(f"{name:<32} {profile_summary(name)}")
+        return
+    if config_path is not None:
+        resolved = resolve_config(config_path)
+        if not Path(resolved).is_file():
+            raise click.BadParameter(f"{config_path!r} is neither a file nor a profile (profiles: "
+                                     f"{', '.join(profile_names()) or 'none'})", param_hint="--config")
+        config_path = resolved
     names = [n.strip() for item in serial for n in item.split(",") if n.strip()]
     try:
         with warnings.catch_warnings(record=True):   # said below, in the lab's own words

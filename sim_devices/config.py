@@ -12,6 +12,21 @@ from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
 INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter", "lockin",
                     "lockin_sr860", "temperature_controller", "squid_controller", "source_meter")
 
+#: the models that can fill each instrument slot of the lab, the default first; a
+#: configuration's ``models`` section picks another (``models: {gaussmeter: lakeshore475}``).
+#: The classes are in lab.py's MODEL_CLASSES under the same keys.
+MODEL_CHOICES = {
+    "coil_supply": ("kepco_bop",),
+    "magnet_supply": ("ami430",),
+    "gaussmeter": ("lakeshore425",),
+    "nanovoltmeter": ("keithley2182a",),
+    "lockin": ("sr830",),
+    "lockin_sr860": ("sr860",),
+    "temperature_controller": ("lakeshore336",),
+    "squid_controller": ("squid_fll",),
+    "source_meter": ("keithley2400",),
+}
+
 FAULT_KINDS = ("timeout", "garbage", "drop", "slow", "quench", "refuse")
 
 #: how the lab serves an instrument: a LAN socket, or a serial pseudo-terminal (POSIX)
@@ -102,6 +117,8 @@ DEFAULTS: dict = {
     "world": {"max_substep_s": 0.01, "max_substeps": 200},
     # instrument name -> "tcp" (the default) or "serial"
     "interfaces": {},
+    # instrument name -> the model in that slot (MODEL_CHOICES; the first is the default)
+    "models": {},
     "faults": [],
 }
 
@@ -160,6 +177,48 @@ def validate_interfaces(interfaces, where: str = "interfaces") -> dict:
     return dict(interfaces)
 
 
+def validate_models(models, where: str = "models") -> dict:
+    """``{instrument name: model}``, each model one of that slot's MODEL_CHOICES."""
+    if not isinstance(models, dict):
+        raise ConfigError(f"{where} must be a mapping of instrument name to model, got {models!r}")
+    for name, model in models.items():
+        if name not in MODEL_CHOICES:
+            raise ConfigError(f"unknown configuration key '{where}.{name}' (value {model!r}; "
+                              f"known: {', '.join(MODEL_CHOICES)})")
+        if model not in MODEL_CHOICES[name]:
+            raise ConfigError(f"{where}.{name}: {model!r} is not one of {', '.join(MODEL_CHOICES[name])}")
+    return dict(models)
+
+
+def model_of(cfg: dict, name: str) -> str:
+    """The model serving instrument slot ``name`` under configuration ``cfg``."""
+    return cfg.get("models", {}).get(name, MODEL_CHOICES[name][0])
+
+
+#: simulated labs named for what they stand for (``loopscope sim --config NAME``): files
+#: sim_devices/profiles/NAME.yaml
+PROFILES_DIR = Path(__file__).with_name("profiles")
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def profile_summary(name: str) -> str:
+    """A profile's first comment line: what lab it stands for."""
+    for line in (PROFILES_DIR / f"{name}.yaml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def resolve_config(config):
+    """A profile name becomes its file; anything else is returned as given."""
+    if isinstance(config, str) and not config.endswith((".yaml", ".yml")) and (PROFILES_DIR / f"{config}.yaml").is_file():
+        return PROFILES_DIR / f"{config}.yaml"
+    return config
+
+
 def load_config(config=None) -> dict:
     """Defaults merged with a dict, a YAML file path or None; raises ConfigError."""
     if config is None:
@@ -167,7 +226,7 @@ def load_config(config=None) -> dict:
     elif isinstance(config, dict):
         user = config
     else:
-        p = Path(config)
+        p = Path(resolve_config(config))
         try:
             user = load_yaml_file(p, label="simulated-lab configuration")[0] or {}
         except SafeYAMLError as exc:
@@ -176,8 +235,10 @@ def load_config(config=None) -> dict:
             raise ConfigError(f"{p}: the top level must be a mapping")
     user = dict(user)
     interfaces = validate_interfaces(user.pop("interfaces", None) or {})
+    models = validate_models(user.pop("models", None) or {})
     cfg = _merge(DEFAULTS, user, "")
     cfg["interfaces"] = interfaces
+    cfg["models"] = models
     kinds = [k for k in DEFAULTS["sample"] if k != "kind"]
     if cfg["sample"]["kind"] not in kinds:
         raise ConfigError(f"sample.kind: {cfg['sample']['kind']!r} is not one of {', '.join(kinds)}")

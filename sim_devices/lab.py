@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .clock import SimClock
-from .config import INSTRUMENT_NAMES, ConfigError
+from .config import INSTRUMENT_NAMES, MODEL_CHOICES, ConfigError, model_of
 from .faults import FaultManager
 from .instruments.ami430 import AMI430
 from .instruments.keithley2182 import Keithley2182A
@@ -24,16 +24,17 @@ from .world import World
 
 DEFAULT_BASE_PORT = 50401
 
-INSTRUMENT_CLASSES = {
-    "coil_supply": KepcoBOP,
-    "magnet_supply": AMI430,
-    "gaussmeter": LakeShore425,
-    "nanovoltmeter": Keithley2182A,
-    "lockin": SR830,
-    "lockin_sr860": SR860,
-    "temperature_controller": LakeShore336,
-    "squid_controller": SquidFLL,
-    "source_meter": Keithley2400,
+#: slot -> {model key: twin class}; config.MODEL_CHOICES names the same keys, default first
+MODEL_CLASSES = {
+    "coil_supply": {"kepco_bop": KepcoBOP},
+    "magnet_supply": {"ami430": AMI430},
+    "gaussmeter": {"lakeshore425": LakeShore425},
+    "nanovoltmeter": {"keithley2182a": Keithley2182A},
+    "lockin": {"sr830": SR830},
+    "lockin_sr860": {"sr860": SR860},
+    "temperature_controller": {"lakeshore336": LakeShore336},
+    "squid_controller": {"squid_fll": SquidFLL},
+    "source_meter": {"keithley2400": Keithley2400},
 }
 _PARAMS = {"gaussmeter": "gaussmeter", "nanovoltmeter": "nanovoltmeter", "lockin": "lockin",
            "lockin_sr860": "lockin", "source_meter": "source_meter"}
@@ -67,7 +68,7 @@ class SimulatedLab:
         children = np.random.SeedSequence([seed, 1]).spawn(len(INSTRUMENT_NAMES))
         self.instruments = {}
         for name, ss in zip(INSTRUMENT_NAMES, children):
-            cls = INSTRUMENT_CLASSES[name]
+            cls = MODEL_CLASSES[name][model_of(self.world.config, name)]
             params = self.world.config.get(_PARAMS.get(name, ""), {})
             self.instruments[name] = cls(self.world, np.random.default_rng(ss), params)
         fll_ctrl = self.instruments["squid_controller"]
