@@ -61,7 +61,8 @@ def test_the_shipped_profiles_load_and_start():
             rm = pyvisa.ResourceManager("@py")
             try:
                 for slot, resource in lab.resources.items():
-                    inst = rm.open_resource(resource, read_termination="\n", write_termination="\n", timeout=5000)
+                    ends = lab.instruments[slot].reply_termination   # CR for the 2182A, as the real one
+                    inst = rm.open_resource(resource, read_termination=ends, write_termination=ends, timeout=5000)
                     try:
                         assert inst.query("*IDN?").strip(), (name, slot)
                     finally:
