@@ -211,7 +211,9 @@ register(ModelSpec(
     "Jiles-Atherton hysteresis along the measured H history; moment = volume M(H). "
     "Reports coercivity, remanence and loss per cycle (loop area)",
     default_fixed=("volume",), bounds={"a": (1e-9, np.inf), "k": (1e-9, np.inf), "c": (0.0, 1.0)},
-    derive=_ja_derive, ordered=True))
+    derive=_ja_derive, ordered=True,
+    version="2"))   # 2: 5th-order steps counted from each field step and the model's scales, Newton for
+                    # H_e, the denominator's sign guarded (v1 ran away at coarse field steps)
 
 register(ModelSpec(
     "persistent_current", K.persistent_current, ("area", "I1", "phi1", "I2", "phi2", "background"),

@@ -74,7 +74,11 @@ DEFAULTS: dict = {
         "uniform_cylinder": {"radius_m": 1e-3, "length_m": 2e-3, "magnetization_A_per_m": 1e5},
         "graded_cylinder": {"radius_m": 1e-3, "length_m": 2e-3, "k_A_per_m3": 1e11},
         "paramagnet": {"n_per_m3": 1e27, "g": 2.0, "J": 0.5, "chi_dia": -1e-5, "volume_m3": 1e-9},
-        "soft_core": {"Ms": 1.6e6, "a": 1100.0, "k": 400.0, "c": 0.2, "alpha": 1.6e-3, "volume_m3": 1e-9},
+        # grain-oriented Fe-3%Si along the rolling direction (Js 2.03 T; quasi-static Hc ~23 A/m,
+        # ~0.2 kJ/m^3 a cycle, B800 ~1.94 T: docs/simulated_lab.md), a 10 x 1 x 0.1 mm strip
+        # along the field: demagnetizing factor 0.01107 (Aharoni's prism formula)
+        "soft_core": {"Ms": 1.615e6, "a": 40.0, "k": 35.0, "c": 0.3, "alpha": 6.0e-5, "volume_m3": 1e-9,
+                      "demagnetizing_factor": 0.01107},
         "sc_loop": {"radius_m": 1e-3, "trapped_current_A": 1.0, "tau_s": 3.15e9, "creep_rate_S": 0.02,
                     "t0_s": 1.0},
     },

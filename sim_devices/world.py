@@ -43,7 +43,8 @@ def build_sample(scfg: dict, rng):
     if kind == "paramagnet":
         return Paramagnet(p["n_per_m3"], p["g"], p["J"], p["chi_dia"], p["volume_m3"])
     if kind == "soft_core":
-        return SoftCore(p["Ms"], p["a"], p["k"], p["c"], p["alpha"], p["volume_m3"])
+        return SoftCore(p["Ms"], p["a"], p["k"], p["c"], p["alpha"], p["volume_m3"],
+                        p.get("demagnetizing_factor", 0.0))
     if kind == "sc_loop":
         return SuperconductingLoop(p["radius_m"], p["trapped_current_A"], p["tau_s"], p["creep_rate_S"], p["t0_s"])
     raise ValueError(f"sample.kind: unknown {kind!r}")
