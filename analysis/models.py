@@ -168,6 +168,35 @@ def _exp_guess(x, y, start):
     return {"I0": y[0]}
 
 
+def _ja_guess(x, y, start):
+    """A start read off the loop (x the H history, y the moment): Ms from the largest |M|; the
+    coercive field, where M crosses zero, for k and a (JA's loop has Hc ~ k, and the
+    anhysteretic of a soft core is about as wide); alpha from the steepest slope of the
+    branches, dM/dH ~ -1/alpha once a demagnetizing field folds into it (alpha - N < 0 shears the
+    loop to slope ~1/N). The defaults (k = a = 100 A/m, alpha = +1e-4) start a silicon-steel
+    strip's fit in the wrong basin: k went to zero."""
+    vol = start["volume"]
+    m = np.asarray(y, float) / vol
+    h = np.asarray(x, float)
+    ms = 1.001 * float(np.max(np.abs(m)))
+    dh, dm = np.diff(h), np.diff(m)
+    moving = np.abs(dh) > 0
+    crossings = []
+    for i in np.nonzero(moving & (m[:-1] * m[1:] < 0))[0]:
+        crossings.append(abs(h[i] - m[i] * (h[i + 1] - h[i]) / (m[i + 1] - m[i])))
+    out = {"Ms": ms}
+    if crossings:
+        hc = float(np.median(crossings))
+        if hc > 0:
+            out["k"] = out["a"] = hc
+    central = moving & (np.abs(m[:-1]) < 0.5 * ms)
+    if central.any():
+        slope = float(np.max(dm[central] / dh[central]))
+        if slope > 0 and 1.0 / slope < 0.5:   # a sheared loop: N of at most 1/2
+            out["alpha"] = -1.0 / slope
+    return out
+
+
 def _ja_derive(res, meta):
     from loopscope.analysis.physics import hysteresis_loop
 
@@ -211,7 +240,7 @@ register(ModelSpec(
     "Jiles-Atherton hysteresis along the measured H history; moment = volume M(H). "
     "Reports coercivity, remanence and loss per cycle (loop area)",
     default_fixed=("volume",), bounds={"a": (1e-9, np.inf), "k": (1e-9, np.inf), "c": (0.0, 1.0)},
-    derive=_ja_derive, ordered=True,
+    derive=_ja_derive, ordered=True, guess=_ja_guess,
     version="2"))   # 2: 5th-order steps counted from each field step and the model's scales, Newton for
                     # H_e, the denominator's sign guarded (v1 ran away at coarse field steps)
 

@@ -31,10 +31,16 @@ def test_the_hysteresis_loop_fits_with_jiles_atherton(demo):
     # the derived moment is the flux over the station's calibration, 3000 Phi0 per A m^2
     assert run.get("moment_Am2") == pytest.approx(run.get("flux_phi0") / 3000.0, rel=1e-15)
     result = fit(demo / "hysteresis_loop.h5", "jiles_atherton")
-    # the core saturates: Ms and a are well determined (k and c are issue-15 physics)
+    # from the data-driven start, every parameter of the lab's core comes back within its
+    # errors (5 sigma: the coil's current readback puts noise on H too, which the fit's errors
+    # leave out); the strip's demagnetizing factor is inside the fitted alpha (alpha - N)
     from loopscope.sim_devices.config import DEFAULTS
     core = DEFAULTS["sample"]["soft_core"]
-    assert result["Ms"]["value"] == pytest.approx(core["Ms"], rel=0.02)
+    truth = {"Ms": core["Ms"], "a": core["a"], "k": core["k"], "c": core["c"],
+             "alpha": core["alpha"] - core["demagnetizing_factor"]}
+    for name, value in truth.items():
+        got = result[name]
+        assert abs(got["value"] - value) < 5 * got["stderr"], (name, got, value)
 
 
 def test_the_persistent_current_sweep_fits_with_pc_squid(demo):
