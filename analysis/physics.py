@@ -53,8 +53,10 @@ def curie_weiss_susceptibility(T, C_curie, theta, chi0=0.0):
     return C_curie / (np.asarray(T, dtype=float) - theta) + chi0
 
 
-def jiles_atherton_curve(H, Ms, a, k, c, alpha, substeps=16):
-    """M (A/m) along the field history H (A/m), starting demagnetized."""
+def jiles_atherton_curve(H, Ms, a, k, c, alpha, substeps=0):
+    """M (A/m) along the field history H (A/m), starting demagnetized. substeps=0: the fit's own
+    count per interval, from its field step over the model's scales (a fixed count may be too
+    coarse for a stiff, sheared loop); n > 0 fixes n per interval."""
     from loopscope.analysis.kernels.models import jiles_atherton_m
 
     h = np.ascontiguousarray(H, dtype=np.float64)
