@@ -51,6 +51,9 @@ def loop_field_point(a, current, rho, z):
         bz = pref * (2.0 * a * a * e / d2 - 0.5 * f) / one_m
     else:
         K, e, kme = ellip_k_e_kme(kc, m)
+        if kc < 1e-3:
+            # E = K (1 - sum) keeps eps K relative (K ~ ln(4/kc)); Bulirsch's cel does not
+            e = cel(kc, 1.0, 1.0, one_m)
         f = (1.0 + one_m) * e - 2.0 * one_m * K
         bz = pref * (kme + 2.0 * a * (a - rho) * e / d1)
     br = pref * z / rho * f / (2.0 * one_m)
