@@ -17,7 +17,13 @@ from loopscope.sim_devices.rings import RingArray
 from loopscope.sim_devices.samples import Paramagnet, brillouin, langevin
 from loopscope.sim_devices.world import World
 
-mp.mp.dps = 50
+
+
+@pytest.fixture(autouse=True)
+def _fifty_digits():
+    """mpmath at 50 digits inside these tests only (its precision is process-global)."""
+    with mp.workdps(50):
+        yield
 
 
 # ------------------------------------------------------------------ Brillouin and Langevin
@@ -265,8 +271,7 @@ def test_j_p_far_below_the_thouless_temperature_against_mpmath():
     2 % low below theta = 1e-5 before its quadrature was split into decades."""
     from loopscope.sim_devices.rings import j_p
 
-    mp.mp.dps = 30
-    try:
+    with mp.workdps(30):
         for p in (1, 2):
             for theta in (1e-7, 2e-6, 1e-5, 1e-3, 1e-2):
                 th = mp.mpf(theta)
@@ -274,5 +279,3 @@ def test_j_p_far_below_the_thouless_temperature_against_mpmath():
                     2 * mp.sqrt(mp.pi) * t ** 1.5 * mp.sinh(mp.pi * th * t) ** 2)
                 ref = mp.quad(f, [0, p * p / 24, p * p / 6] + [p * p * 10.0 ** k for k in range(0, 10)] + [mp.inf])
                 assert j_p(p, theta) == pytest.approx(float(ref), rel=1e-8, abs=0)
-    finally:
-        mp.mp.dps = 50
