@@ -167,7 +167,7 @@ def test_ballistic_amplitude_and_decay_against_the_level_sum_of_a_1d_ring(T, spi
     b = _level_sum_harmonics(L, 1.4e6, T, spin)
     for p in (1, 2, 3):
         # |b_p| = spin (2/(pi p)) e v_F/L x/sinh x; the old code used the diffusive 0.7 nA scale
-        assert r.typical_current_A(p, T) == pytest.approx(abs(b[p - 1]), rel=3e-3, abs=0)
+        assert r.typical_current_A(p, T) == pytest.approx(abs(b[p - 1]), rel=1e-6, abs=0)
     assert r.typical_current_A(1, 1e-12) == pytest.approx(spin * 2 / math.pi * E_CHARGE * 1.4e6 / L, rel=1e-12, abs=0)
 
 
