@@ -50,14 +50,18 @@ def loop_field(a, current, rho, z):
         p = d_minus / d_plus
         pref = MU_0 * current / (2 * np.pi * np.sqrt(d_plus))
         near = m >= _NEAR_WIRE_M
+        far = ~near
         # m = 4 a rho / D2 may round one ulp above 1 next to the wire (scipy: NaN there); E is
         # flat enough at m = 1 (dE/dm ~ K/2) that clipping costs below 1e-14 relative
         E = ellipe(np.minimum(m, 1.0))
-        K = np.where(near, ellipkm1(np.where(near, p, 0.5)), 0.0)
-        f = np.where(near, (1 + p) * E - 2 * p * K, _loop_rho_combo_small_m(np.where(near, 0.0, m)))
-        bz_far = pref * (2 * a * a * E / d_plus - 0.5 * f) / p
-        bz_near = pref * ((K - E) + 2 * a * (a - rho) * E / d_minus)
-        bz = np.where(near, bz_near, bz_far)
+        f = np.empty_like(m)
+        bz = np.empty_like(m)
+        # each branch on its own points only (the far one's series is the costly part)
+        f[far] = _loop_rho_combo_small_m(m[far])
+        bz[far] = pref[far] * (2 * a[far] ** 2 * E[far] / d_plus[far] - 0.5 * f[far]) / p[far]
+        pn, En, K = p[near], E[near], ellipkm1(p[near])
+        f[near] = (1 + pn) * En - 2 * pn * K
+        bz[near] = pref[near] * ((K - En) + 2 * a[near] * (a[near] - rho[near]) * En / d_minus[near])
         brho = pref * z / rho * f / (2 * p)
     on_axis = rho < 1e-12 * np.maximum(a, 1e-300)
     bz = np.where(on_axis, MU_0 * current * a ** 2 / (2 * (a ** 2 + z ** 2) ** 1.5), bz)
