@@ -271,8 +271,11 @@ register(ModelSpec(
     ("Hz", "N/m", "m", "m^2", "rad", "A", "rad", "A", "rad", "Hz/T^2", "Hz"),
     (2000.0, 1e-3, 300e-6, 2.83e-13, math.pi / 4, 1e-9, 0.0, 1e-10, 0.0, 0.0, 0.0),
     "field_T", "resonance_frequency_Hz",
-    "cantilever frequency shift: B^2 envelope times h/e harmonics (factor p), smooth b2 B^2 + b0",
-    default_fixed=("f0", "k_spring", "lever", "theta")))
+    "cantilever frequency shift (f0/(2 k lever^2)) [-(A B cos th)^2 dI/dPhi + I A B sin th] + b2 B^2 + b0: "
+    "the B^2 envelope times h/e harmonics (factor p) and the current's own torque term; "
+    "lever = tip deflection per radian of tip rotation (L/1.3765 for a flexural beam of length L)",
+    default_fixed=("f0", "k_spring", "lever", "theta"),
+    version="2"))   # 2: the I A B sin(theta) term of the torque is included
 
 register(ModelSpec(
     "pc_ballistic_T", K.pc_ballistic_T, ("I0", "T_star", "harmonic"), ("A", "K", "1"), (1e-9, 0.1, 1.0),

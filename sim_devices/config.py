@@ -44,6 +44,7 @@ def _ring_defaults(**over):
         "theta_deg": 90.0,              # angle between B and the ring plane
         "T_p_K": None,                  # exponential model scale; default 9.7 E_c/k_B
         "fermi_velocity_m_per_s": 1.4e6,
+        "spin_degeneracy": 2,           # 2: both spins (a metal without spin-orbit); 1: one spin
     }
     d.update(over)
     return d
@@ -98,6 +99,8 @@ DEFAULTS: dict = {
     "cantilever": {
         "f0_Hz": 2000.0, "Q": 20000.0, "spring_N_per_m": 1.0e-3, "length_m": 3.0e-4,
         "background_Hz_per_T2": 1.0e-3, "static_gain_V_per_V": 1.0e-4,
+        # flexural: a clamped-free beam of length_m, tip slope 1.3765 x_tip/L; torsional: x/L
+        "mode": "flexural",
         "frequency_noise_Hz": 1.0e-5,
         "rings": _ring_defaults(n_rings=1000, theta_deg=45.0),
     },

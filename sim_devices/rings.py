@@ -1,4 +1,18 @@
-"""Normal-metal rings carrying persistent currents (PHYSICS.md section 4)."""
+"""Normal-metal rings carrying persistent currents (PHYSICS.md section 4).
+
+Zero-temperature amplitudes, per spin direction:
+- diffusive (Riedel & von Oppen, PRB 47, 15449 (1993); PHYSICS.md section 4): typical (rms)
+  I_p = sqrt(8 p^2 j_p(0)) E_c/Phi0 = sqrt(96/p^3) E_c/Phi0 with E_c = hbar D / L^2, so
+  I_1 = 4 sqrt(6) E_c/Phi0 = 1.56 e E_c/hbar;
+- ballistic, one channel (Cheung, Gefen, Riedel & Shih, PRB 37, 6050 (1988)): at T = 0 the
+  current is a sawtooth of peak e v_F/L in the flux, whose harmonics are
+  I_p = (2/(pi p)) e v_F / L; temperature multiplies each by x/sinh x, x = p T/T*,
+  k_B T* = hbar v_F/(pi L) (2 pi^2 p k_B T/Delta with the level spacing Delta = h v_F/L);
+- exponential: the diffusive T = 0 amplitude times exp(-p T/T_p).
+Without spin-orbit scattering both spin directions see the same levels, so a real metal ring
+(``spin_degeneracy`` = 2, the default) carries twice the one-spin current; 1 gives the spinless
+(one-spin) numbers PHYSICS.md quotes.
+"""
 from __future__ import annotations
 
 import functools
@@ -7,7 +21,7 @@ import math
 import numpy as np
 from scipy.integrate import quad
 
-from .constants import HBAR, K_B, PHI0_NORMAL
+from .constants import E_CHARGE, HBAR, K_B, PHI0_NORMAL
 
 
 @functools.lru_cache(maxsize=4096)
@@ -25,7 +39,12 @@ def j_p(p: int, theta: float) -> float:
 
     peak = p * p / 6.0
     val = 0.0
-    edges = [0.0, peak / 4, peak, 4 * peak, 20 * peak + 5 / (math.pi * theta), math.inf]
+    # the power-law tail ~ tau^-3.5 reaches out to tau ~ 1/(pi theta): one decade per piece
+    # (a single piece from 4 peak to 5/(pi theta) lost 2 % of j_p below theta = 1e-5)
+    edges = [0.0, peak / 4, peak, 4 * peak]
+    while edges[-1] < 5 / (math.pi * theta):
+        edges.append(10 * edges[-1])
+    edges.append(math.inf)
     for lo, hi in zip(edges[:-1], edges[1:]):
         val += quad(f, lo, hi, limit=200)[0]
     return val
@@ -66,7 +85,8 @@ class RingArray:
 
     def __init__(self, radius_m: float, n_rings: int, diffusion_m2_per_s: float, n_harmonics: int,
                  temperature_model: str, average_fraction: float, theta_deg: float,
-                 T_p_K: float | None, fermi_velocity_m_per_s: float, rng: np.random.Generator):
+                 T_p_K: float | None, fermi_velocity_m_per_s: float, rng: np.random.Generator,
+                 spin_degeneracy: int = 2):
         if temperature_model not in ("diffusive", "ballistic", "exponential"):
             raise ValueError(f"rings.temperature_model: unknown model {temperature_model!r} "
                              "(diffusive | ballistic | exponential)")
@@ -78,7 +98,12 @@ class RingArray:
         self.temperature_model = temperature_model
         self.average_fraction = average_fraction
         self.theta_rad = math.radians(theta_deg)
+        if spin_degeneracy not in (1, 2):
+            raise ValueError(f"rings.spin_degeneracy: {spin_degeneracy!r} (1: one spin, 2: spin-degenerate metal)")
+        self.spin_degeneracy = int(spin_degeneracy)
         L = 2 * math.pi * radius_m
+        self.circumference_m = L
+        self.fermi_velocity_m_per_s = fermi_velocity_m_per_s
         self.E_c_J = HBAR * self.D / L ** 2
         self.T_p_K = T_p_K if T_p_K is not None else 9.7 * self.E_c_J / K_B
         self.T_star_K = HBAR * fermi_velocity_m_per_s / (math.pi * L) / K_B
@@ -91,8 +116,13 @@ class RingArray:
     def field_period_T(self) -> float:
         return PHI0_NORMAL / (self.area_m2 * math.sin(self.theta_rad))
 
+    def ballistic_current_A(self, p: int) -> float:
+        """T = 0 harmonic p of one ballistic channel, one spin: (2/(pi p)) e v_F / L."""
+        return 2.0 / (math.pi * p) * E_CHARGE * self.fermi_velocity_m_per_s / self.circumference_m
+
     def typical_current_A(self, p: int, T: float) -> float:
-        """Typical (rms) single-ring current of harmonic p at temperature T."""
+        """Typical (rms) single-ring current of harmonic p at temperature T, both spins counted
+        (``spin_degeneracy`` x the one-spin current)."""
         key = (p, round(T, 9))
         if key in self._ip_cache:
             return self._ip_cache[key]
@@ -103,9 +133,10 @@ class RingArray:
             val = math.sqrt(8 * p * p * j_p_interpolated(p, theta)) * ec_over_phi0
         elif self.temperature_model == "ballistic":
             x = p * T / self.T_star_K
-            val = i0 * (x / math.sinh(x) if x > 1e-9 else 1.0)
+            val = self.ballistic_current_A(p) * (x / math.sinh(x) if x > 1e-9 else 1.0)
         else:
             val = i0 * math.exp(-p * T / self.T_p_K)
+        val *= self.spin_degeneracy
         if len(self._ip_cache) > 20000:
             self._ip_cache.clear()
         self._ip_cache[key] = val

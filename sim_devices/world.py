@@ -28,7 +28,7 @@ YEAR_S = 365.25 * 86400
 def _rings(cfg: dict, rng) -> RingArray:
     return RingArray(cfg["radius_m"], cfg["n_rings"], cfg["diffusion_m2_per_s"], cfg["n_harmonics"],
                      cfg["temperature_model"], cfg["average_fraction"], cfg["theta_deg"],
-                     cfg["T_p_K"], cfg["fermi_velocity_m_per_s"], rng)
+                     cfg["T_p_K"], cfg["fermi_velocity_m_per_s"], rng, cfg["spin_degeneracy"])
 
 
 def build_sample(scfg: dict, rng):
@@ -75,7 +75,7 @@ class World:
         cc = cfg["cantilever"]
         self.cantilever = Cantilever(cc["f0_Hz"], cc["Q"], cc["spring_N_per_m"], cc["length_m"],
                                      cc["background_Hz_per_T2"], cc["static_gain_V_per_V"],
-                                     cc["frequency_noise_Hz"], _rings(cc["rings"], world_rng))
+                                     cc["frequency_noise_Hz"], _rings(cc["rings"], world_rng), cc["mode"])
         self.squid_cfg = cfg["squid"]
         f = cfg["fll"]
         self.fll = FluxLockedLoop(f["feedback_resistor_ohm"], f["feedback_A_per_phi0"], f["gain"],

@@ -1,13 +1,19 @@
 """Field kernels for axisymmetric currents (SI: m, A, T). Pure functions, numba-compiled.
 
 Loop (radius a, current I, field point (rho, z) with the loop in the plane z = 0):
-with D1 = (a-rho)^2 + z^2, D2 = (a+rho)^2 + z^2, m = 4 a rho / D2 (so 1 - m = D1/D2):
+with D1 = (a-rho)^2 + z^2, D2 = (a+rho)^2 + z^2, m = 4 a rho / D2 (so p = 1 - m = D1/D2,
+computed as that ratio) and f = (2-m) E - 2 (1-m) K (~ 3 pi m^2 / 16 at small m):
 
-    B_z   = mu0 I / (2 pi sqrt(D2)) * [2 a (a+rho) E / D2 - (E - (1-m) K)] / (1-m)
-    B_rho = mu0 I z / (2 pi rho sqrt(D2)) * [(2-m) E - 2 (1-m) K] / (2 (1-m))
+    B_rho = mu0 I z / (2 pi rho sqrt(D2)) * f / (2 p)
+    B_z   = mu0 I / (2 pi sqrt(D2)) * [2 a^2 E / D2 - f / 2] / p          (m < 1/2)
+    B_z   = mu0 I / (2 pi sqrt(D2)) * [(K - E) + 2 a (a - rho) E / D1]    (m >= 1/2)
 
-which is PHYSICS.md section 2 rearranged so that the two combinations that vanish near the
-axis and far away are evaluated by series (see elliptic.py) instead of by cancellation.
+PHYSICS.md section 2 rearranged (a^2 - rho^2 - z^2 = 2a(a+rho) - D2 = 2a(a-rho) - D1). The
+earlier form [2 a (a+rho) E / D2 - (E - (1-m) K)] / (1-m) subtracted two numbers near 1/2 next
+to the wire (5e-8 relative at 1e-8 a from it) and two of order a/r far away (a digit lost
+per decade of r/a: 3e-9 at 1e7 a); in these forms the only cancellation left is at a zero of
+the component. f comes from its power series below m = 1/2, K - E from the AGM as a product
+(elliptic.ellip_k_e_kme).
 
 Cylinder (radius R, length L, uniform M along z = solenoid with n I = M): Derby & Olbert,
 Am. J. Phys. 78, 229 (2010), with Bulirsch's cel.
@@ -18,7 +24,9 @@ import numpy as np
 from numba import njit, prange
 
 from loopscope.analysis.constants import MU_0
-from loopscope.analysis.kernels.elliptic import cel, loop_combos, maxwell_combo
+from loopscope.analysis.kernels.elliptic import cel, ellip_k_e_kme, loop_combos, maxwell_combo
+
+_SERIES_M = 0.5  # below: power series for E and f; above: the AGM and the near-wire B_z form
 
 _TWO_PI = 2.0 * math.pi
 
@@ -38,8 +46,16 @@ def loop_field_point(a, current, rho, z):
     kc = math.sqrt(one_m)
     sd2 = math.sqrt(d2)
     pref = MU_0 * current / (_TWO_PI * sd2)
-    e, g, f = loop_combos(m, kc, one_m)
-    bz = pref * (2.0 * a * (a + rho) * e / d2 - g) / one_m
+    if m < _SERIES_M:
+        e, g, f = loop_combos(m, kc, one_m)
+        bz = pref * (2.0 * a * a * e / d2 - 0.5 * f) / one_m
+    else:
+        K, e, kme = ellip_k_e_kme(kc, m)
+        if kc < 1e-3:
+            # E = K (1 - sum) keeps eps K relative (K ~ ln(4/kc)); Bulirsch's cel does not
+            e = cel(kc, 1.0, 1.0, one_m)
+        f = (1.0 + one_m) * e - 2.0 * one_m * K
+        bz = pref * (kme + 2.0 * a * (a - rho) * e / d1)
     br = pref * z / rho * f / (2.0 * one_m)
     return br, bz
 
@@ -182,13 +198,14 @@ def _loop_block(a, current, rho, z, b_rho, b_z, lo, hi):
             r = abs(rho[i])
             zz = z[i]
             d2 = (a + r) ** 2 + zz * zz
+            d1 = (a - r) ** 2 + zz * zz
             one_m = onem[j]
             K = 0.5 * math.pi / am[j]
             E = K * (1.0 - tot[j])
-            g = E - one_m * K
             f = (1.0 + one_m) * E - 2.0 * one_m * K
             pref = MU_0 * current / (_TWO_PI * math.sqrt(d2))
-            bz = pref * (2.0 * a * (a + r) * E / d2 - g) / one_m
+            # m >= 1/2 here: the near-wire form, K - E = K tot (see the module docstring)
+            bz = pref * (K * tot[j] + 2.0 * a * (a - r) * E / d1)
             br = pref * zz / r * f / (2.0 * one_m)
         b_rho[i] = -br if rho[i] < 0.0 else br
         b_z[i] = bz

@@ -441,9 +441,12 @@ def pc_squid(x, p):
 
 @njit(cache=True)
 def pc_cantilever(x, p):
-    """Cantilever frequency shift (Hz):
-    -(f0 A^2 B^2 cos^2 th / (2 k l^2)) sum_p (2 pi p/Phi0) I_p cos(2 pi p A B sin th/Phi0 + phi_p) + b2 B^2 + b0;
-    p = f0, k_spring, lever, area, theta, I1, phi1, I2, phi2, b2, b0."""
+    """Cantilever frequency shift (Hz), from the torque tau = I A B cos(theta + alpha) on rings
+    tilted by the tip angle alpha = x_tip / lever (derivation: sim_devices/cantilever.py):
+    (f0 / (2 k lever^2)) [-(A B cos th)^2 dI/dPhi + I A B sin th] + b2 B^2 + b0,
+    I = sum_{p=1,2} I_p sin(2 pi p A B sin th/Phi0 + phi_p);
+    p = f0, k_spring, lever, area, theta, I1, phi1, I2, phi2, b2, b0.
+    lever = x_tip / alpha: the length for a torsional lever, L/1.3765 for a flexural beam."""
     out = np.empty_like(x)
     f0 = p[0]
     ks = p[1]
@@ -451,12 +454,15 @@ def pc_cantilever(x, p):
     area = p[3]
     th = p[4]
     w = _TWO_PI * area * math.sin(th) / PHI0
-    env = f0 * area * area * math.cos(th) ** 2 / (2.0 * ks * lv * lv)
+    g = f0 / (2.0 * ks * lv * lv)
+    ac = area * math.cos(th)
+    as_ = area * math.sin(th)
     for i in range(x.shape[0]):
         b = x[i]
         ph = w * b
-        s = (_TWO_PI / PHI0) * (p[5] * math.cos(ph + p[6]) + 2.0 * p[7] * math.cos(2.0 * ph + p[8]))
-        out[i] = -env * b * b * s + p[9] * b * b + p[10]
+        didphi = (_TWO_PI / PHI0) * (p[5] * math.cos(ph + p[6]) + 2.0 * p[7] * math.cos(2.0 * ph + p[8]))
+        cur = p[5] * math.sin(ph + p[6]) + p[7] * math.sin(2.0 * ph + p[8])
+        out[i] = g * (-(ac * b) ** 2 * didphi + cur * as_ * b) + p[9] * b * b + p[10]
     return out
 
 
