@@ -22,7 +22,6 @@ need of a check against a real unit).
 from __future__ import annotations
 
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.validators import strict_discrete_set
 
 from loopscope.instruments.drivers._base import LabInstrument, strict_choice, to_float
 from loopscope.instruments.drivers.lakeshore425 import TESLA_PER_UNIT, OverloadError
@@ -65,7 +64,7 @@ class LakeShore475(LabInstrument, Instrument):
     unit = Instrument.control(
         "UNIT?", "UNIT %d",
         """Control the field units of the readings: 'G', 'T', 'Oe' or 'A/m'.""",
-        validator=strict_discrete_set,
+        validator=strict_choice,
         values={"G": 1, "T": 2, "Oe": 3, "A/m": 4},
         map_values=True,
         cast=int,
@@ -85,7 +84,7 @@ class LakeShore475(LabInstrument, Instrument):
     auto_range = Instrument.control(
         "AUTO?", "AUTO %d",
         """Control auto ranging (bool).""",
-        validator=strict_discrete_set,
+        validator=strict_choice,
         values={True: 1, False: 0},
         map_values=True,
         cast=int,
