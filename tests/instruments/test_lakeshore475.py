@@ -204,3 +204,15 @@ def test_station_check_compares_the_range_with_each_sources_max_field(lab, tmp_p
     assert {f.setting: f.verdict for f in report.across}["gaussmeter range vs magnet_supply"] == "ok"
     gm = next(r for r in report.instruments if r.name == "gaussmeter")
     assert gm.idn.split(",")[1] == "MODEL475" and not gm.mismatches
+
+
+def test_a_475_on_usb_is_refused_before_anything_connects():
+    from loopscope.instruments.station import StationError, validate_station
+    entry = {"role": "field_probe", "driver": "lakeshore475"}
+    for resource in ("GPIB0::12::INSTR", "ASRL1::INSTR", "TCPIP0::127.0.0.1::50403::SOCKET"):
+        cfg = validate_station({"station": "t", "instruments": {"gm": {**entry, "resource": resource}}})
+        assert cfg.instruments["gm"].resource == resource
+    with pytest.raises(StationError, match=r"'gm'.resource = 'USB0::0x1FB9::0x0475::LSA1::INSTR': "
+                                           r"a Lake Shore 475 has IEEE-488 \(GPIB\) and RS-232 ports only"):
+        validate_station({"station": "t", "instruments": {"gm": {
+            **entry, "resource": "USB0::0x1FB9::0x0475::LSA1::INSTR"}}})
