@@ -216,3 +216,30 @@ def test_a_475_on_usb_is_refused_before_anything_connects():
                                            r"a Lake Shore 475 has IEEE-488 \(GPIB\) and RS-232 ports only"):
         validate_station({"station": "t", "instruments": {"gm": {
             **entry, "resource": "USB0::0x1FB9::0x0475::LSA1::INSTR"}}})
+
+
+def test_the_twin_takes_instrumentkits_commands(lab):
+    """InstrumentKit's recorded commands, sent raw (not through our driver) to the twin."""
+    import pyvisa
+    twin = lab.instruments["gaussmeter"]
+    rm = pyvisa.ResourceManager("@py")
+    inst = rm.open_resource(lab.resources["gaussmeter"], read_termination="\r\n",
+                            write_termination="\n", timeout=3000)
+    try:
+        inst.write("UNIT 2")
+        assert inst.query("UNIT?") == "2" and twin.unit == 2     # InstrumentKit: 2 = tesla
+        inst.write("RDGMODE 1,2,3,2,1")
+        # (a write is not answered: the query after it says the twin has handled it)
+        assert inst.query("RDGMODE?") == "1,2,3,2,1" and twin.rdgmode == (1, 2, 3, 2, 1)
+        assert inst.query("*ESR?") == "0"
+        # a reading in the manual's form, in tesla now
+        reply = inst.query("RDGFIELD?")
+        assert len(reply) == 12 and reply[0] in "+-" and reply[8] == "E", reply
+        assert abs(float(reply) - lab.world.field_T) < 1e-3
+        inst.write("RDGMODE 4,2,3,2,1")          # no mode 4: EXE, the mode unchanged
+        assert inst.query("*ESR?") == "16" and twin.rdgmode == (1, 2, 3, 2, 1)
+        inst.write("CMODE 1")                     # field control: not modelled, CME
+        assert inst.query("*ESR?") == "32"
+    finally:
+        inst.close()
+        rm.close()
