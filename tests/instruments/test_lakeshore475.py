@@ -226,6 +226,7 @@ def test_the_twin_takes_instrumentkits_commands(lab):
     inst = rm.open_resource(lab.resources["gaussmeter"], read_termination="\r\n",
                             write_termination="\n", timeout=3000)
     try:
+        assert inst.query("*ESR?") == "128"       # PON: the first read after power-up
         inst.write("UNIT 2")
         assert inst.query("UNIT?") == "2" and twin.unit == 2     # InstrumentKit: 2 = tesla
         inst.write("RDGMODE 1,2,3,2,1")
