@@ -26,7 +26,8 @@ from typing import Any, Mapping
 import yaml
 
 from loopscope.instruments.roles import FieldLimits, InstrumentError, Role
-from loopscope.instruments.visa_interfaces import OPTION_KEYS, InterfaceOptionError, check_options
+from loopscope.instruments.visa_interfaces import (OPTION_KEYS, InterfaceOptionError, check_options,
+                                                interface_of)
 from loopscope.safe_yaml import SafeYAMLError, load_yaml_file, load_yaml_text
 
 from loopscope.instruments.roles import ROLE_KINDS  # noqa: E402  (one list of role kinds)
@@ -232,6 +233,7 @@ def _check_instrument(name, entry, defaults_timeout: float,
         for key in FLUX_ONLY_KEYS & set(entry):
             raise StationError(f"{where}: key {key!r} only applies to a flux_readout")
     _check_role_consistency(name, role, driver, settings, limits)
+    _check_model_interface(name, driver, resource)
     description = entry.get("description", "")
     return InstrumentConfig(name=name, role=role, driver=driver, resource=resource,
                             settings=settings, limits=limits, timeout_s=timeout,
@@ -255,6 +257,15 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
         if driver == "kepco_bop" and limits["max_current_A"] > 12:
             raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: "
                                f"a Kepco BOP 36-12 cannot source more than 12 A")
+
+
+def _check_model_interface(name: str, driver: str, resource: str) -> None:
+    """A model reached by a port it does not have (pass 1: no I/O)."""
+    if driver == "lakeshore475" and interface_of(resource) == "USB":
+        # Model 475 manual 6.0: an IEEE-488 and a serial interface; a TCPIP resource stays
+        # allowed (a LAN-GPIB bridge, the simulated lab)
+        raise StationError(f"instrument {name!r}.resource = {resource!r}: a Lake Shore 475 has "
+                           f"IEEE-488 (GPIB) and RS-232 ports only, no USB")
 
 
 def _check_source_meter(name: str, settings: dict, limits: dict) -> None:

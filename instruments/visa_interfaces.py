@@ -78,6 +78,18 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  "flow_control": "none", "read_termination": "\r\n",
                  "write_termination": "\r\n", "message_gap_s": 0.035},
     },
+    "Lake Shore 475": {
+        # Model 475 manual ch. 6: two interfaces, IEEE-488 (6.1) and RS-232 (6.2), one in use at
+        # a time, no LAN. Serial: 9600 baud (300 and 1200 the other choices), 7 data bits, odd
+        # parity, 1 stop bit, no handshake, as the Lake Shore gaussmeters of its generation (the
+        # 460 manual's table 4-4) and the 475 readers in public lab code (hyptpc/pg-monitor:
+        # 9600, PARITY_ODD, bytesize 7) have it; replies end with CR LF (the 6.2 page itself
+        # could not be read). GPIB: CR LF terminators (the factory IEEE terminator setting).
+        "ASRL": {"baud_rate": 9600, "data_bits": 7, "parity": "odd", "stop_bits": 1,
+                 "flow_control": "none", "read_termination": "\r\n",
+                 "write_termination": "\r\n"},
+        "GPIB": {"read_termination": "\r\n", "write_termination": "\r\n"},
+    },
 }
 
 

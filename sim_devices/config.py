@@ -18,7 +18,7 @@ INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter
 MODEL_CHOICES = {
     "coil_supply": ("kepco_bop",),
     "magnet_supply": ("ami430",),
-    "gaussmeter": ("lakeshore425",),
+    "gaussmeter": ("lakeshore425", "lakeshore475"),
     "nanovoltmeter": ("keithley2182a",),
     "lockin": ("sr830",),
     "lockin_sr860": ("sr860",),

@@ -15,6 +15,7 @@ from .instruments.keithley2400 import Keithley2400
 from .instruments.kepco_bop import KepcoBOP
 from .instruments.lakeshore336 import LakeShore336
 from .instruments.lakeshore425 import LakeShore425
+from .instruments.lakeshore475 import LakeShore475
 from .instruments.squid_fll import SquidFLL
 from .instruments.sr830 import SR830
 from .instruments.sr860 import SR860
@@ -28,7 +29,7 @@ DEFAULT_BASE_PORT = 50401
 MODEL_CLASSES = {
     "coil_supply": {"kepco_bop": KepcoBOP},
     "magnet_supply": {"ami430": AMI430},
-    "gaussmeter": {"lakeshore425": LakeShore425},
+    "gaussmeter": {"lakeshore425": LakeShore425, "lakeshore475": LakeShore475},
     "nanovoltmeter": {"keithley2182a": Keithley2182A},
     "lockin": {"sr830": SR830},
     "lockin_sr860": {"sr860": SR860},
