@@ -21,7 +21,7 @@ MODEL_CHOICES = {
     "gaussmeter": ("lakeshore425",),
     "nanovoltmeter": ("keithley2182a",),
     "lockin": ("sr830",),
-    "lockin_sr860": ("sr860",),
+    "lockin_sr860": ("sr860", "sr865a"),
     "temperature_controller": ("lakeshore336",),
     "squid_controller": ("squid_fll",),
     "source_meter": ("keithley2400",),
