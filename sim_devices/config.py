@@ -20,7 +20,7 @@ MODEL_CHOICES = {
     "magnet_supply": ("ami430",),
     "gaussmeter": ("lakeshore425",),
     "nanovoltmeter": ("keithley2182a",),
-    "lockin": ("sr830",),
+    "lockin": ("sr830", "ametek7270"),
     "lockin_sr860": ("sr860", "sr865a"),
     "temperature_controller": ("lakeshore336",),
     "squid_controller": ("squid_fll",),

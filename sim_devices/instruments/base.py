@@ -84,6 +84,12 @@ class BinaryReply(str):
     end with the last data byte, as their manuals have it)."""
 
 
+class LanAcknowledge(str):
+    """The reply of a command that answers nothing, on an instrument whose USB/Ethernet
+    interface still ends every command's (empty) response with its terminator (the Ametek
+    7270's NUL): sent on the LAN socket, not on RS-232, where such a command sends nothing."""
+
+
 def fmt(x: float) -> str:
     return f"{x:+.6E}"
 
