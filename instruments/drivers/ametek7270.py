@@ -31,6 +31,8 @@ class Ametek7270(LabInstrument, StockAmetek7270):
     REFERENCE_SOURCES = {0: "INT", 1: "EXT LOGIC", 2: "EXT"}
 
     def __init__(self, adapter, name=None, **kwargs):
+        # the 7270 has no SCPI or IEEE 488.2 common commands (manual chapter 6)
+        kwargs.setdefault("includeSCPI", False)
         super().__init__(adapter, name or self.DEFAULT_NAME, **kwargs)
 
     # identity: ID answers the model number

@@ -66,6 +66,7 @@ class Ametek7270(SimInstrument):
     name = "lockin"
     model = "Ametek 7270"
     idn = "7270"
+    identity_query = "ID"
     firmware = "2.12"
     scpi = False
     reply_termination = "\x00"

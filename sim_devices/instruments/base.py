@@ -129,6 +129,8 @@ class SimInstrument:
     idn = ""
     reply_termination = "\n"
     welcome: list[str] = []
+    #: the query that names the model (*IDN? on all but the Ametek 7270, which answers ID)
+    identity_query = "*IDN?"
     #: the RS-232 port of the real unit, per its manual, when the lab may serve the instrument
     #: over a serial pseudo-terminal (sim_devices/serial_port.py); None: no serial port modelled.
     #: baud_rate, data_bits, parity, stop_bits, flow_control as the station file spells them;
