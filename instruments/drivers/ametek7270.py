@@ -1,6 +1,8 @@
 """Signal Recovery (Ametek) 7270 DSP lock-in: pymeasure's Ametek7270 made strict and safe."""
 from __future__ import annotations
 
+import warnings
+
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.ametek import Ametek7270 as StockAmetek7270
 
@@ -31,9 +33,12 @@ class Ametek7270(LabInstrument, StockAmetek7270):
     REFERENCE_SOURCES = {0: "INT", 1: "EXT LOGIC", 2: "EXT"}
 
     def __init__(self, adapter, name=None, **kwargs):
-        # the 7270 has no SCPI or IEEE 488.2 common commands (manual chapter 6)
-        kwargs.setdefault("includeSCPI", False)
-        super().__init__(adapter, name or self.DEFAULT_NAME, **kwargs)
+        # pymeasure's SCPIUnknownMixin warns on every construction that it does not know
+        # whether the unit speaks SCPI; the manual says it does not (chapter 6: no IEEE 488.2
+        # common commands), and nothing here uses the mixin's SCPI properties
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "It is not known whether this device", FutureWarning)
+            super().__init__(adapter, name or self.DEFAULT_NAME, **kwargs)
 
     # identity: ID answers the model number
     def identify(self) -> str:
