@@ -8,9 +8,10 @@ from loopscope.instruments.drivers.sr860 import SR860
 
 
 class SR865A(SR860):
-    """SR865A: the SR86x command set (SR865A operation manual rev. 2.07, chapter 4, is the
-    SR860's command list); FREQ takes 1 mHz to 4 MHz (the manual's FREQINT / FREQ limits),
-    so the family is one driver with the frequency range as its parameter."""
+    """SR865A: the SR86x command set (the SR860's); FREQ takes 1 mHz to 4 MHz (the SR865A
+    manual's title, "4 MHz DSP Lock-in Amplifier", with the SR86x FREQINT limit "1 mHz to the
+    model's top frequency"; QCoDeS's SR865A: max_frequency=4e6). The family is one driver with
+    the frequency range and the identity as its parameters."""
 
     # "Stanford_Research_Systems,SR865A,002725,v1.34" (thinkSRS/srsinst.sr860 README, a real
     # unit). Only an SR865A: an SR860 or SR865 would refuse frequencies this driver allows.
