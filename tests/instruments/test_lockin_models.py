@@ -275,3 +275,27 @@ def test_7270_over_a_serial_port():
         assert framing["client"]["baud_rate"] == 9600
         # on RS-232 a set answers nothing: no empty line was sent back for the ack the LAN has
         assert framing["counters"]["lines"] >= 5
+
+
+# ------------------------------------------------------------------ station check
+
+@pytest.mark.parametrize("profile, file, slot, external", [
+    ("sr865a_cantilever", "station_sim_sr865a.yaml", "lockin_sr860", "RSRC 1"),
+    ("ametek7270_cantilever", "station_sim_ametek7270.yaml", "lockin", "IE 2"),
+])
+def test_station_check_reports_an_external_reference_and_changes_nothing(profile, file, slot, external):
+    from loopscope.instruments.commissioning import check_station
+    with SimulatedLab(profile, seed=0, speed=SPEED) as lab:
+        twin = lab.instruments[slot]
+        twin.handle_line(external)                     # the last user left it externally referenced
+        before = (dict(twin.settings), twin.core.frequency, twin.core.time_constant)
+        lab.clear_command_log()
+        report = check_station(station(file, lab, slot))
+        (lockin,) = report.instruments
+        assert not lockin.unreachable
+        assert [f.setting for f in lockin.mismatches] == ["reference source"]
+        assert "external" in lockin.mismatches[0].message
+        assert (dict(twin.settings), twin.core.frequency, twin.core.time_constant) == before
+        sent = lab.command_log()[slot]
+        # queries only: SRS queries end in ?, the 7270's are bare names without parameters
+        assert all(("?" in line) if slot == "lockin_sr860" else (" " not in line) for line in sent), sent
