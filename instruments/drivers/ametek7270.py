@@ -6,7 +6,7 @@ import warnings
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.ametek import Ametek7270 as StockAmetek7270
 
-from loopscope.instruments.drivers._base import LabInstrument, float_reply, strict_choice, strict_limit, to_float
+from loopscope.instruments.drivers._base import MAX_UNCHECKED, LabInstrument, float_reply, strict_choice, strict_limit, to_float
 from loopscope.instruments.roles import InstrumentError
 
 #: status byte bits that mean the last command was refused (7270 manual, table 6-1)
@@ -46,8 +46,18 @@ class Ametek7270(LabInstrument, StockAmetek7270):
 
     # pymeasure's ask() strips; its read() of a set's empty acknowledgement gives ''
     def check_errors(self) -> list[tuple[int, str]]:
+        """The status byte's error bits of the last command (manual table 6-1), read with ST."""
         value = int(to_float(self.ask("ST"), "ST"))
         return [(w, text) for w, text in ST_ERROR_BITS.items() if value & w]
+
+    def write(self, command: str, **kwargs) -> None:
+        # a 7270 query has no "?" (it is the name alone, manual 6.6): only a command with a
+        # parameter changes the instrument and is remembered for the next check's message
+        StockAmetek7270.write(self, command, **kwargs)
+        if " " in command.strip():
+            unchecked = self.__dict__.setdefault("_unchecked_commands", [])
+            unchecked.append(command)
+            del unchecked[:-MAX_UNCHECKED]
 
     def check_set_errors(self) -> list:
         # the stock driver's check: the acknowledgement of the set (a NUL) on USB/Ethernet

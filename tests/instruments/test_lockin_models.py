@@ -187,8 +187,9 @@ def test_7270_a_refused_setting_raises_with_the_status_byte(ametek_lab):
     with load_station(station("station_sim_ametek7270.yaml", ametek_lab)) as st:
         d = st["lockin"].driver
         d.write("TC 40")                           # beyond the table: parameter error
-        with pytest.raises(RefusedCommandError, match="command parameter error"):
+        with pytest.raises(RefusedCommandError, match="command parameter error") as err:
             d.check_set_errors()
+        assert err.value.commands == ["TC 40"]       # the queries before it are not blamed
         d.write("BOGUS")
         with pytest.raises(RefusedCommandError, match="invalid command"):
             d.check_set_errors()
