@@ -189,7 +189,7 @@ def test_7270_a_refused_setting_raises_with_the_status_byte(ametek_lab):
         d.write("TC 40")                           # beyond the table: parameter error
         with pytest.raises(RefusedCommandError, match="command parameter error") as err:
             d.check_set_errors()
-        assert err.value.commands == ["TC 40"]       # the queries before it are not blamed
+        assert list(err.value.commands) == ["TC 40"]  # the queries before it are not blamed
         d.write("BOGUS")
         with pytest.raises(RefusedCommandError, match="invalid command"):
             d.check_set_errors()
