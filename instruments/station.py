@@ -245,6 +245,8 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
     where = f"instrument {name!r}"
     if role == "source_meter" and driver == "keithley2400":
         _check_source_meter(name, settings, limits)
+    if role == "lockin":
+        _check_lockin_range(name, driver, limits)
     if role == "field_source":
         safe = limits.get("safe_ramp_rate_T_per_min")
         if safe is not None and safe > limits["max_ramp_rate_T_per_min"]:
@@ -266,6 +268,28 @@ def _check_model_interface(name: str, driver: str, resource: str) -> None:
         # allowed (a LAN-GPIB bridge, the simulated lab)
         raise StationError(f"instrument {name!r}.resource = {resource!r}: a Lake Shore 475 has "
                            f"IEEE-488 (GPIB) and RS-232 ports only, no USB")
+
+
+def _check_lockin_range(name: str, driver: str, limits: dict) -> None:
+    """A lock-in's frequency limits within what its model can set (the driver's
+    FREQUENCY_RANGE_HZ, from the manual): an SR860 station allowing 1 MHz is refused here,
+    before anything is connected, not at the first frequency the plan sets (pass 1: no I/O)."""
+    from loopscope.instruments.registry import resolve_driver
+    model_range = getattr(resolve_driver(driver).driver_cls, "FREQUENCY_RANGE_HZ", None)
+    if model_range is None:
+        return
+    lo, hi = map(float, model_range)
+    model = getattr(resolve_driver(driver).driver_cls, "MODEL", driver)
+    for key in ("min_frequency_Hz", "max_frequency_Hz"):
+        value = limits.get(key)
+        if value is not None and not lo <= value <= hi:
+            raise StationError(f"instrument {name!r}.limits.{key} = {value:g} Hz is outside the "
+                               f"{model}'s reference range {lo:g}..{hi:g} Hz (driver {driver!r})")
+    if limits.get("min_frequency_Hz") is not None and limits.get("max_frequency_Hz") is not None \
+            and limits["min_frequency_Hz"] > limits["max_frequency_Hz"]:
+        raise StationError(f"instrument {name!r}.limits: min_frequency_Hz = "
+                           f"{limits['min_frequency_Hz']:g} exceeds max_frequency_Hz = "
+                           f"{limits['max_frequency_Hz']:g}")
 
 
 def _check_source_meter(name: str, settings: dict, limits: dict) -> None:

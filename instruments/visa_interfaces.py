@@ -52,6 +52,16 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "ASRL": {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
                  "flow_control": "none", "read_termination": "\r", "write_termination": "\r"},
     },
+    "Ametek 7270": {
+        # 7270 manual 6.3-6.5: on USB and Ethernet every response ends with a NUL (pymeasure's
+        # Ametek7270 framing, commands NUL-terminated too); on RS-232 responses end with CR LF.
+        # The RS command offers 7 or 8 data bits, parity on/off, even/odd: the factory
+        # setting was not in the pages read, 9600 baud 7E1 is assumed (as the simulated lab)
+        "TCPIP": {"read_termination": "\x00", "write_termination": "\x00"},
+        "USB": {"read_termination": "\x00", "write_termination": "\x00"},
+        "ASRL": {"baud_rate": 9600, "data_bits": 7, "parity": "even", "stop_bits": 1,
+                 "flow_control": "none", "read_termination": "\r\n", "write_termination": "\r"},
+    },
     "Keithley 2182A": {
         # 8 data bits, 1 stop bit, no parity (fixed); 9600 baud factory; commands processed
         # on <CR>; the reply terminator is a menu choice (CR set here, as the simulated lab)

@@ -18,7 +18,8 @@ from .instruments.lakeshore425 import LakeShore425
 from .instruments.lakeshore475 import LakeShore475
 from .instruments.squid_fll import SquidFLL
 from .instruments.sr830 import SR830
-from .instruments.sr860 import SR860
+from .instruments.ametek7270 import Ametek7270
+from .instruments.sr860 import SR860, SR865A
 from .serial_port import PTY_AVAILABLE, WHY_NO_PTY
 from .server import LabServer
 from .world import World
@@ -31,8 +32,8 @@ MODEL_CLASSES = {
     "magnet_supply": {"ami430": AMI430},
     "gaussmeter": {"lakeshore425": LakeShore425, "lakeshore475": LakeShore475},
     "nanovoltmeter": {"keithley2182a": Keithley2182A},
-    "lockin": {"sr830": SR830},
-    "lockin_sr860": {"sr860": SR860},
+    "lockin": {"sr830": SR830, "ametek7270": Ametek7270},
+    "lockin_sr860": {"sr860": SR860, "sr865a": SR865A},
     "temperature_controller": {"lakeshore336": LakeShore336},
     "squid_controller": {"squid_fll": SquidFLL},
     "source_meter": {"keithley2400": Keithley2400},

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 
-from .instruments.base import BinaryReply
+from .instruments.base import BinaryReply, LanAcknowledge
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ class _Connection:
         self.sock = sock
         self.instrument = instrument
         self.term = instrument.reply_termination.encode()
+        # an instrument whose LAN messages end otherwise (the Ametek 7270's NUL) says so
+        ends = getattr(instrument, "lan_line_ends", None)
+        if ends:
+            self.line_ends = ends.encode()
         self.inbox = b""
         self.outbox = bytearray()
         self.held_reply = b""      # a "slow" reply, sent at held_until; later lines wait for it
@@ -329,7 +333,7 @@ class LabServer:
                 log.exception("%s: error handling %r", inst.name, line)
                 inst.push_error(-300, "Device-specific error")
                 reply = None
-            if reply is None:
+            if reply is None or (isinstance(reply, LanAcknowledge) and isinstance(conn, _SerialConnection)):
                 continue
             if fault is not None:
                 if fault.kind == "timeout":

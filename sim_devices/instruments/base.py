@@ -84,6 +84,12 @@ class BinaryReply(str):
     end with the last data byte, as their manuals have it)."""
 
 
+class LanAcknowledge(str):
+    """The reply of a command that answers nothing, on an instrument whose USB/Ethernet
+    interface still ends every command's (empty) response with its terminator (the Ametek
+    7270's NUL): sent on the LAN socket, not on RS-232, where such a command sends nothing."""
+
+
 def fmt(x: float) -> str:
     return f"{x:+.6E}"
 
@@ -123,6 +129,8 @@ class SimInstrument:
     idn = ""
     reply_termination = "\n"
     welcome: list[str] = []
+    #: the query that names the model (*IDN? on all but the Ametek 7270, which answers ID)
+    identity_query = "*IDN?"
     #: the RS-232 port of the real unit, per its manual, when the lab may serve the instrument
     #: over a serial pseudo-terminal (sim_devices/serial_port.py); None: no serial port modelled.
     #: baud_rate, data_bits, parity, stop_bits, flow_control as the station file spells them;

@@ -378,3 +378,20 @@ class SR860(SR830):
             chunk = chunk[:size_kb * 1024]
         count = str(len(chunk))
         return BinaryReply(f"#{len(count)}{count}" + chunk.decode("latin-1"))
+
+
+class SR865A(SR860):
+    """The SR865A: the SR86x command set of the SR860, with a reference up to 4 MHz (the SR860:
+    500 kHz). Sources: the SR865A operation manual (rev. 2.07, "SR865A 4 MHz DSP Lock-in
+    Amplifier", a public copy whose title pages were read, not its command pages); the SR865
+    manual's FREQINT text (rev. 1.26: f rounded to 6 digits, limited to 1 mHz up to the model's
+    top frequency; HARM: i x f within it), the same chapter 4 for the family; QCoDeS's SR865A
+    (SR86x with max_frequency=4e6). So FREQ / FREQINT take 1 mHz <= f <= 4 MHz and HARM i needs
+    i x f <= 4 MHz. Its *IDN? names the model: "Stanford_Research_Systems,SR865A,002725,v1.34"
+    (SRS's thinkSRS/srsinst.sr860 README, a real unit). Everything else (sensitivities, time
+    constants, parameter lists, capture buffer) is the SR860's; the SR865A's own top capture
+    rate was not found in the pages read, so the SR860's is kept."""
+
+    model = "SRS SR865A"
+    idn = "Stanford_Research_Systems,SR865A,002725,v1.34"
+    freq_range = (0.001, 4.0e6)

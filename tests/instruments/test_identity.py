@@ -19,6 +19,8 @@ from loopscope.instruments.drivers.lakeshore336 import LakeShore336
 from loopscope.instruments.drivers.lakeshore425 import LakeShore425
 from loopscope.instruments.drivers.sr830 import SR830
 from loopscope.instruments.drivers.sr860 import SR860
+from loopscope.instruments.drivers.sr865a import SR865A
+from loopscope.instruments.drivers.ametek7270 import Ametek7270
 from loopscope.instruments.roles import InstrumentError
 
 ACCEPTED = {
@@ -56,6 +58,12 @@ ACCEPTED = {
         "Stanford_Research_Systems,SR865A,002725,v1.34",
         "Stanford_Research_Systems,SR865,003301,v1.51",
         "Stanford_Research_Systems,SR860,003285,v1.51",        # the simulated lab's
+    ],
+    SR865A: [
+        "Stanford_Research_Systems,SR865A,002725,v1.34",       # thinkSRS/srsinst.sr860 README
+    ],
+    Ametek7270: [
+        "7270",                                                # ID's reply (7270 manual 6.7.12)
     ],
     Keithley2182: [
         # a real 2182A's reply, quoted in public instrument scripts
@@ -113,6 +121,14 @@ REFUSED = {
         "Stanford_Research_Systems,SR830,s/n12345,ver1.07",
         "Stanford_Research_Systems,SR8600,002819,v1.51",
     ],
+    SR865A: [
+        "Stanford_Research_Systems,SR860,002819,v1.51",        # 500 kHz: the SR865A's range is not its
+        "Stanford_Research_Systems,SR865,003301,v1.51",        # 2 MHz
+    ],
+    Ametek7270: [
+        "7265",                                                # another Signal Recovery model
+        "7220",                                                # the 7220 manual's ID reply
+    ],
     Keithley2182: [
         "KEITHLEY INSTRUMENTS INC., MODEL 2000, 1234567, A02 /A02",   # the 2000 manual's form
         "KEITHLEY INSTRUMENTS INC.,MODEL 6517B,1234567,A13/700x",
@@ -169,7 +185,10 @@ def test_every_simulated_instrument_answers_as_its_real_model():
     from loopscope.sim_devices.instruments.lakeshore425 import LakeShore425 as SimLS425
     from loopscope.sim_devices.instruments.sr830 import SR830 as SimSR830
     from loopscope.sim_devices.instruments.sr860 import SR860 as SimSR860
-    pairs = [(KepcoBOP, SimKepco), (AMI430, SimAMI), (SR830, SimSR830), (SR860, SimSR860),
+    from loopscope.sim_devices.instruments.ametek7270 import Ametek7270 as Sim7270
+    from loopscope.sim_devices.instruments.sr860 import SR865A as SimSR865A
+    pairs = [(SR865A, SimSR865A), (Ametek7270, Sim7270),
+             (KepcoBOP, SimKepco), (AMI430, SimAMI), (SR830, SimSR830), (SR860, SimSR860),
              (Keithley2182, SimK2182), (LakeShore425, SimLS425), (LakeShore336, SimLS336)]
     for driver, sim in pairs:
         assert driver.identity_matches(sim.idn), (driver.__name__, sim.idn)

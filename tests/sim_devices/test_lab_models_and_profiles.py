@@ -64,7 +64,9 @@ def test_the_shipped_profiles_load_and_start():
                     ends = lab.instruments[slot].reply_termination   # CR for the 2182A, as the real one
                     inst = rm.open_resource(resource, read_termination=ends, write_termination=ends, timeout=5000)
                     try:
-                        assert inst.query("*IDN?").strip(), (name, slot)
+                        # *IDN?, or the model's own identity query (the Ametek 7270's ID)
+                        asked = lab.instruments[slot].identity_query
+                        assert inst.query(asked).strip(), (name, slot)
                     finally:
                         inst.close()
             finally:
