@@ -400,6 +400,11 @@ class ResonanceSearch(_Strict):
     span_Hz: float = Field(gt=0)
     scan_points: int = Field(default=21, ge=5, le=MAX_SCAN_POINTS)
     settle_time_constants: float = Field(default=5.0, gt=0)
+    #: the resonator's own amplitude ring-down time, Q/(pi f0) (s): after a change of the drive
+    #: frequency the response settles through the resonator and then the lock-in's filter, so the
+    #: wait is settle_time_constants x (lock-in time constant + ring_down_s). A high-Q lever rings
+    #: far longer than the lock-in's filter (the lab's: 20000/(pi 2 kHz) = 3.2 s against 0.1 s).
+    ring_down_s: float = Field(default=0.0, ge=0)
     target_phase_deg: float = 90.0  # pll: the phase held at resonance
     phase_tolerance_deg: float = Field(default=0.5, gt=0)
     max_iterations: int = Field(default=30, ge=1)

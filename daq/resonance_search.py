@@ -17,13 +17,20 @@ class ResonanceSearch:
         spec = self.plan.model.resonance
         lockin = self._roles_of("lockin")[0]
         tau = self._retrying(lockin, lockin.read_time_constant_s)
-        wait_s = spec.settle_time_constants * tau
+        # two first-order stages in series, the resonator's ring-down then the lock-in's filter
+        wait_s = spec.settle_time_constants * (tau + spec.ring_down_s)
         center = self._resonance_guess or spec.center_Hz
 
-        def response(f: float) -> tuple[float, float]:
+        def response(f: float) -> tuple[float, float, float]:
+            """(X, Y, the frequency the lock-in took): a lock-in sets its reference to its own
+            resolution (the SR830's driver writes 6 digits, 0.01 Hz at 2 kHz), so the fit
+            takes the frequency read back, not the one asked for: on a lever 0.1 Hz wide,
+            the difference moved the peak by up to 5 mHz, more than the rings' signal."""
             self._retrying(lockin, lockin.set_frequency_Hz, f)
+            taken = self._retrying(lockin, lockin.read_frequency_Hz)
             self._sleep_experiment(wait_s)
-            return self._retrying(lockin, lockin.read_xy_V)
+            x, y = self._retrying(lockin, lockin.read_xy_V)
+            return x, y, taken
 
         if spec.method == "scan":
             f0 = _scan_for_resonance(response, center, spec.span_Hz, spec.scan_points)
@@ -38,9 +45,12 @@ class ResonanceSearch:
 def _scan_for_resonance(response, center: float, span: float, n: int) -> float:
     """Scan the drive frequency; the Lorentzian peak of R^2 gives the resonance.
 
-    For a Lorentzian, 1/R^2 is a parabola in f: fit it near the peak, take its vertex."""
-    freqs = np.linspace(center - span / 2, center + span / 2, n)
-    r2 = np.array([x * x + y * y for x, y in (response(f) for f in freqs)])
+    For a Lorentzian, 1/R^2 is a parabola in f: fit it near the peak, take its vertex.
+    response(f) -> (X, Y, the frequency actually set)."""
+    asked = np.linspace(center - span / 2, center + span / 2, n)
+    answers = [response(f) for f in asked]
+    r2 = np.array([x * x + y * y for x, y, _ in answers])
+    freqs = np.array([f for _, _, f in answers])
     k = int(np.argmax(r2))
     lo, hi = max(0, k - 3), min(n, k + 4)
     if hi - lo < 3 or r2[lo:hi].min() <= 0:
@@ -55,7 +65,7 @@ def _scan_for_resonance(response, center: float, span: float, n: int) -> float:
 def _pll_for_resonance(response, center: float, spec) -> float:
     """A software phase-locked loop: move the drive until the phase equals the target (secant)."""
     def phase_error(f: float) -> float:
-        x, y = response(f)
+        x, y, _ = response(f)
         d = math.degrees(math.atan2(y, x)) - spec.target_phase_deg
         return (d + 180.0) % 360.0 - 180.0
 

@@ -73,11 +73,15 @@ class Ametek7270(LabInstrument, StockAmetek7270):
         set answers nothing."""
         return getattr(self.adapter.connection, "read_termination", "") == "\x00"
 
+    # the fixed-point form, OF in mHz: the floating-point OF. prints four digits (1 Hz at
+    # 2 kHz), too coarse to scan a lever 0.1 Hz wide; OF sets and reads to 1 mHz
     frequency = Instrument.control(
-        "OF.", "OF. %.6g",
-        """Control the oscillator (internal reference) frequency in Hz, 1 mHz to 250 kHz (refused outside).""",
+        "OF", "OF %d",
+        """Control the oscillator (internal reference) frequency in Hz, 1 mHz to 250 kHz (refused
+        outside), set and read to 1 mHz through the fixed-point OF.""",
         validator=strict_limit, values=FREQUENCY_RANGE_HZ,
-        get_process=float_reply("OF."), check_set_errors=True)
+        set_process=lambda f: int(round(f * 1000.0)),
+        get_process=lambda v: float_reply("OF")(v) / 1000.0, check_set_errors=True)
 
     sensitivity = Instrument.control(
         "SEN", "SEN %d",
