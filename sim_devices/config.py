@@ -19,7 +19,7 @@ MODEL_CHOICES = {
     "coil_supply": ("kepco_bop",),
     "magnet_supply": ("ami430",),
     "gaussmeter": ("lakeshore425",),
-    "nanovoltmeter": ("keithley2182a",),
+    "nanovoltmeter": ("keithley2182a", "keysight34465a"),
     "lockin": ("sr830",),
     "lockin_sr860": ("sr860",),
     "temperature_controller": ("lakeshore336",),

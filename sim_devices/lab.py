@@ -13,6 +13,7 @@ from .instruments.ami430 import AMI430
 from .instruments.keithley2182 import Keithley2182A
 from .instruments.keithley2400 import Keithley2400
 from .instruments.kepco_bop import KepcoBOP
+from .instruments.keysight34465a import Keysight34465A
 from .instruments.lakeshore336 import LakeShore336
 from .instruments.lakeshore425 import LakeShore425
 from .instruments.squid_fll import SquidFLL
@@ -29,7 +30,7 @@ MODEL_CLASSES = {
     "coil_supply": {"kepco_bop": KepcoBOP},
     "magnet_supply": {"ami430": AMI430},
     "gaussmeter": {"lakeshore425": LakeShore425},
-    "nanovoltmeter": {"keithley2182a": Keithley2182A},
+    "nanovoltmeter": {"keithley2182a": Keithley2182A, "keysight34465a": Keysight34465A},
     "lockin": {"sr830": SR830},
     "lockin_sr860": {"sr860": SR860},
     "temperature_controller": {"lakeshore336": LakeShore336},
