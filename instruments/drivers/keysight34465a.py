@@ -88,11 +88,12 @@ class Keysight34465A(LabInstrument, Agilent34410A):
 
     function = Instrument.measurement(
         "SENS:FUNC?", """Get the measurement function ("VOLT" is DC volts).""",
-        get_process=_function)
+        cast=str, get_process=_function)
 
     configuration = Instrument.measurement(
         "CONF?", """Get function, range and resolution as the meter states them (CONF?).""",
-        get_process=lambda v: str(v).strip().strip('"'))
+        # one quoted string with a comma inside: not split (maxsplit 0), kept as text
+        maxsplit=0, cast=str, get_process=lambda v: str(v).strip().strip('"'))
 
     voltage_range = Instrument.control(
         "SENS:VOLT:DC:RANG?", "SENS:VOLT:DC:RANG %g",
@@ -116,7 +117,7 @@ class Keysight34465A(LabInstrument, Agilent34410A):
 
     trigger_source = Instrument.measurement(
         "TRIG:SOUR?", """Get the trigger source: IMM, BUS or EXT.""",
-        get_process=lambda v: str(v).strip().upper())
+        cast=str, get_process=lambda v: str(v).strip().upper())
 
     sample_count = Instrument.measurement(
         "SAMP:COUN?", """Get the readings taken per trigger.""",

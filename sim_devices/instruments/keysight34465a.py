@@ -71,6 +71,11 @@ class Keysight34465A(SimInstrument):
     error_texts = {-230: (-230, "Data stale"), -214: (-214, "Trigger deadlock"),
                    -211: (-211, "Trigger ignored")}
 
+    def pop_error(self) -> str:
+        # the guide's form: -113,"Undefined header"; an empty queue +0,"No error"
+        code, msg = self.errors.pop(0) if self.errors else self.no_error
+        return f'{code:+d},"{msg}"'
+
     def parse(self, cmd):
         key, args = super().parse(cmd)
         return _canonical(key), args
