@@ -51,7 +51,9 @@ class Keysight34465A(LabInstrument, Agilent34410A):
     # SYSTem:IDENtify AT34410A it answers as a 34410A (and older firmware as "Agilent
     # Technologies"): the model field is what counts, and only 34465A is taken. The 34470A
     # (7.5 digits) and 34460A/61A have other NPLC lists and noise figures: refused.
-    IDN_PATTERN = r"^(?:Keysight|Agilent)\s+Technologies\s*,\s*34465A\s*,"
+    # QCoDeS's pyvisa-sim file (qcodes/instrument/sims/Keysight_34465A.yaml) has the vendor
+    # without "Technologies": the vendor's spelling is not what tells the model.
+    IDN_PATTERN = r"^(?:Keysight|Agilent)(?:\s+Technologies)?\s*,\s*34465A\s*,"
     IDN_EXPECTED = "'Keysight Technologies,34465A,<serial>,<firmware>'"
     MODEL = "Keysight 34465A"
     SNAPSHOT_PROPERTIES = ("function", "voltage_range", "autorange", "nplc", "autozero",

@@ -36,7 +36,7 @@ datasheet's own noise table was not found; ``noise_floor_V_1V_10PLC`` is not a s
 Not modelled: the DIG option (0.001..0.006 PLC, level triggers, digitizing), reading memory
 beyond what INIT/FETCh? need, the math subsystem, timing of measurements (a reading is taken
 when asked, as the 2182A twin does). The meter's other functions read what the input
-actually sees: AC volts only noise (a DC source), current 0 A (nothing on the current
+actually sees: AC volts only the converter's noise (a DC source), current 0 A (nothing on the current
 terminals), resistance an overload (its test current into a driven output).
 """
 from __future__ import annotations
@@ -56,6 +56,13 @@ OVERLOAD = 9.9e37
 #: SENSe:FUNCtion names as the meter answers them (quoted)
 FUNCTIONS = {"VOLT": "VOLT", "VOLT:DC": "VOLT", "VOLT:AC": "VOLT:AC", "CURR": "CURR",
              "CURR:DC": "CURR", "CURR:AC": "CURR:AC", "RES": "RES", "FRES": "FRES"}
+#: the other functions' ranges (guide, CONFigure: AC volts to 750 V, current 100 uA .. 10 A,
+#: resistance 100 ohm .. 1 Gohm); kept per function so that setting one leaves DC volts alone
+OTHER_RANGES = {"VOLT:AC": (0.1, 1.0, 10.0, 100.0, 750.0),
+                "CURR": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0, 10.0),
+                "CURR:AC": (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0, 10.0),
+                "RES": (1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9),
+                "FRES": (1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)}
 TRIGGER_SOURCES = {"IMM": "IMM", "IMMEDIATE": "IMM", "BUS": "BUS", "EXT": "EXT", "EXTERNAL": "EXT"}
 
 
@@ -86,11 +93,11 @@ class Keysight34465A(SimInstrument):
     def setup(self):
         self._defaults()
         r = self.register
-        r("CONF:VOLT:DC", lambda a: self._configure("VOLT", a))
-        r("CONF:VOLT:AC", lambda a: self._configure("VOLT:AC", a))
+        for header, func in (("VOLT:DC", "VOLT"), ("VOLT:AC", "VOLT:AC"), ("CURR:DC", "CURR"),
+                             ("CURR:AC", "CURR:AC"), ("RES", "RES"), ("FRES", "FRES")):
+            r(f"CONF:{header}", lambda a, func=func: self._configure(func, a))
+            r(f"MEAS:{header}?", lambda a, func=func: self._measure(func, a))
         r("CONF?", lambda a: self._conf_query())
-        r("MEAS:VOLT:DC?", lambda a: self._measure("VOLT", a))
-        r("MEAS:VOLT:AC?", lambda a: self._measure("VOLT:AC", a))
         r("READ?", lambda a: self._read_query())
         r("INIT", lambda a: self._init())
         r("FETC?", lambda a: self._fetch())
@@ -98,13 +105,18 @@ class Keysight34465A(SimInstrument):
         r("*TRG", lambda a: self._trigger())
         r("SENS:FUNC", self._set_function)
         r("SENS:FUNC?", lambda a: f'"{self.func}"')
-        for f in ("VOLT", "CURR", "RES", "FRES", "VOLT:AC", "CURR:AC"):
-            # range, NPLC and the rest are kept for DC volts (the slot's only job); the other
-            # functions answer their queries with the same values so a client can walk them
-            r(f"SENS:{f}:RANG", self._set_range)
-            r(f"SENS:{f}:RANG?", lambda a: self._fmt_setting(self._query_arg(a, self.range, RANGES)))
-            r(f"SENS:{f}:RANG:AUTO", self._set_autorange)
-            r(f"SENS:{f}:RANG:AUTO?", lambda a: str(int(self.autorange)))
+        r("SENS:VOLT:RANG", self._set_range)
+        r("SENS:VOLT:RANG?", lambda a: self._fmt_setting(self._query_arg(a, self.range, RANGES)))
+        r("SENS:VOLT:RANG:AUTO", self._set_autorange)
+        r("SENS:VOLT:RANG:AUTO?", lambda a: str(int(self.autorange)))
+        for f, choices in OTHER_RANGES.items():
+            r(f"SENS:{f}:RANG", lambda a, f=f: self._set_other_range(f, a))
+            r(f"SENS:{f}:RANG?", lambda a, f=f, c=choices: self._fmt_setting(
+                self._query_arg(a, self.other_range[f], c)))
+            r(f"SENS:{f}:RANG:AUTO", lambda a, f=f: self.other_auto.__setitem__(f, self._bool(a)))
+            r(f"SENS:{f}:RANG:AUTO?", lambda a, f=f: str(int(self.other_auto[f])))
+        # NPLC, resolution, autozero and aperture: one setting for the DC functions here (the
+        # slot reads DC volts only; the unit keeps one per function)
         for f in ("VOLT", "CURR", "RES", "FRES"):
             r(f"SENS:{f}:NPLC", self._set_nplc)
             r(f"SENS:{f}:NPLC?", lambda a: self._fmt_setting(self._query_arg(a, self.nplc, NPLCS, 10.0)))
@@ -156,6 +168,8 @@ class Keysight34465A(SimInstrument):
         self.func = "VOLT"
         self.range = 10.0
         self.autorange = True
+        self.other_range = {f: c[-2] if f != "VOLT:AC" else 10.0 for f, c in OTHER_RANGES.items()}
+        self.other_auto = {f: True for f in OTHER_RANGES}
         self.nplc = 10.0
         self.aperture_on = False
         self.line_freq = 60
@@ -233,6 +247,18 @@ class Keysight34465A(SimInstrument):
         if r is None:
             raise CommandError(-224, f"Illegal parameter value: {a!r}")
         self.range, self.autorange = r, False
+
+    def _set_other_range(self, func, a):
+        choices = OTHER_RANGES[func]
+        v = a.strip().upper()
+        if v in ("MIN", "MAX"):
+            x = choices[0] if v == "MIN" else choices[-1]
+        else:
+            x = abs(self.one_float(a))
+            if x > choices[-1] * 1.0001:
+                raise CommandError(-222, f"{func} range {x:g} above {choices[-1]:g}")
+            x = next(c for c in choices if x <= c * 1.0001)
+        self.other_range[func], self.other_auto[func] = x, False
 
     def _set_autorange(self, a):
         if a.strip().upper() == "ONCE":
@@ -348,6 +374,18 @@ class Keysight34465A(SimInstrument):
         parts = [p.strip() for p in a.split(",")] if a.strip() else []
         if len(parts) > 2:
             raise CommandError(-108, f"Parameter not allowed: {a!r}")
+        if func != "VOLT":
+            # another function: its own range; DC volts' settings stay as they were
+            if parts and parts[0].upper() not in ("AUTO", "DEF"):
+                self._set_other_range(func, parts[0])
+            else:
+                self.other_auto[func] = True
+            self.func = func
+            self.sample_count = self.trig_count = 1
+            self.trig_source, self.trig_delay_auto = "IMM", True
+            self.memory.clear()
+            self.waiting_triggers = 0
+            return
         rng = self._range_value(parts[0]) if parts else None
         nplc = 10.0
         if len(parts) == 2:
@@ -370,6 +408,9 @@ class Keysight34465A(SimInstrument):
 
     def _conf_query(self):
         # the guide's CONFigure? form: "VOLT +1.00000000E+01,+3.00000000E-06"
+        if self.func != "VOLT":
+            rng = self.other_range[self.func]
+            return f'"{self.func} {rng:+.8E},{RES_FACTORS[self.nplc] * rng:+.8E}"'
         return f'"{self.func} {self.range:+.8E},{self._resolution():+.8E}"'
 
     # ------------------------------------------------------------------ readings
@@ -391,9 +432,11 @@ class Keysight34465A(SimInstrument):
             return self.noise(RES_FACTORS[self.nplc] * 1e-4)   # nothing on the current terminals
         if self.func in ("RES", "FRES"):
             return OVERLOAD                     # its test current into a driven output
-        v = self._input_V()
         if self.func == "VOLT:AC":
-            v = 0.0                              # a DC source: the AC converter sees no signal
+            # a DC source: the true-rms converter sees no signal, only its own noise (a small
+            # positive rms, here 1e-6 of the AC range)
+            return abs(self.noise(1e-6 * self.other_range["VOLT:AC"]))
+        v = self._input_V()
         if self.autorange:
             self.range = self._autorange_for(v)
         if abs(v) > self.range * OVER_RANGE:

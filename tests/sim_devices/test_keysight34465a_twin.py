@@ -204,3 +204,10 @@ def test_other_functions_read_what_the_input_sees(lab, dmm):
     dmm.write('FUNC "VOLT"')
     assert float(dmm.query("READ?")) == pytest.approx(1.0, abs=1e-4)
     set_fll_output(lab, 0.0)
+
+
+def test_it_has_no_serial_port_to_serve():
+    """The 34465A has LAN, USB and GPIB, no RS-232: the lab refuses to serve it on a pty."""
+    from loopscope.sim_devices.config import ConfigError
+    with pytest.raises(ConfigError, match="no serial port for the Keysight 34465A"):
+        SimulatedLab({"models": {SLOT: "keysight34465a"}}, serial=[SLOT])
