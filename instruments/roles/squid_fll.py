@@ -220,5 +220,14 @@ class SquidFluxReadout(VisaRole, FluxReadout):
             with self._mapped("voltmeter snapshot", self.voltmeter_resource):
                 vm = self.voltmeter.snapshot()
         snap["voltmeter"] = {"driver": self.voltmeter_cls.__name__, **vm}
+        if hasattr(self.voltmeter, "configure_dc_voltage"):
+            from loopscope.instruments.roles.keysight34465a import configures
+            if configures(self.settings):
+                # a run's snapshot is taken before its first reading: the meter's settings
+                # above are the ones found, these the ones written before the first reading
+                nplc = self.settings.get("voltmeter_nplc")
+                snap["voltmeter"]["before_first_reading"] = {
+                    "range_V": self.settings.get("voltmeter_range_V") or "autorange",
+                    "nplc": 10.0 if nplc is None else nplc, "written": self._voltmeter_ready}
         snap["volts_per_phi0"] = self._v_per_phi0
         return snap
