@@ -47,7 +47,7 @@ DRIVERS: dict[str, DriverSpec] = {s.name: s for s in (
                "Lake Shore 475 DSP gaussmeter"),
     DriverSpec("squid_fll", "flux_readout", "loopscope.instruments.drivers.squid_fll:SquidFLL",
                "loopscope.instruments.roles.squid_fll:SquidFluxReadout",
-               "SQUID flux-locked-loop controller read by a Keithley 2182A"),
+               "SQUID flux-locked-loop controller read by a Keithley 2182A or Keysight 34465A"),
     DriverSpec("sr830", "lockin", "loopscope.instruments.drivers.sr830:SR830",
                "loopscope.instruments.roles.sr830:SR830LockIn", "Stanford Research SR830 lock-in"),
     DriverSpec("sr860", "lockin", "loopscope.instruments.drivers.sr860:SR860",
@@ -66,6 +66,8 @@ DRIVERS: dict[str, DriverSpec] = {s.name: s for s in (
                "Keithley 2400 SourceMeter sourcing current into a sample"),
     DriverSpec("keithley2182", "", "loopscope.instruments.drivers.keithley2182:Keithley2182", "",
                "Keithley 2182A nanovoltmeter (the voltmeter of a flux_readout)"),
+    DriverSpec("keysight34465a", "", "loopscope.instruments.drivers.keysight34465a:Keysight34465A", "",
+               "Keysight 34465A multimeter (the voltmeter of a flux_readout without a 2182A)"),
 )}
 
 

@@ -218,16 +218,18 @@ def _check_instrument(name, entry, defaults_timeout: float,
     extra: dict[str, Any] = {}
     if role == "flux_readout":
         if "voltmeter_resource" not in entry:
-            raise StationError(f"{where}: missing key 'voltmeter_resource' (the Keithley 2182A "
-                               f"reading the flux-locked-loop output)")
+            raise StationError(f"{where}: missing key 'voltmeter_resource' (the voltmeter, a "
+                               f"Keithley 2182A or Keysight 34465A, reading the flux-locked-loop "
+                               f"output)")
         vm = resources.get(f"{name}.voltmeter",
                            resources.get(SIM_VOLTMETER_NAME, entry["voltmeter_resource"]))
         extra["voltmeter_resource"] = check_resource_string(vm, f"{where}.voltmeter_resource")
         vm_driver = entry.get("voltmeter_driver", "keithley2182")
         try:
-            resolve_driver(vm_driver)
+            vm_cls = resolve_driver(vm_driver).driver_cls
         except UnknownDriverError as exc:
             raise StationError(f"{where}.voltmeter_driver: {exc}") from None
+        _check_voltmeter(where, vm_cls, extra["voltmeter_resource"], settings)
         extra["voltmeter_driver"] = vm_driver
     else:
         for key in FLUX_ONLY_KEYS & set(entry):
@@ -238,6 +240,35 @@ def _check_instrument(name, entry, defaults_timeout: float,
     return InstrumentConfig(name=name, role=role, driver=driver, resource=resource,
                             settings=settings, limits=limits, timeout_s=timeout,
                             description=str(description), visa_options=visa_options, **extra)
+
+
+def _check_voltmeter(where: str, vm_cls: type, resource: str, settings: dict) -> None:
+    """The voltmeter of a flux readout: an interface the model has, and the range and
+    integration time the station asks for among its choices (pass 1: no I/O)."""
+    model = getattr(vm_cls, "MODEL", vm_cls.__name__)
+    interfaces = getattr(vm_cls, "INTERFACES", None)
+    if interfaces:
+        from loopscope.instruments.visa_interfaces import interface_of
+        try:
+            interface = interface_of(resource)
+        except Exception:   # noqa: BLE001 - check_resource_string already reported a bad one
+            interface = ""
+        if interface and interface not in interfaces:
+            raise StationError(f"{where}.voltmeter_resource = {resource!r}: a {model} has no "
+                               f"{interface} interface (it has {', '.join(interfaces)})")
+    asked = {k: settings.get(k) for k in ("voltmeter_range_V", "voltmeter_nplc")
+             if settings.get(k) is not None}
+    if not asked:
+        return
+    if not hasattr(vm_cls, "configure_dc_voltage"):
+        raise StationError(f"{where}.settings: {', '.join(asked)} configure the voltmeter, but "
+                           f"loopscope reads a {model} as it is set (remove them, or set the "
+                           f"meter itself)")
+    for key, value, choices in (("voltmeter_range_V", asked.get("voltmeter_range_V"), vm_cls.RANGES_V),
+                                ("voltmeter_nplc", asked.get("voltmeter_nplc"), vm_cls.NPLCS)):
+        if value is not None and value not in choices:
+            raise StationError(f"{where}.settings.{key} = {value:g}: a {model} has "
+                               f"{', '.join(f'{c:g}' for c in choices)}")
 
 
 def _check_role_consistency(name: str, role: str, driver: str, settings: dict,

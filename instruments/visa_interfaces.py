@@ -68,6 +68,14 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "ASRL": {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
                  "flow_control": "none", "read_termination": "\r", "write_termination": "\r"},
     },
+    "Keysight 34465A": {
+        # Truevolt guide, remote interfaces: LAN (socket port 5025, VXI-11, HiSLIP), USB-TMC,
+        # GPIB (option): commands and replies end with LF on each. No RS-232 port: a station
+        # naming an ASRL resource for it is refused (Keysight34465A.INTERFACES, station.py)
+        "TCPIP": {"read_termination": "\n", "write_termination": "\n"},
+        "USB": {"read_termination": "\n", "write_termination": "\n"},
+        "GPIB": {"read_termination": "\n", "write_termination": "\n"},
+    },
     "Keithley 2400": {
         # 2400 manual 14-17..14-18: 8 data bits, 1 stop, no parity; 9600 baud factory; flow
         # control none (XON/XOFF selectable); its reply terminator a menu choice, CR factory

@@ -19,7 +19,7 @@ MODEL_CHOICES = {
     "coil_supply": ("kepco_bop",),
     "magnet_supply": ("ami430",),
     "gaussmeter": ("lakeshore425", "lakeshore475"),
-    "nanovoltmeter": ("keithley2182a",),
+    "nanovoltmeter": ("keithley2182a", "keysight34465a"),
     "lockin": ("sr830", "ametek7270"),
     "lockin_sr860": ("sr860", "sr865a"),
     "temperature_controller": ("lakeshore336",),

@@ -13,6 +13,7 @@ from .instruments.ami430 import AMI430
 from .instruments.keithley2182 import Keithley2182A
 from .instruments.keithley2400 import Keithley2400
 from .instruments.kepco_bop import KepcoBOP
+from .instruments.keysight34465a import Keysight34465A
 from .instruments.lakeshore336 import LakeShore336
 from .instruments.lakeshore425 import LakeShore425
 from .instruments.lakeshore475 import LakeShore475
@@ -31,7 +32,7 @@ MODEL_CLASSES = {
     "coil_supply": {"kepco_bop": KepcoBOP},
     "magnet_supply": {"ami430": AMI430},
     "gaussmeter": {"lakeshore425": LakeShore425, "lakeshore475": LakeShore475},
-    "nanovoltmeter": {"keithley2182a": Keithley2182A},
+    "nanovoltmeter": {"keithley2182a": Keithley2182A, "keysight34465a": Keysight34465A},
     "lockin": {"sr830": SR830, "ametek7270": Ametek7270},
     "lockin_sr860": {"sr860": SR860, "sr865a": SR865A},
     "temperature_controller": {"lakeshore336": LakeShore336},

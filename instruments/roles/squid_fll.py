@@ -1,17 +1,19 @@
-"""The flux readout role: a SQUID's flux-locked loop, its output read by a Keithley 2182A.
+"""The flux readout role: a SQUID's flux-locked loop, its output read by a voltmeter: a
+Keithley 2182A nanovoltmeter (driver keithley2182, the default) or a Keysight 34465A DMM
+(keysight34465a, instruments/roles/keysight34465a.py for what is checked and written).
 """
 from __future__ import annotations
 
 import math
 
 from loopscope.instruments.drivers._base import LabInstrument, to_float
-from loopscope.instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding
+from loopscope.instruments.connect_checks import MISMATCH, NOTE, OK, WARNING, Finding, mismatches
 from loopscope.instruments.roles import FluxReadout, InstrumentError
 from loopscope.instruments.visa_session import Setting, VisaRole
 
 
 class SquidFluxReadout(VisaRole, FluxReadout):
-    """A SQUID behind a flux-locked loop, its output read by a Keithley 2182A.
+    """A SQUID behind a flux-locked loop, its output read by a Keithley 2182A or Keysight 34465A.
 
     flux [Phi0] = V / (V per Phi0), V per Phi0 asked from the controller (VPHI?) at
     connect and after every change made through this role; ``volts_per_phi0`` in the
@@ -27,6 +29,11 @@ class SquidFluxReadout(VisaRole, FluxReadout):
         # the pickup's calibration, flux per sample moment (measured with a reference sample of
         # known moment): recorded in the run file, where the reader derives moment_Am2 from it
         "flux_per_moment_phi0_per_Am2": Setting(float, positive=True),
+        # a voltmeter loopscope configures (the Keysight 34465A; not the 2182A, read as it is
+        # set): DC range in V (absent: autorange) and integration time in power-line cycles,
+        # written before the first reading, never at connect (station.py checks the choices)
+        "voltmeter_range_V": Setting(float, positive=True),
+        "voltmeter_nplc": Setting(float, positive=True),
     }
 
     def __init__(self, *args, voltmeter_resource: str = "", voltmeter_cls: type | None = None,
@@ -37,6 +44,7 @@ class SquidFluxReadout(VisaRole, FluxReadout):
         self.voltmeter_cls = voltmeter_cls or Keithley2182
         self.voltmeter: LabInstrument | None = None
         self._v_per_phi0: float | None = None
+        self._voltmeter_ready = False   # configured (or nothing to write) in this session
 
     @classmethod
     def from_config(cls, cfg, context, driver_cls=None):
@@ -60,12 +68,42 @@ class SquidFluxReadout(VisaRole, FluxReadout):
                 self.voltmeter = self._open_driver(self.voltmeter_cls, self.voltmeter_resource)
                 self._v_per_phi0 = None
                 self._refresh_v_per_phi0()
+                self._voltmeter_ready = False
                 self.findings.append(Finding(
                     "voltmeter", f"{getattr(self.voltmeter, '_idn', '')} at "
                     f"{self.voltmeter_resource}", "", NOTE))
+                with self._mapped("read the voltmeter's settings at connect",
+                                  self.voltmeter_resource):
+                    vm_findings = self._voltmeter_findings()
+                self.findings.extend(vm_findings)
+                bad = mismatches(vm_findings)
+                if bad and self.refuse_mismatches:
+                    raise InstrumentError(
+                        f"{self.who(self.voltmeter_resource)}: "
+                        + "; ".join(f.message for f in bad)
+                        + " (loopscope station check lists every setting)")
             except BaseException:
                 self.close()
                 raise
+
+    def _voltmeter_findings(self) -> list[Finding]:
+        """Queries only; a voltmeter loopscope does not configure (the 2182A) is not asked."""
+        if not hasattr(self.voltmeter, "configure_dc_voltage"):
+            return []
+        from loopscope.instruments.roles.keysight34465a import voltmeter_findings
+        return voltmeter_findings(self.voltmeter, self.settings, self._v_per_phi0)
+
+    def _prepare_voltmeter(self) -> None:
+        """Before the session's first reading (under the role's lock): write the configuration
+        the station asks for, once. Connect and station check never come here."""
+        if self._voltmeter_ready:
+            return
+        if hasattr(self.voltmeter, "configure_dc_voltage"):
+            from loopscope.instruments.roles.keysight34465a import prepare_voltmeter
+            with self._mapped("configure the voltmeter before the first reading",
+                              self.voltmeter_resource):
+                prepare_voltmeter(self.voltmeter, self.settings)
+        self._voltmeter_ready = True
 
     def read_settings(self, fll) -> list[Finding]:
         """V per Phi0 (VPHI?) against the station's override, and the lock state."""
@@ -123,6 +161,7 @@ class SquidFluxReadout(VisaRole, FluxReadout):
         with self._io("read FLL output voltage"):
             if self.settings["check_lock_each_read"] and not self.driver.locked:
                 raise InstrumentError(f"{self.who()}: the flux-locked loop is unlocked")
+            self._prepare_voltmeter()
             with self._mapped("read voltage (:READ?)", self.voltmeter_resource):
                 volts = self.voltmeter.voltage
         return self._checked_volts(volts)
@@ -131,7 +170,8 @@ class SquidFluxReadout(VisaRole, FluxReadout):
         if abs(volts) >= getattr(self.voltmeter_cls, "OVERFLOW_V", math.inf):
             raise InstrumentError(
                 f"{self.who(self.voltmeter_resource)}: voltmeter overflow ({volts:g}): the "
-                f"flux-locked-loop output is beyond the 2182A range")
+                f"flux-locked-loop output is beyond the "
+                f"{getattr(self.voltmeter_cls, 'MODEL', 'voltmeter')} range")
         return volts
 
     def read_flux_phi0(self) -> float:
@@ -146,6 +186,7 @@ class SquidFluxReadout(VisaRole, FluxReadout):
     def _ask_read_flux_phi0(self, fll):
         if self._v_per_phi0 is None:
             self._refresh_v_per_phi0()  # before the question, under the same lock
+        self._prepare_voltmeter()
         v_per_phi0, query = self._v_per_phi0, self.voltmeter.READ_VOLTAGE
         return self.voltmeter, query, lambda reply: self._checked_volts(to_float(reply, query)) / v_per_phi0, \
             self.voltmeter_resource
@@ -179,5 +220,14 @@ class SquidFluxReadout(VisaRole, FluxReadout):
             with self._mapped("voltmeter snapshot", self.voltmeter_resource):
                 vm = self.voltmeter.snapshot()
         snap["voltmeter"] = {"driver": self.voltmeter_cls.__name__, **vm}
+        if hasattr(self.voltmeter, "configure_dc_voltage"):
+            from loopscope.instruments.roles.keysight34465a import configures
+            if configures(self.settings):
+                # a run's snapshot is taken before its first reading: the meter's settings
+                # above are the ones found, these the ones written before the first reading
+                nplc = self.settings.get("voltmeter_nplc")
+                snap["voltmeter"]["before_first_reading"] = {
+                    "range_V": self.settings.get("voltmeter_range_V") or "autorange",
+                    "nplc": 10.0 if nplc is None else nplc, "written": self._voltmeter_ready}
         snap["volts_per_phi0"] = self._v_per_phi0
         return snap

@@ -15,6 +15,7 @@ from loopscope.instruments.drivers.ami430 import AMI430
 from loopscope.instruments.drivers.keithley2182 import Keithley2182
 from loopscope.instruments.drivers.keithley2400 import Keithley2400
 from loopscope.instruments.drivers.kepco_bop import KepcoBOP
+from loopscope.instruments.drivers.keysight34465a import Keysight34465A
 from loopscope.instruments.drivers.lakeshore336 import LakeShore336
 from loopscope.instruments.drivers.lakeshore425 import LakeShore425
 from loopscope.instruments.drivers.sr830 import SR830
@@ -71,6 +72,14 @@ ACCEPTED = {
         # the Model 2182/2182A User's Manual (2182A-900-01), *IDN? format, spaces and all
         "KEITHLEY INSTRUMENTS INC., MODEL 2182, 1234567, A06 /A02",
         "KEITHLEY INSTRUMENTS INC.,MODEL 2182A,4017523,C02  /A02",   # the simulated lab's
+    ],
+    Keysight34465A: [
+        # the Truevolt Operating and Service Guide's *IDN? (firmware 2.0 and later), its form
+        # with a serial and firmware fields filled in as a 2.x unit has them
+        "Keysight Technologies,34465A,MY57501234,A.02.14-02.40-02.14-00.49-03-01",
+        # QCoDeS's pyvisa-sim file, qcodes/instrument/sims/Keysight_34465A.yaml
+        "Keysight, 34465A, 1000, A.02.16-02.40-02.16-00.51-03-01",
+        "Keysight Technologies,34465A,MY57508823,A.02.17-02.40-02.17-00.52-04-01",  # the lab's
     ],
     Keithley2400: [
         # the 2400 manual's *IDN? form (16-3), as pymeasure's test_keithley2400.py quotes it
@@ -134,6 +143,15 @@ REFUSED = {
         "KEITHLEY INSTRUMENTS INC.,MODEL 6517B,1234567,A13/700x",
         "KEITHLEY INSTRUMENTS INC.,MODEL 21820,1234567,C02 /A02",
     ],
+    Keysight34465A: [
+        # the guide's other Truevolt models: other NPLC lists and noise (34470A: 7.5 digits)
+        "Keysight Technologies,34470A,MY12345678,A.02.14-02.40-02.14-00.49-03-01",
+        "Keysight Technologies,34461A,MY12345678,A.02.14-02.40-02.14-00.49-03-01",
+        # a 34465A set to SYSTem:IDENtify AT34410A answers as a 34410A: nothing tells them apart
+        "Agilent Technologies,34410A,MY12345678,A.02.14-02.40-02.14-00.49-03-01",
+        "HEWLETT-PACKARD,34401A,0,11-5-2",
+        "Keysight Technologies,344650,MY12345678,A.02.14",
+    ],
     Keithley2400: [
         "KEITHLEY INSTRUMENTS INC., MODEL 2410, xxxxxxx, yyyyy/zzzzz /a/d",   # 1100 V, same manual
         "KEITHLEY INSTRUMENTS INC., MODEL 2440, xxxxxxx, yyyyy/zzzzz /a/d",   # 5 A
@@ -181,6 +199,7 @@ def test_every_simulated_instrument_answers_as_its_real_model():
     from loopscope.sim_devices.instruments.ami430 import AMI430 as SimAMI
     from loopscope.sim_devices.instruments.keithley2182 import Keithley2182A as SimK2182
     from loopscope.sim_devices.instruments.kepco_bop import KepcoBOP as SimKepco
+    from loopscope.sim_devices.instruments.keysight34465a import Keysight34465A as SimK34465A
     from loopscope.sim_devices.instruments.lakeshore336 import LakeShore336 as SimLS336
     from loopscope.sim_devices.instruments.lakeshore425 import LakeShore425 as SimLS425
     from loopscope.sim_devices.instruments.sr830 import SR830 as SimSR830
@@ -189,7 +208,8 @@ def test_every_simulated_instrument_answers_as_its_real_model():
     from loopscope.sim_devices.instruments.sr860 import SR865A as SimSR865A
     pairs = [(SR865A, SimSR865A), (Ametek7270, Sim7270),
              (KepcoBOP, SimKepco), (AMI430, SimAMI), (SR830, SimSR830), (SR860, SimSR860),
-             (Keithley2182, SimK2182), (LakeShore425, SimLS425), (LakeShore336, SimLS336)]
+             (Keithley2182, SimK2182), (LakeShore425, SimLS425), (LakeShore336, SimLS336),
+             (Keysight34465A, SimK34465A)]
     for driver, sim in pairs:
         assert driver.identity_matches(sim.idn), (driver.__name__, sim.idn)
     # the Kepco in the BIT 4886's form, as pymeasure's transcript of a real unit
