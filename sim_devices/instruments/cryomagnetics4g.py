@@ -43,8 +43,9 @@ from __future__ import annotations
 from .. import magnet as mg
 from .base import CommandError, STB_ESB, STB_MSS, SimInstrument
 
-#: the 4G's sweep ranges: RANGE 0..3 set the upper bounds of ranges 0..3 (A); range 4 runs
-#: to the supply's maximum current; RATE 0..4 their rates, RATE 5 the fast rate (A/s)
+#: the 4G's sweep ranges: RANGE 0..4 set their upper bounds (A; Lab::Moose selects 0..4,
+#: QCoDeS's example 1..4), the last range's rate applies beyond its bound up to the supply's
+#: limit; RATE 0..4 their rates, RATE 5 the fast rate (A/s)
 N_RANGES = 5
 FAST = 5
 #: the 4G-100's output, A (the model's rating: station validation refuses more)
@@ -78,7 +79,7 @@ class Cryomagnetics4G(SimInstrument):
         # ranges: bounds of ranges 0..3, and rates 0..5 (A/s); the factory-like default: one
         # rate everywhere (the magnet config's ramp rate), bounds spread to the limit
         top = m.current_limit_A
-        self.range_bounds = [top * f for f in (0.25, 0.5, 0.75, 0.9)]
+        self.range_bounds = [top * f for f in (0.25, 0.5, 0.75, 0.9, 1.0)]
         self.rates = [m.ramp_rate] * N_RANGES + [m.ramp_rate]
         #: the supply current when the heater last went off, A (IMAG? while persistent)
         self.persistent_current_A = m.I_m
@@ -212,7 +213,7 @@ class Cryomagnetics4G(SimInstrument):
     def _range(self, a):
         self._need_remote()
         which, value = self._pair(a)
-        k = self._index(which, N_RANGES - 1)
+        k = self._index(which, N_RANGES)
         bound = self.one_float(value)
         if not 0 < bound <= self.world.magnet.current_limit_A:
             raise CommandError(-222, f"range bound {bound:g} A outside (0, limit]")
@@ -221,8 +222,7 @@ class Cryomagnetics4G(SimInstrument):
 
     def _range_query(self, a):
         k = self._index(a.strip() or "0", N_RANGES)
-        bound = self.range_bounds[k] if k < N_RANGES - 1 else self.world.magnet.current_limit_A
-        return f"{bound:.4f}"
+        return f"{self.range_bounds[k]:.4f}"
 
     def _rate(self, a):
         self._need_remote()
@@ -246,9 +246,9 @@ class Cryomagnetics4G(SimInstrument):
             m.segment_count = 1
             m.segments[0] = [self.rates[FAST], m.current_limit_A]
             return
-        bounds = sorted(self.range_bounds) + [m.current_limit_A]
-        for k in range(N_RANGES):
-            m.segments[k] = [self.rates[k], bounds[k]]
+        # ranges in the order of their bounds (each keeps its own rate)
+        for k, (bound, rate) in enumerate(sorted(zip(self.range_bounds, self.rates[:N_RANGES]))):
+            m.segments[k] = [rate, bound]
         m.segment_count = N_RANGES
 
     # ---------------------------------------------------------------- sweeps

@@ -47,7 +47,8 @@ def esr(supply) -> int:
 
 def warm_heater(lab, supply):
     supply.write("PSHTR ON")
-    assert wait_until(lambda: world(lab).state not in (mg.HEATING,), timeout=10)
+    # the write returns before the twin has read it: wait for the heater, then the switch
+    assert wait_until(lambda: world(lab).heater_on and world(lab).state != mg.HEATING, timeout=10)
 
 
 def test_identity_units_and_the_unit_on_every_reading(lab, supply):
@@ -129,7 +130,7 @@ def test_the_heater_warm_time_refuses_a_sweep_until_the_switch_is_normal(lab, su
     supply.write("SWEEP UP")                  # the switch is still warming (20 s)
     assert esr(supply) == 16
     assert world(lab).I_s == 0.0
-    assert wait_until(lambda: world(lab).state != mg.HEATING, timeout=10)
+    assert wait_until(lambda: world(lab).heater_on and world(lab).state != mg.HEATING, timeout=10)
     assert world(lab).t >= 20.0
     supply.write("SWEEP UP")
     assert esr(supply) == 0
@@ -151,9 +152,12 @@ def test_persistent_mode_imag_holds_the_heater_off_value_while_the_magnet_decays
             supply.write("SWEEP UP")
             assert wait_until(lambda: world(lab).state == mg.HOLDING, timeout=30)
             supply.write("PSHTR OFF")
-            t_off = lab.world.t
-            assert supply.query("PSHTR?") == "0"
+            assert supply.query("PSHTR?") == "0"      # (answered after the PSHTR OFF)
+            t_off = lab.world.magnet.t - (lab.world.magnet.heater_cool_s
+                                          - lab.world.magnet._heater_timer)
+            supply.query("*ESR?")
             supply.write("SWEEP ZERO")          # the leads only: COOLING refuses it ...
+            assert esr(supply) == 16
             assert wait_until(lambda: world(lab).state != mg.COOLING, timeout=10)
             supply.write("SWEEP ZERO")          # ... then they run down
             assert wait_until(lambda: world(lab).I_s == 0.0, timeout=60)
