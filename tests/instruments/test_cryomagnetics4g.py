@@ -69,7 +69,6 @@ def exercise_every_property(lab, drv):
     drv.switch_heater_on()
     assert world(lab).heater_on
     assert drv.heater_on is True
-    from .conftest import TIMEOUT_S  # noqa: F401  (the suite's VISA timeout, for reference)
     import time
     deadline = time.monotonic() + 20
     while world(lab).state == mg.HEATING:
@@ -251,7 +250,8 @@ def test_a_quench_is_reported_and_nothing_is_re_energised(lab):
         role.enter_driven_mode()
         role.start_ramp(0.3, 0.24)
         assert role.wait_settled(30)
-        lab.world.magnet.quench("test")
+        with lab.world.lock:
+            lab.world.magnet.quench("test")
         from loopscope.instruments.roles import QuenchError
         with pytest.raises(QuenchError, match="quench"):
             role.check_quench()
