@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 
 from loopscope.instruments.connect_checks import ADAPTED, MISMATCH, NOTE, OK, WARNING, Finding
+from loopscope.instruments.drivers.cryomagnetics4g import (READING_UNIT, STB_POWER_FAILURE,
+                                                           STB_QUENCH, STB_SWEEPING)
 from loopscope.instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
 from loopscope.instruments.roles.field_source_common import FieldSourceRole
 from loopscope.instruments.visa_session import InterlockError, Setting, _now
-
-#: the 4G-100's output rating, A (docs/instruments.md); station validation refuses more
-MAX_OUTPUT_A = 100.0
 
 
 class Cryomagnetics4GFieldSource(FieldSourceRole):
@@ -76,8 +75,6 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
     def read_settings(self, drv) -> list[Finding]:
         """Queries only; the role adapts to the units, refuses Shim mode and a range-rate
         profile slower than the station's maximum rate."""
-        from loopscope.instruments.drivers.cryomagnetics4g import (READING_UNIT, STB_POWER_FAILURE,
-                                                             STB_QUENCH)
         drv.mismatch_tolerance_A = float(self.settings["mismatch_tolerance_A"])
         findings: list[Finding] = []
         report: dict = {}
@@ -88,7 +85,7 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
                                 f"{READING_UNIT[units.upper()]})", "tesla, ampere", ADAPTED))
         if READING_UNIT[units.upper()] == "kG":
             findings.append(Finding(
-                "coil constant", "fields in kG use the supply's own field/current ratio", 
+                "coil constant", "fields in kG use the supply's own field/current ratio",
                 f"{self._coil:g} T/A (coil_constant_T_per_A)", NOTE,
                 "the 4G reports fields in kG from its own field/current setting (no remote "
                 "query); the station's coil constant converts them to currents: keep the two "
@@ -189,7 +186,6 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
 
     # quench -------------------------------------------------------------------------------
     def quench_reason(self) -> str:
-        from loopscope.instruments.drivers.cryomagnetics4g import STB_QUENCH
         with self._io("quench check") as drv:
             stb = drv.status_byte
             if stb & STB_QUENCH:
@@ -209,12 +205,10 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
 
     # sweeps --------------------------------------------------------------------------------
     def _send_sweep(self, target_A: float, rate_T_per_min: float, action: str) -> None:
-        from loopscope.instruments.drivers.cryomagnetics4g import STB_SWEEPING
         self.check_quench()
         rate_A = rate_T_per_min / 60.0 / self._coil
         with self._setpoint_io(action) as drv:
             units = drv.units       # the sweep limit goes out in the units of this moment
-            from loopscope.instruments.drivers.cryomagnetics4g import READING_UNIT
             unit = READING_UNIT[units.upper()]
             for k in range(5):
                 drv.set_rate(k, rate_A)
@@ -253,7 +247,6 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
                          f"start lead ramp to {field_T:g} T")
 
     def is_settled(self) -> bool:
-        from loopscope.instruments.drivers.cryomagnetics4g import STB_QUENCH, STB_SWEEPING
         with self._io("read status") as drv:
             stb = drv.status_byte
             if stb & STB_QUENCH:
@@ -273,7 +266,6 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
 
     # persistent switch ------------------------------------------------------------------------
     def _sweeping(self, drv) -> bool:
-        from loopscope.instruments.drivers.cryomagnetics4g import STB_SWEEPING
         return bool(drv.status_byte & STB_SWEEPING)
 
     def switch_heater_on(self, should_stop: StopCheck | None = None) -> None:
@@ -385,7 +377,7 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
         """After SWEEP PAUSE: until the sweep-active bit is clear (heater rules: the heater
         is switched only with the output still)."""
         deadline = _now() + 10 * self.timeout_s + 5.0
-        while self._status() & 1:
+        while self._status() & STB_SWEEPING:
             if should_stop is not None and should_stop():
                 return
             if _now() > deadline:

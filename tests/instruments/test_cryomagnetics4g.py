@@ -4,7 +4,6 @@ connect (queries only) and its findings, the station's ratings, the heater rules
 safe state. The outcome is read back from the twin's world, not from our driver."""
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
@@ -149,6 +148,17 @@ def test_connect_reads_only_and_reports(lab):
                         "voltage limit": "note", "persistent switch": "ok", "quench": "ok"}
     sent = lab.command_log()["magnet_supply"]
     assert sent and all("?" in line for line in sent), sent
+
+
+def test_station_check_of_the_example_station_finds_nothing_and_sends_queries_only(lab):
+    lab.clear_command_log()
+    report = check_station(station_dict(lab))
+    assert report.problems == 0
+    interfaces = {r.name: r.interface for r in report.instruments}
+    assert interfaces["magnet_supply"] == "LAN (raw socket)"
+    sent = lab.command_log()["magnet_supply"]
+    assert "*IDN?" in sent and all("?" in line for line in sent), sent
+    assert not world(lab).heater_on and world(lab).I_s == 0.0
 
 
 def test_a_slower_range_profile_than_the_station_refuses_connect(lab):
