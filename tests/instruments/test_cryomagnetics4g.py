@@ -269,3 +269,24 @@ def test_a_quench_is_reported_and_nothing_is_re_energised(lab):
         assert "quenched" in role.go_to_safe_state()
         sent = lab.command_log()["magnet_supply"]
         assert all("?" in line for line in sent), sent      # left untouched
+
+
+@posix_only
+def test_the_role_over_rs232_takes_the_manuals_framing_and_ramps():
+    with SimulatedLab("cryomagnetics4g_magnet", seed=0, speed=SPEED,
+                      serial=["magnet_supply"]) as lab:
+        data = station_dict(lab)
+        assert data["instruments"]["magnet_supply"]["resource"].startswith("ASRL")
+        with load_station(data) as st:          # 9600 8N1 CR LF from MODEL_DEFAULTS
+            role = st["magnet_supply"]
+            assert role.driver.echo is True
+            role.enter_driven_mode()
+            role.start_ramp(0.2, 0.24)
+            assert role.wait_settled(30)
+            assert role.read_field_T() == pytest.approx(0.2)
+            role.go_to_safe_state()
+        m = world(lab)
+        assert m.I_s == 0.0 and abs(m.I_m) < 1e-6 and not m.quenched
+        framing = lab.serial_framing("magnet_supply")
+        assert framing["client"]["baud_rate"] == 9600
+        assert framing["counters"]["garbled"] == 0 and framing["counters"]["lines"] > 20
