@@ -287,6 +287,8 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
         if driver == "kepco_bop" and compliance is not None and compliance > 36:
             raise StationError(f"{where}.settings.compliance_voltage_V = {compliance:g}: a Kepco "
                                f"BOP 36-12 cannot exceed 36 V")
+        if driver == "cryomagnetics4g":
+            _check_cryomagnetics4g(name, settings, limits)
         if driver == "kepco_bop" and limits["max_current_A"] > 12:
             raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: "
                                f"a Kepco BOP 36-12 cannot source more than 12 A")
@@ -321,6 +323,20 @@ def _check_lockin_range(name: str, driver: str, limits: dict) -> None:
         raise StationError(f"instrument {name!r}.limits: min_frequency_Hz = "
                            f"{limits['min_frequency_Hz']:g} exceeds max_frequency_Hz = "
                            f"{limits['max_frequency_Hz']:g}")
+
+
+def _check_cryomagnetics4g(name: str, settings: dict, limits: dict) -> None:
+    """The Cryomagnetics 4G's ratings (pass 1: no I/O): its output is at most 100 A (the
+    4G-100), and the field limit must not ask more current than that at the coil constant."""
+    where = f"instrument {name!r}"
+    if limits["max_current_A"] > 100:
+        raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: a "
+                           f"Cryomagnetics 4G supplies at most 100 A")
+    coil = settings.get("coil_constant_T_per_A")
+    if coil and limits["max_field_T"] / coil > 100 * (1 + 1e-9):
+        raise StationError(f"{where}.limits.max_field_T = {limits['max_field_T']:g} T needs "
+                           f"{limits['max_field_T'] / coil:g} A at {coil:g} T/A; a "
+                           f"Cryomagnetics 4G supplies at most 100 A")
 
 
 def _check_source_meter(name: str, settings: dict, limits: dict) -> None:

@@ -89,6 +89,16 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  "flow_control": "xon_xoff", "read_termination": "\r\n",
                  "write_termination": "\n"},
     },
+    "Cryomagnetics 4G": {
+        # RS-232 9600 baud 8N1, CR LF both ways, every command line echoed (the driver reads
+        # the echo back): from mr_freeze's InstrumentKit driver, the manual not found.
+        # GPIB and Ethernet: LF as QCoDeS's driver sends, replies end with CR LF
+        "ASRL": {"baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1,
+                 "flow_control": "none", "read_termination": "\r\n",
+                 "write_termination": "\r\n"},
+        "TCPIP": {"read_termination": "\r\n", "write_termination": "\r\n"},
+        "GPIB": {"read_termination": "\r\n", "write_termination": "\n"},
+    },
     "Lake Shore 425": {
         # USB-serial: 57600 baud, 7 data bits, odd parity, 1 stop, CR LF; manual 6.2.5: 30 ms
         # of quiet after each exchange (5 ms of margin here for the host's scheduling)

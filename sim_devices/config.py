@@ -17,7 +17,7 @@ INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter
 #: The classes are in lab.py's MODEL_CLASSES under the same keys.
 MODEL_CHOICES = {
     "coil_supply": ("kepco_bop",),
-    "magnet_supply": ("ami430",),
+    "magnet_supply": ("ami430", "cryomagnetics4g"),
     "gaussmeter": ("lakeshore425", "lakeshore475"),
     "nanovoltmeter": ("keithley2182a", "keysight34465a"),
     "lockin": ("sr830", "ametek7270"),

@@ -10,6 +10,7 @@ from .clock import SimClock
 from .config import INSTRUMENT_NAMES, MODEL_CHOICES, ConfigError, model_of
 from .faults import FaultManager
 from .instruments.ami430 import AMI430
+from .instruments.cryomagnetics4g import Cryomagnetics4G
 from .instruments.keithley2182 import Keithley2182A
 from .instruments.keithley2400 import Keithley2400
 from .instruments.kepco_bop import KepcoBOP
@@ -30,7 +31,7 @@ DEFAULT_BASE_PORT = 50401
 #: slot -> {model key: twin class}; config.MODEL_CHOICES names the same keys, default first
 MODEL_CLASSES = {
     "coil_supply": {"kepco_bop": KepcoBOP},
-    "magnet_supply": {"ami430": AMI430},
+    "magnet_supply": {"ami430": AMI430, "cryomagnetics4g": Cryomagnetics4G},
     "gaussmeter": {"lakeshore425": LakeShore425, "lakeshore475": LakeShore475},
     "nanovoltmeter": {"keithley2182a": Keithley2182A, "keysight34465a": Keysight34465A},
     "lockin": {"sr830": SR830, "ametek7270": Ametek7270},

@@ -333,6 +333,10 @@ class LabServer:
                 log.exception("%s: error handling %r", inst.name, line)
                 inst.push_error(-300, "Device-specific error")
                 reply = None
+            if isinstance(conn, _SerialConnection) and conn.instrument.serial_port.get("echo"):
+                # an RS-232 port that echoes every command line before its reply (the
+                # Cryomagnetics 4G): the line as received, then the port's terminator
+                conn.outbox += line.encode("latin-1") + conn.term
             if reply is None or (isinstance(reply, LanAcknowledge) and isinstance(conn, _SerialConnection)):
                 continue
             if fault is not None:

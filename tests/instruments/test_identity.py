@@ -12,6 +12,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from loopscope.instruments.drivers.ami430 import AMI430
+from loopscope.instruments.drivers.cryomagnetics4g import Cryomagnetics4G
 from loopscope.instruments.drivers.keithley2182 import Keithley2182
 from loopscope.instruments.drivers.keithley2400 import Keithley2400
 from loopscope.instruments.drivers.kepco_bop import KepcoBOP
@@ -46,6 +47,11 @@ ACCEPTED = {
         "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65",
         # older firmware, without the serial (a device id quoted in public socket scripts)
         "AMERICAN MAGNETICS INC.,MODEL 430,1.62",
+    ],
+    Cryomagnetics4G: [
+        # QCoDeS's recorded sim reply (microsoft/Qcodes, src/qcodes/instrument/sims/cryo4g.yaml)
+        "Cryomagnetics,4G,2239,1.02,208",
+        "Cryomagnetics,4G,2417,1.02,208",                      # the simulated lab's
     ],
     SR830: [
         # pymeasure, tests/instruments/srs/test_sr830.py
@@ -118,6 +124,12 @@ REFUSED = {
         "AMERICAN MAGNETICS INC.,MODEL 4300,1234,1.0",
         "QCoDeS, AMI430_simulation, 1337, 0.0.01",   # QCoDeS's pyvisa-sim AMI430.yaml: no 430
         "KEPCO,BIT 4886 36-12  08-04-2023,H249977,4.04-1.82",
+    ],
+    Cryomagnetics4G: [
+        "Cryomagnetics,CS-4,1234,1.0",                          # the older CS-4 supply
+        "Cryomagnetics,LM-510,1234,1.0",                        # their level meter
+        "Cryomagnetics,4G0,1234,1.0",
+        "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65",
     ],
     SR830: [
         "Stanford_Research_Systems,SR810,s/n12345,ver1.07",    # one phase only

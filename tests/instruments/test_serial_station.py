@@ -145,5 +145,6 @@ def test_model_defaults_name_real_drivers():
     from loopscope.instruments.registry import resolve_driver
     models = {resolve_driver(d).driver_cls.MODEL
               for d in ("sr830", "keithley2182", "kepco_bop", "lakeshore425", "keithley2400",
-                        "lakeshore475", "ametek7270", "keysight34465a")}
+                        "lakeshore475", "ametek7270", "keysight34465a",
+                        "cryomagnetics4g")}
     assert models == set(MODEL_DEFAULTS)
