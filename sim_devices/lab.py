@@ -14,6 +14,7 @@ from .instruments.keithley2182 import Keithley2182A
 from .instruments.keithley2400 import Keithley2400
 from .instruments.kepco_bop import KepcoBOP
 from .instruments.lakeshore336 import LakeShore336
+from .instruments.lakeshore372 import LakeShore372
 from .instruments.lakeshore425 import LakeShore425
 from .instruments.squid_fll import SquidFLL
 from .instruments.sr830 import SR830
@@ -32,7 +33,7 @@ MODEL_CLASSES = {
     "nanovoltmeter": {"keithley2182a": Keithley2182A},
     "lockin": {"sr830": SR830},
     "lockin_sr860": {"sr860": SR860},
-    "temperature_controller": {"lakeshore336": LakeShore336},
+    "temperature_controller": {"lakeshore336": LakeShore336, "lakeshore372": LakeShore372},
     "squid_controller": {"squid_fll": SquidFLL},
     "source_meter": {"keithley2400": Keithley2400},
 }
