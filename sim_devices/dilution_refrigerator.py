@@ -144,6 +144,9 @@ class DilutionRefrigerator:
         tau = self.time_constant_s()
         u = self.temperature_K ** 2
         if not math.isfinite(tau):
+            # no circulation (the still heater off): nothing cools, the leak and the heater
+            # warm the plate, (gamma / 2) du/dt = P_load
+            self.temperature_K = math.sqrt(u + 2.0 * (self.Q0 + self.heater_power_W()) * dt / self.gamma)
             return
         pmax = self.range_max_power_W()
         closed = self.mode == "closed" and self.heater_range > 0 and pmax > 0

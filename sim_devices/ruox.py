@@ -49,16 +49,18 @@ def rx202a_temperature_K(resistance_ohm: float) -> float:
     raise ValueError(f"{resistance_ohm} ohm is below the RX-202A curve (40 K)")
 
 
-def _vrh_constants() -> tuple[float, float]:
-    """R0 and T0 of the hopping law that continues the standard curve below 50 mK."""
+def _vrh_constants() -> tuple[float, float, float]:
+    """R0, T0 of the hopping law that continues the standard curve below its end, and the
+    temperature where they join (the curve's own T at 69191.1 ohm: 50.002 mK)."""
     h = 1e-4
     lo, hi = R_50MK * (1 - h), R_50MK
-    slope = math.log(hi / lo) / math.log(rx202a_temperature_K(hi) / rx202a_temperature_K(lo))
-    y = -4.0 * slope                      # (T0/T)^(1/4) at 50 mK
-    return R_50MK / math.exp(y), T_LOW_END * y ** 4
+    t_join = rx202a_temperature_K(hi)
+    slope = math.log(hi / lo) / math.log(t_join / rx202a_temperature_K(lo))
+    y = -4.0 * slope                      # (T0/T)^(1/4) at the join
+    return R_50MK / math.exp(y), t_join * y ** 4, t_join
 
 
-_R0, _T0 = _vrh_constants()
+_R0, _T0, _T_JOIN = _vrh_constants()
 
 
 class RuOxSensor:
@@ -70,7 +72,7 @@ class RuOxSensor:
     @staticmethod
     def resistance_ohm(temperature_K: float) -> float:
         T = max(temperature_K, 1e-3)
-        if T <= T_LOW_END:
+        if T <= _T_JOIN:
             return _R0 * math.exp((_T0 / T) ** 0.25)
         if T >= 40.0:
             return R_40K

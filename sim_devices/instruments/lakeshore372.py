@@ -117,6 +117,16 @@ class LakeShore372(SimInstrument):
         r = self.register
         r("RDGR?", lambda a: f"{self._reading(a)[0]:+.5E}")
         r("RDGK?", lambda a: f"{self._kelvin(a):+.5E}")
+        # KRDG?/SRDG? are not in the 372 manual's command list; they are the 33x/340 forms,
+        # and QCoDeS's LakeshoreModel372 (tested on real 372s, microsoft/Qcodes PR #972) reads
+        # temperature and sensor units with them: taken here as RDGK?/RDGR?
+        r("KRDG?", lambda a: f"{self._kelvin(a):+.5E}")
+        r("SRDG?", lambda a: f"{self._reading(a)[0]:+.5E}")
+        r("TLIMIT", self._set_tlimit)
+        r("TLIMIT?", lambda a: f"{self.tlimit[self._ch(a)]:+.4f}")
+        r("RAMP", self._set_ramp)
+        r("RAMP?", lambda a: "{},{:+.3f}".format(*self.ramp[self._loop_out(a)]))
+        r("RAMPST?", lambda a: "1" if self._ramping(self._loop_out(a)) else "0")
         r("RDGPWR?", lambda a: f"{self._reading(a)[2]:+.5E}")
         r("RDGST?", lambda a: f"{self._reading(a)[1]:03d}")
         r("RDGSTL?", lambda a: f"{self._settle_status('A')},{self._settle_status(self._scan_channel())}")
@@ -137,14 +147,14 @@ class LakeShore372(SimInstrument):
         r("RANGE", self._set_range)
         r("RANGE?", lambda a: str(self.ranges[self._out(a)]))
         r("SETP", self._set_setp)
-        r("SETP?", lambda a: f"{self.setpoints[self._out(a)]:+.6E}")
+        r("SETP?", lambda a: f"{self._sp_now(self._out(a)):+.6E}")
         r("PID", self._set_pid)
         r("PID?", lambda a: "{:+.1f},{:+.1f},{:+.1f}".format(*self.pid[self._loop_out(a)]))
         r("OUTMODE", self._set_outmode)
         r("OUTMODE?", lambda a: self._outmode_reply(self._out(a)))
         r("HTRSET", self._set_htrset)
         r("HTRSET?", self._htrset_reply)
-        r("HTR?", lambda a: f"{self._htr():+.3f}")
+        r("HTR?", lambda a: f"{self._htr():+.5E}" if self.htrset[0][3] == 2 else f"{self._htr():+.3f}")
         r("HTRST?", lambda a: self._loop_out(a) is not None and "0")
         r("MOUT", self._set_mout)
         r("MOUT?", lambda a: f"{self.mout[self._out(a)]:+.3f}")
@@ -178,6 +188,9 @@ class LakeShore372(SimInstrument):
         # HTRSET 0: resistance, max current (0 for the sample heater), max user current, display
         self.htrset = {0: [self.fridge.heater_ohm, 0, 0.0, 1], 1: [1, 2, 0.0, 1]}
         self.still_pct = self._initial_still_pct
+        self.ramp = {0: (0, 0.0), 1: (0, 0.0)}          # on/off, K/min
+        self.ramp_state = {0: None, 1: None}          # (from K, t0, target K) while ramping
+        self.tlimit = {ch: 0.0 for ch in self.channels}
         self._settle_readings()
         self._apply()
 
@@ -337,6 +350,12 @@ class LakeShore372(SimInstrument):
             return 0.0           # "If no curve is present for the channel, the returned reading will be zero"
         T, under = self._interpolate(self._curve_tables[c.curve], R)
         c.last_status = status | (T_UNDER if under else 0)
+        limit = self.tlimit.get(ch, 0.0)
+        if limit > 0 and T > limit and ch == self.outmode[0][1] and self.ranges[0]:
+            # TLIMIT: the control input above its limit turns the sample heater off (checked
+            # when the input is read: the lab advances lazily)
+            self.ranges[0] = 0
+            self._apply()
         return T
 
     @staticmethod
@@ -445,8 +464,56 @@ class LakeShore372(SimInstrument):
         n, v = self._out(parts[0]), float(parts[1])
         if v < 0:
             raise CommandError(-222, f"setpoint {v} K below 0")
-        self.setpoints[n] = v
-        self._apply()
+        now = self._sp_now(n)
+        on, rate = self.ramp.get(n, (0, 0.0))
+        if on and rate > 0 and v != now:
+            self.ramp_state[n] = (now, self.world.t, v)      # ramps from where it stands
+        else:
+            if n in self.ramp_state:
+                self.ramp_state[n] = None
+            self.setpoints[n] = v
+            self._apply()
+
+    def _sp_now(self, n):
+        """The setpoint as it stands now: a ramping one moves at the ramp rate (K/min, RAMP
+        p.173) from where it was toward the target, in simulated time."""
+        st = self.ramp_state.get(n)
+        if st is None:
+            return self.setpoints[n]
+        start, t0, target = st
+        step = self.ramp[n][1] / 60.0 * (self.world.t - t0)
+        if step >= abs(target - start):
+            self.ramp_state[n] = None
+            v = target
+        else:
+            v = start + math.copysign(step, target - start)
+            self.ramp_state[n] = (v, self.world.t, target)
+        if v != self.setpoints[n]:
+            self.setpoints[n] = v
+            self._apply()
+        return v
+
+    def _ramping(self, n):
+        self._sp_now(n)
+        return self.ramp_state[n] is not None
+
+    def _set_ramp(self, a):
+        parts = a.split(",")
+        if len(parts) != 3:
+            raise CommandError(-109, "RAMP needs output,on/off,rate")
+        n = self._loop_out(parts[0])
+        on, rate = int(float(parts[1])), float(parts[2])
+        if on not in (0, 1) or not (rate == 0 or 0.001 <= rate <= 100):
+            raise CommandError(-222, f"RAMP {a}: on/off 0 or 1, rate 0.001-100 K/min")
+        self._sp_now(n)
+        self.ramp[n] = (on, rate)
+
+    def _set_tlimit(self, a):
+        ch, v = a.split(",")
+        v = float(v)
+        if v < 0:
+            raise CommandError(-222, f"temperature limit {v} K below 0")
+        self.tlimit[self._ch(ch)] = v
 
     def _set_pid(self, a):
         parts = a.split(",")
