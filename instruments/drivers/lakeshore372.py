@@ -56,6 +56,7 @@ class LakeShore372(LabInstrument, Instrument):
                  allowed_ranges: tuple[int, ...] = (0,), **kwargs):
         kwargs.setdefault("read_termination", "\r\n")
         kwargs.setdefault("write_termination", "\r\n")
+        kwargs.setdefault("includeSCPI", False)      # not SCPI: Lake Shore's own command set
         super().__init__(adapter, name, **kwargs)
         channel = str(channel).upper()
         if channel not in CHANNELS:
