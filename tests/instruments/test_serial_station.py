@@ -144,5 +144,6 @@ def test_a_station_at_the_wrong_baud_rate_fails_at_connect(serial_lab):
 def test_model_defaults_name_real_drivers():
     from loopscope.instruments.registry import resolve_driver
     models = {resolve_driver(d).driver_cls.MODEL
-              for d in ("sr830", "keithley2182", "kepco_bop", "lakeshore425", "keithley2400")}
+              for d in ("sr830", "keithley2182", "kepco_bop", "lakeshore425", "keithley2400",
+                        "lakeshore372")}
     assert models == set(MODEL_DEFAULTS)
