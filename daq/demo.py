@@ -23,6 +23,11 @@ def simulated_station(lab, speed: float, **top) -> dict:
     from loopscope.safe_yaml import load_yaml_file
 
     data, _ = load_yaml_file(SIMULATED_STATION, label="station file")
+    if getattr(lab.instruments.get("temperature_controller"), "model", "") == "Lake Shore 372":
+        # a dilution-refrigerator lab: its bridge's entry from the dilution-fridge station
+        dr, _ = load_yaml_file(SIMULATED_STATION.with_name("station_sim_dilution_fridge.yaml"),
+                               label="station file")
+        data["instruments"]["temperature_controller"] = dr["instruments"]["temperature_controller"]
     data["time_scale"] = speed
     data.update(top)
     for name, entry in data["instruments"].items():

@@ -268,7 +268,7 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
             self._emit(EventKind.ERROR if status == "failed" else EventKind.WARNING, message=reason)
             self.writer.log("error" if status == "failed" else "warning", reason)
             safe, reached = self._go_safe()
-            meters = self._source_meters_safe()
+            meters = "; ".join(a for a in (self._source_meters_safe(), self._thermometers_safe()) if a)
             if meters:
                 safe = f"{safe}; {meters}" if safe else meters
             if safe:

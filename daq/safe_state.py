@@ -60,6 +60,21 @@ class SafeState:
                 accounts.append(f"{role.name}: FAILED ({exc}); its output may still be on")
         return "; ".join(accounts)
 
+    def _thermometers_safe(self) -> str:
+        """Every thermometer of the run whose role has a safe state of its own (a Lake Shore
+        372: the mixing-chamber heater off), after the field source. Returns their accounts."""
+        roles = [r for r in self.detectors.values() if role_kind(r) == "thermometer"]
+        if getattr(self.plan.model, "temperature", None) is not None:
+            roles += [r for r in self.station.roles.values() if role_kind(r) == "thermometer"][:1]
+        accounts = []
+        for role in {id(r): r for r in roles if hasattr(r, "go_to_safe_state")}.values():
+            try:
+                accounts.append(f"{role.name}: {self._retrying(role, role.go_to_safe_state)}")
+            except Exception as exc:
+                self._report_not_safe(role.name, exc)
+                accounts.append(f"{role.name}: FAILED ({exc}); its heater may still be on")
+        return "; ".join(accounts)
+
     def _report_not_safe(self, name: str, exc: Exception) -> None:
         """An instrument that could not be brought to its safe state: logged, published, filed."""
         message = f"could not bring {name} to its safe state: {exc}"

@@ -278,6 +278,8 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
         _check_source_meter(name, settings, limits)
     if role == "lockin":
         _check_lockin_range(name, driver, limits)
+    if role == "thermometer" and driver == "lakeshore372":
+        _check_ls372_heater(name, settings, limits)
     if role == "field_source":
         safe = limits.get("safe_ramp_rate_T_per_min")
         if safe is not None and safe > limits["max_ramp_rate_T_per_min"]:
@@ -337,6 +339,29 @@ def _check_cryomagnetics4g(name: str, settings: dict, limits: dict) -> None:
         raise StationError(f"{where}.limits.max_field_T = {limits['max_field_T']:g} T needs "
                            f"{limits['max_field_T'] / coil:g} A at {coil:g} T/A; a "
                            f"Cryomagnetics 4G supplies at most 100 A")
+
+
+def _check_ls372_heater(name: str, settings: dict, limits: dict) -> None:
+    """A Lake Shore 372's sample-heater ranges against the station's heater power limit (pass
+    1: no I/O): each range a plan may name (range_low/medium/high) dissipates at most
+    I_max^2 R (or (10 V)^2 / R at the compliance) in the mixing-chamber heater."""
+    from loopscope.instruments.drivers.lakeshore372 import SAMPLE_HEATER_RANGE_A, range_max_power_W
+    where = f"instrument {name!r}"
+    ohm = settings["heater_resistance_ohm"]
+    if not 1 <= ohm <= 2000:
+        raise StationError(f"{where}.settings.heater_resistance_ohm = {ohm:g}: the 372's sample "
+                           f"heater drives 1 to 2000 ohm")
+    codes = {w: settings.get(f"range_{w}", d) for w, d in (("low", 3), ("medium", 4), ("high", 5))}
+    if not codes["low"] <= codes["medium"] <= codes["high"]:
+        raise StationError(f"{where}.settings: range_low <= range_medium <= range_high, got "
+                           f"{codes['low']}, {codes['medium']}, {codes['high']}")
+    cap = limits["max_heater_power_W"]
+    for word, code in codes.items():
+        p = range_max_power_W(code, ohm)
+        if p > cap * (1 + 1e-9):
+            raise StationError(f"{where}.settings.range_{word} = {code} "
+                               f"({SAMPLE_HEATER_RANGE_A[code] * 1e3:g} mA into {ohm:g} ohm = "
+                               f"{p:.3g} W) exceeds limits.max_heater_power_W = {cap:.3g} W")
 
 
 def _check_source_meter(name: str, settings: dict, limits: dict) -> None:

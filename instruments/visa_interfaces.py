@@ -99,6 +99,14 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "TCPIP": {"read_termination": "\r\n", "write_termination": "\r\n"},
         "GPIB": {"read_termination": "\r\n", "write_termination": "\n"},
     },
+    "Lake Shore 372": {
+        # Model 372 manual 6.3: USB as a virtual serial port, 57600 baud, 7 data bits, odd
+        # parity, 1 stop bit, CR LF; 6.3.5: 50 ms of quiet after each message, at most 20 a
+        # second (5 ms of margin here for the host's scheduling)
+        "ASRL": {"baud_rate": 57600, "data_bits": 7, "parity": "odd", "stop_bits": 1,
+                 "flow_control": "none", "read_termination": "\r\n",
+                 "write_termination": "\r\n", "message_gap_s": 0.055},
+    },
     "Lake Shore 425": {
         # USB-serial: 57600 baud, 7 data bits, odd parity, 1 stop, CR LF; manual 6.2.5: 30 ms
         # of quiet after each exchange (5 ms of margin here for the host's scheduling)

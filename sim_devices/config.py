@@ -22,7 +22,7 @@ MODEL_CHOICES = {
     "nanovoltmeter": ("keithley2182a", "keysight34465a"),
     "lockin": ("sr830", "ametek7270"),
     "lockin_sr860": ("sr860", "sr865a"),
-    "temperature_controller": ("lakeshore336",),
+    "temperature_controller": ("lakeshore336", "lakeshore372"),
     "squid_controller": ("squid_fll",),
     "source_meter": ("keithley2400",),
 }
@@ -65,9 +65,29 @@ DEFAULTS: dict = {
         "voltage_limit_V": 2.0, "ramp_rate_A_per_s": 0.02, "current_limit_A": 90.0,
     },
     "cryostat": {
+        # first_order: a sample temperature lagging toward what the LS336's heater holds
+        # (sim_devices/cryostat.py); dilution_refrigerator: a mixing chamber cooled by a
+        # dilution unit, read and heated by a Lake Shore 372 (sim_devices/dilution_refrigerator.py)
+        "kind": "first_order",
         "base_temperature_K": 0.03, "time_constant_s": 120.0,
         "max_temperature_K": [1.0, 4.0, 20.0],     # heater ranges low, medium, high
         "initial_temperature_K": None,
+        # the numbers and their sources: docs/simulated_lab.md, "The dilution refrigerator"
+        "dilution_refrigerator": {
+            "exchanger_temperature_K": 0.029,       # 3He out of the last exchanger: base 0.34 x this
+            "residual_heat_load_W": 2.0e-8,         # 20 nW parasitic load on the mixing chamber
+            "heat_capacity_J_per_K2": 2.0,          # C = gamma T: tau = gamma / (190 n3) = 90 s
+            "still_latent_heat_J_per_mol": 40.0,    # 3He evaporation at the still (Pobell 7.3)
+            "max_circulation_mol_per_s": 1.0e-3,    # the pumps' ceiling
+            "still_heater_resistance_ohm": 1000.0,  # on the 372's 0-10 V still output
+            "still_power_W": 5.0e-3,                # 5 mW: n3 = 117 umol/s
+            "sample_heater_resistance_ohm": 120.0,  # mixing-chamber heater: 1.2 mW on range 5
+            "still_temperature_K": 0.75, "cold_plate_K": 0.08,
+            "plate_4K_K": 3.4, "plate_50K_K": 45.0,
+            "initial_temperature_K": None,          # None: the base temperature
+            "sensor_thermal_conductance_W_per_K2": 2.5e-10,   # RuOx chip to plate (self-heating)
+            "reading_noise_fraction": 1.0e-4,       # the bridge's relative resistance noise
+        },
     },
     "sample": {
         "kind": "rings",
@@ -226,6 +246,27 @@ def resolve_config(config):
     return config
 
 
+CRYOSTAT_KINDS = ("first_order", "dilution_refrigerator")
+
+
+def _check_cryostat(cfg: dict) -> None:
+    """The cryostat's kind, and the thermometry it takes: a dilution refrigerator's mixing
+    chamber is read by the Lake Shore 372 (a RuOx at 10 mK needs an AC resistance bridge with
+    picoampere excitation; a Model 336 reads NTC RTDs no lower than about 1 K), and the 372
+    is modelled only on the dilution refrigerator."""
+    kind = cfg["cryostat"]["kind"]
+    if kind not in CRYOSTAT_KINDS:
+        raise ConfigError(f"cryostat.kind: {kind!r} is not one of {', '.join(CRYOSTAT_KINDS)}")
+    model = model_of(cfg, "temperature_controller")
+    if kind == "dilution_refrigerator" and model != "lakeshore372":
+        raise ConfigError("cryostat.kind: dilution_refrigerator needs models.temperature_controller: "
+                          f"lakeshore372 (got {model}): a Lake Shore 336 cannot read the mixing "
+                          "chamber's ruthenium-oxide sensor at millikelvin")
+    if model == "lakeshore372" and kind != "dilution_refrigerator":
+        raise ConfigError("models.temperature_controller: lakeshore372 needs cryostat.kind: "
+                          "dilution_refrigerator (the 372 is the bridge of the dilution refrigerator)")
+
+
 def load_config(config=None) -> dict:
     """Defaults merged with a dict, a YAML file path or None; raises ConfigError."""
     if config is None:
@@ -246,6 +287,7 @@ def load_config(config=None) -> dict:
     cfg = _merge(DEFAULTS, user, "")
     cfg["interfaces"] = interfaces
     cfg["models"] = models
+    _check_cryostat(cfg)
     kinds = [k for k in DEFAULTS["sample"] if k != "kind"]
     if cfg["sample"]["kind"] not in kinds:
         raise ConfigError(f"sample.kind: {cfg['sample']['kind']!r} is not one of {', '.join(kinds)}")

@@ -16,6 +16,7 @@ from .coil import HelmholtzCoil
 from .config import load_config
 from .constants import PHI0_SC
 from .cryostat import Cryostat
+from .dilution_refrigerator import DilutionRefrigerator
 from .magnet import COOLING, HEATING, QUENCH, RAMPING, ZEROING, SuperconductingMagnet
 from .rings import RingArray
 from .samples import GradedCylinder, Paramagnet, SoftCore, SuperconductingLoop, UniformCylinder
@@ -50,6 +51,17 @@ def build_sample(scfg: dict, rng):
     raise ValueError(f"sample.kind: unknown {kind!r}")
 
 
+def build_cryostat(cr: dict):
+    """The cryostat of cryostat.kind: the first-order one, or a dilution refrigerator."""
+    if cr["kind"] == "dilution_refrigerator":
+        # the thermometer's numbers (self-heating, noise) are the Lake Shore 372 twin's to read
+        fridge = {k: v for k, v in cr["dilution_refrigerator"].items()
+                  if k not in ("sensor_thermal_conductance_W_per_K2", "reading_noise_fraction")}
+        return DilutionRefrigerator(**fridge)
+    return Cryostat(cr["base_temperature_K"], cr["time_constant_s"], cr["max_temperature_K"],
+                    cr["initial_temperature_K"])
+
+
 class World:
     def __init__(self, config=None, seed: int = 0, clock: SimClock | None = None):
         self.config = cfg = load_config(config)
@@ -67,9 +79,7 @@ class World:
             m["persistent_decay_tau_years"] * YEAR_S, m["switch_installed"], m["heater_warm_s"],
             m["heater_cool_s"], m["mismatch_tolerance_A"], m["quench_dump_tau_s"], m["voltage_limit_V"],
             m["ramp_rate_A_per_s"], m["current_limit_A"])
-        cr = cfg["cryostat"]
-        self.cryostat = Cryostat(cr["base_temperature_K"], cr["time_constant_s"], cr["max_temperature_K"],
-                                 cr["initial_temperature_K"])
+        self.cryostat = build_cryostat(cfg["cryostat"])
         self.sample = build_sample(cfg["sample"], world_rng)
         self.sample_kind = cfg["sample"]["kind"]
         cc = cfg["cantilever"]

@@ -16,6 +16,8 @@ from loopscope.cli import main
 
 EXAMPLES = sorted(p.name for p in PLANS_DIR.glob("*.yaml"))
 SAMPLE_FOR = {"hysteresis_loop.yaml": "soft_core"}
+#: plans written for another lab than the default one: its profile
+PROFILE_FOR = {"thouless_series_dilution.yaml": "dilution_fridge"}
 
 
 def run_cli(*args):
@@ -31,7 +33,7 @@ def test_every_plan_kind_has_an_example():
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_plan_runs_from_the_cli(sim_lab_factory, tmp_path, name):
-    lab, station = sim_lab_factory({"sample": {"kind": SAMPLE_FOR.get(name, "rings")}})
+    lab, station = sim_lab_factory(PROFILE_FOR.get(name) or {"sample": {"kind": SAMPLE_FOR.get(name, "rings")}})
     out = tmp_path / "run.h5"
     result = run_cli("run", PLANS_DIR / name, "--station", station, "--out", out, "--quiet")
     assert result.exit_code == 0, result.output

@@ -18,6 +18,7 @@ from loopscope.instruments.drivers.keithley2400 import Keithley2400
 from loopscope.instruments.drivers.kepco_bop import KepcoBOP
 from loopscope.instruments.drivers.keysight34465a import Keysight34465A
 from loopscope.instruments.drivers.lakeshore336 import LakeShore336
+from loopscope.instruments.drivers.lakeshore372 import LakeShore372
 from loopscope.instruments.drivers.lakeshore425 import LakeShore425
 from loopscope.instruments.drivers.sr830 import SR830
 from loopscope.instruments.drivers.sr860 import SR860
@@ -106,6 +107,12 @@ ACCEPTED = {
         "LSCI,MODEL336,1234567/1234567,1.0",
         "LSCI,MODEL336,LSA1B2C,2.9",                           # the simulated lab's
     ],
+    LakeShore372: [
+        # the Lake Shore *IDN? form (serial/option-card serial) of the 335/336/350/372 manuals;
+        # no real 372 transcript seen
+        "LSCI,MODEL372,1234567/1234567,1.0",
+        "LSCI,MODEL372,LSA2B4C/3726A17,1.4",                   # the simulated lab's
+    ],
 }
 
 REFUSED = {
@@ -180,6 +187,11 @@ REFUSED = {
         "LSCI,MODEL331S,123456,020399",                         # the 331 manual's example
         "QCoDeS, m0d3l, 336, 0.0.01",             # QCoDeS's lakeshore_model336.yaml: no 336
     ],
+    LakeShore372: [
+        "LSCI,MODEL370,1234567,1.0",              # the 370 bridge: the 372's predecessor
+        "LSCI,MODEL336,LSA1B2C,2.9",
+        "LSCI,MODEL3720,1234567/1234567,1.0",
+    ],
 }
 
 
@@ -218,10 +230,11 @@ def test_every_simulated_instrument_answers_as_its_real_model():
     from loopscope.sim_devices.instruments.sr860 import SR860 as SimSR860
     from loopscope.sim_devices.instruments.ametek7270 import Ametek7270 as Sim7270
     from loopscope.sim_devices.instruments.sr860 import SR865A as SimSR865A
+    from loopscope.sim_devices.instruments.lakeshore372 import LakeShore372 as SimLS372
     pairs = [(SR865A, SimSR865A), (Ametek7270, Sim7270),
              (KepcoBOP, SimKepco), (AMI430, SimAMI), (SR830, SimSR830), (SR860, SimSR860),
              (Keithley2182, SimK2182), (LakeShore425, SimLS425), (LakeShore336, SimLS336),
-             (Keysight34465A, SimK34465A)]
+             (Keysight34465A, SimK34465A), (LakeShore372, SimLS372)]
     for driver, sim in pairs:
         assert driver.identity_matches(sim.idn), (driver.__name__, sim.idn)
     # the Kepco in the BIT 4886's form, as pymeasure's transcript of a real unit

@@ -17,7 +17,7 @@ from loopscope.instruments.commissioning import check_station, format_report
 from loopscope.instruments.roles import InstrumentError
 from loopscope.instruments.station import load_station
 
-from .conftest import sim_station_dict
+from .conftest import REPO, sim_station_dict
 
 
 def sim_settings(lab) -> dict:
@@ -169,3 +169,26 @@ def test_station_check_on_a_serial_and_lan_station():
     assert report.problems == 0, text
     assert {r.name: r.idn.split(",")[1] for r in report.instruments}["gaussmeter"] == "MODEL425"
     assert all("?" in line for lines in log.values() for line in lines)
+
+
+def test_station_check_reads_the_lake_shore_372_and_touches_nothing():
+    """The dilution-refrigerator station: the 372's loop, heater resistance and scanner read
+    with queries only; a loop on another channel and the scanner elsewhere are reported."""
+    from loopscope.sim_devices.lab import SimulatedLab
+    path = REPO / "examples" / "station_sim_dilution_fridge.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["time_scale"] = 1000.0
+    data["instruments"] = {"temperature_controller": data["instruments"]["temperature_controller"]}
+    with SimulatedLab("dilution_fridge", seed=0, speed=1000.0) as lab:
+        data["instruments"]["temperature_controller"]["resource"] = lab.resources["temperature_controller"]
+        report = check_station(data)
+        (tc,) = report.instruments
+        assert tc.model == "Lake Shore 372" and report.problems == 0, format_report(report)
+        assert {f.setting for f in tc.findings} == {"control loop", "heater resistance", "scanner"}
+        twin = lab.instruments["temperature_controller"]
+        twin.outmode[0][1] = "2"
+        twin.scan = "1"
+        report = check_station(data)
+        verdicts = {f.setting: f.verdict for f in report.instruments[0].findings}
+        assert verdicts["control loop"] == "mismatch" and verdicts["scanner"] == "warning"
+        assert all("?" in line for line in lab.command_log()["temperature_controller"])
