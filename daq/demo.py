@@ -17,13 +17,22 @@ DEMO_RUNS = (
 )
 
 
+def _lab_model(lab, slot: str) -> str:
+    """The model in a slot of a lab in this process (SimulatedLab: its world's configuration) or
+    in a child process (LabProcess: the configuration it was started with)."""
+    from loopscope.sim_devices.config import load_config, model_of
+
+    world = getattr(lab, "world", None)
+    return model_of(world.config if world is not None else load_config(lab.config), slot)
+
+
 def simulated_station(lab, speed: float, **top) -> dict:
     """The simulated-lab station file with the lab's ports and clock speed filled in
     (and any top-level keys overridden, e.g. timeout_s)."""
     from loopscope.safe_yaml import load_yaml_file
 
     data, _ = load_yaml_file(SIMULATED_STATION, label="station file")
-    if getattr(lab.instruments.get("temperature_controller"), "model", "") == "Lake Shore 372":
+    if _lab_model(lab, "temperature_controller") == "lakeshore372":
         # a dilution-refrigerator lab: its bridge's entry from the dilution-fridge station
         dr, _ = load_yaml_file(SIMULATED_STATION.with_name("station_sim_dilution_fridge.yaml"),
                                label="station file")

@@ -25,10 +25,11 @@ from .lab import DEFAULT_BASE_PORT, SimulatedLab
               help="Simulated seconds per wall-clock second.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--base-port", type=int, default=DEFAULT_BASE_PORT, show_default=True,
-              help="First port; the eight instruments take base..base+7 (0 picks free ports).")
+              help="First port; the nine instruments take base..base+8 (0 picks free ports).")
 @click.option("--serial", "serial", multiple=True, metavar="NAME[,NAME]",
               help="Serve these instruments on serial pseudo-terminals (ASRL/dev/pts/N::INSTR) "
-                   "instead of TCP: gaussmeter, nanovoltmeter, lockin, coil_supply, source_meter. POSIX only.")
+                   "instead of TCP: those with an RS-232 port in the chosen models (default lab: gaussmeter, "
+                   "nanovoltmeter, lockin, coil_supply, source_meter). POSIX only.")
 def sim(config_path, list_profiles, seed, speed, host, base_port, serial):
     """Start the simulated lab and serve its instruments until Ctrl-C."""
     if list_profiles:
