@@ -8,10 +8,11 @@ import time
 from loopscope.instruments.connect_checks import ADAPTED, MISMATCH, NOTE, OK, WARNING, Finding
 from loopscope.instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
 from loopscope.instruments.roles.field_source_common import FieldSourceRole
+from loopscope.instruments.roles.persistent_magnet_supply import PersistentMagnetSupply
 from loopscope.instruments.visa_session import InterlockError, Setting, _now
 
 
-class AMI430FieldSource(FieldSourceRole):
+class AMI430FieldSource(PersistentMagnetSupply, FieldSourceRole):
     """A superconducting magnet on an AMI 430, with its persistent switch and interlocks.
 
     - units: connect reads FIELD:UNITS? and RAMP:RATE:UNITS? (never changes them) and every
@@ -417,81 +418,9 @@ class AMI430FieldSource(FieldSourceRole):
         self._wait_switch(COOLING, float(self.settings["heater_cooldown_s"]), "cooling",
                           should_stop)
 
-    def enter_driven_mode(self, should_stop: StopCheck | None = None) -> str:
-        """From persistent mode: ramp the leads to the magnet current, then heater on."""
-        if not self.has_persistent_switch or self.switch_heater_is_on():
-            return f"{self.name}: already driven"
-        self.check_quench()
-        magnet_A = self.read_magnet_current_A()
-        field_T = magnet_A * self.coil_constant_T_per_A
-        rate = self.safe_ramp_rate_T_per_min
-        if abs(self.read_current_A() - magnet_A) > float(self.settings["mismatch_tolerance_A"]):
-            self.start_lead_ramp(field_T, rate)
-            delta = abs(self.read_current_A() - magnet_A) * self.coil_constant_T_per_A
-            if not self.wait_settled(self._ramp_timeout_s(delta, rate), should_stop):
-                return f"{self.name}: leads ramping toward {field_T:.4g} T (stopped waiting)"
-        self.switch_heater_on(should_stop)
-        return f"{self.name}: driven at {field_T:.4g} T (leads matched, heater on)"
-
-    def in_persistent_mode(self) -> bool:
-        """True when the switch is closed (heater off) on a magnet carrying field."""
-        if not self.has_persistent_switch or self.switch_heater_is_on():
-            return False
-        magnet_T = self.read_magnet_current_A() * self.coil_constant_T_per_A
-        return abs(magnet_T) > float(self.settings["field_tolerance_T"])
-
-    def leave_persistent_mode(self, should_stop: StopCheck | None = None) -> str:
-        """The runner's name for enter_driven_mode()."""
-        return self.enter_driven_mode(should_stop)
-
-    def enter_persistent_mode(self, should_stop: StopCheck | None = None,
-                              zero_leads: bool = True) -> str:
-        """Heater off (waits for the switch), then ramp the leads to zero."""
-        if not self.has_persistent_switch:
-            raise NotImplementedError(f"{self.name} has no persistent switch")
-        field_T = self.read_field_T()
-        self.switch_heater_off(should_stop)
-        if zero_leads:
-            supply_T = self.read_current_A() * self.coil_constant_T_per_A
-            rate = self.safe_ramp_rate_T_per_min
-            self.start_lead_ramp(0.0, rate)
-            if not self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop):
-                return f"{self.name}: persistent at {field_T:.4g} T, leads ramping to 0 A"
-        return f"{self.name}: held at {field_T:.4g} T in persistent mode, leads at 0 A"
-
-    # safe state ----------------------------------------------------------------------------------
-    def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
-        reason = self.quench_reason()
-        if reason:
-            return (f"{self.name}: magnet quenched ({reason}); left untouched: inspect the "
-                    f"magnet and clear the quench at the supply by hand")
-        if self.context.safe_state == "hold":
-            if self.has_persistent_switch:
-                if self.switch_heater_is_on():
-                    self.pause_ramp()
-                return self.enter_persistent_mode(should_stop)
-            self.pause_ramp()
-            return f"{self.name}: ramp paused at {self.read_field_T():.4g} T (no persistent switch)"
-        # zero
-        tol = float(self.settings["field_tolerance_T"])
-        if self.has_persistent_switch and not self.switch_heater_is_on():
-            magnet_T = self.read_magnet_current_A() * self.coil_constant_T_per_A
-            if abs(magnet_T) <= tol:
-                supply_T = self.read_current_A() * self.coil_constant_T_per_A
-                if abs(supply_T) > tol:
-                    rate = self.safe_ramp_rate_T_per_min
-                    self.start_lead_ramp(0.0, rate)
-                    self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop)
-                return f"{self.name}: at 0 T (persistent switch closed, leads at 0 A)"
-            account = self.enter_driven_mode(should_stop)
-            if not self.switch_heater_is_on():
-                return account
-        start_T = self.read_field_T()
-        rate = self.safe_ramp_rate_T_per_min
-        self._send_ramp(0.0, rate, "ramp to zero (safe state)")
-        if not self.wait_settled(self._ramp_timeout_s(start_T, rate), should_stop):
-            return f"{self.name}: ramping from {start_T:.4g} T toward 0 T (stopped waiting)"
-        return f"{self.name}: ramped from {start_T:.4g} T to 0 T at {rate:g} T/min"
+    # persistent mode and the safe state: instruments/roles/persistent_magnet_supply.py; the 430's step
+    def ramp_to_zero_for_safe_state(self, rate_T_per_min: float) -> None:
+        self._send_ramp(0.0, rate_T_per_min, "ramp to zero (safe state)")
 
     def snapshot(self) -> dict:
         snap = super().snapshot()

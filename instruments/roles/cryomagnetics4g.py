@@ -10,10 +10,11 @@ from loopscope.instruments.drivers.cryomagnetics4g import (READING_UNIT, STB_POW
                                                            STB_QUENCH, STB_SWEEPING)
 from loopscope.instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
 from loopscope.instruments.roles.field_source_common import FieldSourceRole
+from loopscope.instruments.roles.persistent_magnet_supply import PersistentMagnetSupply
 from loopscope.instruments.visa_session import InterlockError, Setting, _now
 
 
-class Cryomagnetics4GFieldSource(FieldSourceRole):
+class Cryomagnetics4GFieldSource(PersistentMagnetSupply, FieldSourceRole):
     """A superconducting magnet on a Cryomagnetics 4G, with its persistent switch.
 
     - units: every reading carries its unit (``12.3456A``, ``1.2346kG``) and is converted by
@@ -299,79 +300,16 @@ class Cryomagnetics4GFieldSource(FieldSourceRole):
             drv.switch_heater_off()
         self._sleep(float(self.settings["heater_cooldown_s"]) / self.context.time_scale, should_stop)
 
-    def enter_driven_mode(self, should_stop: StopCheck | None = None) -> str:
-        """From persistent mode: sweep the leads to the magnet current, then heater on."""
-        if not self.has_persistent_switch or self.switch_heater_is_on():
-            return f"{self.name}: already driven"
-        self.check_quench()
-        magnet_A = self.read_magnet_current_A()
-        field_T = magnet_A * self._coil
-        rate = self.safe_ramp_rate_T_per_min
-        if abs(self.read_current_A() - magnet_A) > float(self.settings["mismatch_tolerance_A"]):
-            delta = abs(self.read_current_A() - magnet_A) * self._coil
-            self.start_lead_ramp(field_T, rate)
-            if not self.wait_settled(self._ramp_timeout_s(delta, rate), should_stop):
-                return f"{self.name}: leads sweeping toward {field_T:.4g} T (stopped waiting)"
-        self.switch_heater_on(should_stop)
-        return f"{self.name}: driven at {field_T:.4g} T (leads matched, heater on)"
+    # persistent mode and the safe state: instruments/roles/persistent_magnet_supply.py; the 4G's steps
+    RAMP_WORD = "sweep"
+    CLEAR_QUENCH_BY_HAND = "QRESET the supply by hand"
 
-    def leave_persistent_mode(self, should_stop: StopCheck | None = None) -> str:
-        return self.enter_driven_mode(should_stop)
+    def ramp_to_zero_for_safe_state(self, rate_T_per_min: float) -> None:
+        self._send_sweep(0.0, rate_T_per_min, "sweep to zero (safe state)")
 
-    def in_persistent_mode(self) -> bool:
-        if not self.has_persistent_switch or self.switch_heater_is_on():
-            return False
-        magnet_T = self.read_magnet_current_A() * self._coil
-        return abs(magnet_T) > float(self.settings["field_tolerance_T"])
-
-    def enter_persistent_mode(self, should_stop: StopCheck | None = None,
-                              zero_leads: bool = True) -> str:
-        """Heater off (waits for the switch), then sweep the leads to zero."""
-        if not self.has_persistent_switch:
-            raise NotImplementedError(f"{self.name} has no persistent switch")
-        field_T = self.read_field_T()
-        self.switch_heater_off(should_stop)
-        if zero_leads:
-            supply_T = self.read_current_A() * self._coil
-            rate = self.safe_ramp_rate_T_per_min
-            self.start_lead_ramp(0.0, rate)
-            if not self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop):
-                return f"{self.name}: persistent at {field_T:.4g} T, leads sweeping to 0 A"
-        return f"{self.name}: held at {field_T:.4g} T in persistent mode, leads at 0 A"
-
-    # safe state ----------------------------------------------------------------------------------
-    def go_to_safe_state(self, should_stop: StopCheck | None = None) -> str:
-        reason = self.quench_reason()
-        if reason:
-            return (f"{self.name}: magnet quenched ({reason}); left untouched: inspect the "
-                    f"magnet and QRESET the supply by hand")
-        if self.context.safe_state == "hold":
-            if self.has_persistent_switch:
-                if self.switch_heater_is_on():
-                    self.pause_ramp()
-                    self._wait_still(should_stop)
-                return self.enter_persistent_mode(should_stop)
-            self.pause_ramp()
-            return f"{self.name}: sweep paused at {self.read_field_T():.4g} T (no persistent switch)"
-        tol = float(self.settings["field_tolerance_T"])
-        if self.has_persistent_switch and not self.switch_heater_is_on():
-            magnet_T = self.read_magnet_current_A() * self._coil
-            if abs(magnet_T) <= tol:
-                supply_T = self.read_current_A() * self._coil
-                if abs(supply_T) > tol:
-                    rate = self.safe_ramp_rate_T_per_min
-                    self.start_lead_ramp(0.0, rate)
-                    self.wait_settled(self._ramp_timeout_s(supply_T, rate), should_stop)
-                return f"{self.name}: at 0 T (persistent switch closed, leads at 0 A)"
-            account = self.enter_driven_mode(should_stop)
-            if not self.switch_heater_is_on():
-                return account
-        start_T = self.read_field_T()
-        rate = self.safe_ramp_rate_T_per_min
-        self._send_sweep(0.0, rate, "sweep to zero (safe state)")
-        if not self.wait_settled(self._ramp_timeout_s(start_T, rate), should_stop):
-            return f"{self.name}: sweeping from {start_T:.4g} T toward 0 T (stopped waiting)"
-        return f"{self.name}: ramped from {start_T:.4g} T to 0 T at {rate:g} T/min"
+    def hold_output_still(self, should_stop: StopCheck | None = None) -> None:
+        self.pause_ramp()
+        self._wait_still(should_stop)
 
     def _wait_still(self, should_stop: StopCheck | None = None) -> None:
         """After SWEEP PAUSE: until the sweep-active bit is clear (heater rules: the heater
