@@ -68,7 +68,7 @@ def test_a_bad_plan_touches_nothing(tmp_path):
         assert not (tmp_path / "big.h5").exists()
 
 
-def test_ctrl_c_at_random_moments_ends_at_the_safe_state_with_the_file_closed(tmp_path):
+def test_ctrl_c_at_random_moments_ends_at_the_safe_state_with_the_file_closed(tmp_path, interactive_ctrl_c):
     """As a notebook's "interrupt the kernel": SIGINT while loopscope.run() runs in the main
     thread. Then the coil is at 0 A, the file is closed as aborted, and KeyboardInterrupt."""
     rng = random.Random(7)

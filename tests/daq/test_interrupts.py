@@ -223,7 +223,8 @@ def test_sigint_during_a_queue_then_resume_loses_and_repeats_nothing(sim_lab_fac
 
 
 # ------------------------------------------------------------------------------ from Python
-def test_keyboard_interrupt_in_python_ends_at_the_safe_state_then_is_raised(sim_lab_factory, tmp_path):
+def test_keyboard_interrupt_in_python_ends_at_the_safe_state_then_is_raised(sim_lab_factory, tmp_path,
+                                                                           interactive_ctrl_c):
     """As a notebook's kernel interrupt: SIGINT to the process while Runner.run() runs in the
     main thread. The run stops, the field goes safe, the file closes, then KeyboardInterrupt."""
     from loopscope.daq.plans import load_plan
