@@ -149,7 +149,6 @@ def _context(model, jac=None, x=None, p0=None):
 
 
 _TRACED = {}
-_TRACED_MISSES = {}
 
 
 def _traced_user(model, x, p0):
@@ -171,8 +170,7 @@ def _traced_user(model, x, p0):
         return None
     try:
         traced_model, traced_fj, _ = umj.compile_traced(python_model, m)
-    except umj.NotTraceable as exc:
-        _TRACED_MISSES[getattr(model, "__name__", repr(model))] = str(exc)
+    except umj.NotTraceable:
         _TRACED[key] = (model, None)
         return None
     arr = types.float64[::1]
@@ -183,7 +181,6 @@ def _traced_user(model, x, p0):
         traced_fj.compile(jsig)
     ok, reason = umj.agrees_with(model, traced_model, traced_fj, x, p0)
     if not ok:
-        _TRACED_MISSES[getattr(model, "__name__", repr(model))] = reason
         if reason != "not finite":  # at another start it may be comparable: try again then
             _TRACED[key] = (model, None)
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from loopscope.instruments.connect_checks import ADAPTED, MISMATCH, NOTE, OK, WARNING, Finding
-from loopscope.instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
+from loopscope.instruments.roles import InstrumentError, RefusedCommandError, StopCheck
 from loopscope.instruments.roles.field_source_common import FieldSourceRole
 from loopscope.instruments.roles.persistent_magnet_supply import PersistentMagnetSupply
 from loopscope.instruments.visa_session import InterlockError, Setting, _now
@@ -292,11 +292,6 @@ class AMI430FieldSource(PersistentMagnetSupply, FieldSourceRole):
                     return (f"magnet voltage {volts:g} V exceeds the quench threshold "
                             f"{threshold:g} V")
         return ""
-
-    def check_quench(self) -> None:
-        reason = self.quench_reason()
-        if reason:
-            raise QuenchError(f"{self.who()}: magnet quench: {reason}; not re-energising")
 
     # ramps ------------------------------------------------------------------------------------
     def _send_ramp(self, field_T: float, rate_T_per_min: float, action: str) -> None:

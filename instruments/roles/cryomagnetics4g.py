@@ -8,7 +8,7 @@ import time
 from loopscope.instruments.connect_checks import ADAPTED, MISMATCH, NOTE, OK, WARNING, Finding
 from loopscope.instruments.drivers.cryomagnetics4g import (READING_UNIT, STB_POWER_FAILURE,
                                                            STB_QUENCH, STB_SWEEPING)
-from loopscope.instruments.roles import InstrumentError, QuenchError, RefusedCommandError, StopCheck
+from loopscope.instruments.roles import InstrumentError, RefusedCommandError, StopCheck
 from loopscope.instruments.roles.field_source_common import FieldSourceRole
 from loopscope.instruments.roles.persistent_magnet_supply import PersistentMagnetSupply
 from loopscope.instruments.visa_session import InterlockError, Setting, _now
@@ -198,11 +198,6 @@ class Cryomagnetics4GFieldSource(PersistentMagnetSupply, FieldSourceRole):
                     return (f"magnet voltage {volts:g} V exceeds the quench threshold "
                             f"{threshold:g} V")
         return ""
-
-    def check_quench(self) -> None:
-        reason = self.quench_reason()
-        if reason:
-            raise QuenchError(f"{self.who()}: magnet quench: {reason}; not re-energising")
 
     # sweeps --------------------------------------------------------------------------------
     def _send_sweep(self, target_A: float, rate_T_per_min: float, action: str) -> None:

@@ -12,11 +12,11 @@ model cannot get them subtly wrong:
 
 A model's role mixes this in ahead of FieldSourceRole and provides the model's own steps:
 ``start_lead_ramp(field_T, rate)``, ``switch_heater_on/off(should_stop)``,
-``switch_heater_is_on()``, ``quench_reason()``, ``pause_ramp()``, ``check_quench()`` and:
+``switch_heater_is_on()``, ``quench_reason()`` (empty, or what gave a quench away), ``pause_ramp()`` and:
 """
 from __future__ import annotations
 
-from loopscope.instruments.roles import StopCheck
+from loopscope.instruments.roles import QuenchError, StopCheck
 
 
 class PersistentMagnetSupply:
@@ -36,6 +36,12 @@ class PersistentMagnetSupply:
         switched only with the output still). Default: pause; a model whose pause takes time
         to settle waits for it."""
         self.pause_ramp()
+
+    def check_quench(self) -> None:
+        """QuenchError if the supply reports a quench: never re-energise on our own."""
+        reason = self.quench_reason()
+        if reason:
+            raise QuenchError(f"{self.who()}: magnet quench: {reason}; not re-energising")
 
     # persistent mode ------------------------------------------------------------------------------
     def enter_driven_mode(self, should_stop: StopCheck | None = None) -> str:
