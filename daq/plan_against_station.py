@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from loopscope.daq.plans import MAX_FILE_BYTES, MAX_POINTS, Plan, PlanError, format_key
 from loopscope.daq.run_columns import DETECTOR_QUANTITIES
 from loopscope.instruments.roles import Role, role_kind
@@ -22,13 +24,15 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
     sources = [n for n, (k, _) in instruments.items() if k == "field_source"]
     if not sources:
         raise PlanError.at(where, ("source",), "the station has no field_source", m.source, shown_key="")
-    source = m.source or sources[0]
+    vectors = [n for n in sources if "vector" in instruments[n][1]]
+    source = m.source or (vectors[0] if plan.kind == "field_angle" and vectors else sources[0])
     if source not in instruments:
         raise PlanError.at(where, ("source",), f"no instrument {source!r} in the station "
                            f"(it has {', '.join(instruments)})", source)
     if instruments[source][0] != "field_source":
         raise PlanError.at(where, ("source",), f"{source!r} is a {instruments[source][0]}, not a field_source",
                            source)
+    _check_vector_source(plan, where, source, instruments[source][1])
     if m.detectors is None:
         # every instrument that reads something (a source-meter is driven, through step(measure=...))
         detectors = [n for n, (k, _) in instruments.items() if k not in ("field_source", "source_meter")]
@@ -146,6 +150,79 @@ def check_plan_against_station(plan: Plan, instruments: dict[str, tuple[str, dic
     return source, detectors
 
 
+def _check_vector_source(plan: Plan, where: str, source: str, info: dict) -> None:
+    """A vector magnet's rules: its axes are driven only through it (so the vector limit is
+    always kept), a field-angle sweep needs one, and every field vector the plan visits is
+    within the vector limit and every axis's own limits, checked here before anything moves.
+    The path between two vectors is the ramp's (decreasing axes first), within the limit
+    whenever its ends are (instruments/vector_field_limit.py)."""
+    from loopscope.instruments.vector_field_limit import AXES, unit_vector
+    m = plan.model
+    axis_of = info.get("vector_axis_of")
+    if axis_of is not None:
+        vname, axis = axis_of
+        raise PlanError.at(where, ("source",), f"{source!r} is the {axis} axis of the vector magnet {vname!r}; "
+                           f"sweep it through the vector magnet (source: {vname}, direction: the {axis} axis) "
+                           "so that the vector limit is kept", source)
+    vector = info.get("vector")
+    if vector is None:
+        if plan.kind == "field_angle":
+            raise PlanError.at(where, ("source",), f"a field-angle sweep needs a vector magnet; {source!r} is "
+                               "a single-axis field source", source)
+        if m.direction is not None:
+            raise PlanError.at(where, ("direction",), f"direction applies to a vector magnet; {source!r} is a "
+                               "single-axis field source", m.direction)
+        return
+    if m.axis == "current":
+        raise PlanError.at(where, ("axis",), f"{source!r} is a vector magnet: plans set its field (axis: field), "
+                           "not one current", m.axis)
+    if plan.kind == "persistent_step" or (plan.kind == "code" and any(s.enter_persistent for s in plan.steps)):
+        raise PlanError.at(where, ("source",), f"persistent mode is not run through the vector magnet "
+                           f"{source!r}: its axes would be trapped one by one, outside the vector ramp", source)
+    direction = vector["direction"]
+    if m.direction is not None:
+        direction = unit_vector(list(m.direction), "direction",
+                                lambda msg: PlanError.at(where, ("direction",), msg, m.direction))
+    keys, vectors = plan.field_vectors()
+    if not keys:  # the scalar kinds: their fields along the direction
+        extremes = plan.field_extremes()
+        keys = [k for k, _ in extremes]
+        vectors = np.array([[v * d for d in direction] for _, v in extremes]).reshape(-1, 3)
+    if not len(keys):
+        return
+    limit = vector["limit"]
+    excess = limit.excess(vectors)
+    bad = np.flatnonzero(~(excess <= 1e-12))
+    problem = ""
+    if bad.size:
+        k = int(bad[0])
+        problem = f"outside the vector limit {limit.describe()}"
+    else:
+        for i, a in enumerate(AXES):
+            name, ax = vector["axes"][a]
+            over = np.flatnonzero(~(np.abs(vectors[:, i]) <= ax["max_field_T"] * (1 + 1e-12)))
+            if over.size:
+                k = int(over[0])
+                problem = f"beyond the {a} axis's field limit ±{ax['max_field_T']:g} T ({name})"
+                break
+            over = np.flatnonzero(~(np.abs(vectors[:, i]) / ax["coil_constant_T_per_A"]
+                                    <= ax["max_current_A"] * (1 + 1e-12)))
+            if over.size:
+                k = int(over[0])
+                problem = f"beyond the {a} axis's current limit ±{ax['max_current_A']:g} A ({name})"
+                break
+    if problem:
+        bx, by, bz = (float(v) for v in vectors[k])
+        if plan.kind == "field_angle":
+            polar, azimuth = m.angles_deg()
+            at = f"at polar {polar[k]:g} deg, azimuth {azimuth[k]:g} deg the field ({bx:.6g}, {by:.6g}, {bz:.6g}) T"
+            value = float(polar[k] if m.angle == "polar" else azimuth[k])
+        else:
+            at = f"the field ({bx:.6g}, {by:.6g}, {bz:.6g}) T along direction {list(np.round(direction, 6))}"
+            value = None
+        raise PlanError.at(where, keys[k], f"{at} is {problem} of {source}", value)
+
+
 def _check_code_plan_steps(plan: Plan, where: str, instruments: dict, detectors: list[str],
                            source: str, src_limits: dict, lim) -> None:
     """What a plan written in Python sets beyond the field, step by step (the field itself is
@@ -234,7 +311,25 @@ def _first_of_kind(instruments: dict, kind: str, name: str | None, where: str, k
 
 def station_instruments(station) -> dict[str, tuple[str, dict]]:
     """A connected station as check_plan_against_station wants it: {name: (kind, limits)}."""
-    return {name: (role_kind(role), _limits_of(role)) for name, role in station.roles.items()}
+    out = {name: (role_kind(role), _limits_of(role)) for name, role in station.roles.items()}
+    for name, role in station.roles.items():
+        if getattr(role, "is_vector", False):
+            axes = {a: (ax.name, out[ax.name][1]) for a, ax in role.axes.items()}
+            _add_vector(out, name, role.limit, role.station_direction, axes)
+    return out
+
+
+def _add_vector(out: dict, name: str, limit, direction, axes: dict) -> None:
+    """A vector magnet's entry: its limit, direction and axes; each axis marked as its."""
+    info = out.setdefault(name, ("field_source", {}))[1]
+    info.update({"max_field_T": limit.largest_magnitude_T, "max_current_A": math.inf,
+                 "coil_constant_T_per_A": 1.0,
+                 "max_ramp_rate_T_per_min": min(ax.get("max_ramp_rate_T_per_min", math.inf)
+                                                for _, ax in axes.values()),
+                 "has_persistent_switch": any(ax.get("has_persistent_switch") for _, ax in axes.values()),
+                 "vector": {"limit": limit, "direction": tuple(direction), "axes": axes}})
+    for a, (inst, ax) in axes.items():
+        ax["vector_axis_of"] = (name, a)
 
 
 def _limits_of(role: Role) -> dict:
@@ -280,4 +375,6 @@ def plan_instruments(config) -> dict[str, tuple[str, dict]]:
             if driver_range is not None:
                 info["driver_min_frequency_Hz"], info["driver_max_frequency_Hz"] = map(float, driver_range)
         out[name] = (cfg.role, info)
+    for name, vm in getattr(config, "vector_magnets", {}).items():
+        _add_vector(out, name, vm.limit, vm.direction, {a: (inst, out[inst][1]) for a, inst in vm.axes.items()})
     return out

@@ -69,7 +69,16 @@ def persistent_step(m, plan) -> Iterator[Step]:
 
 
 #: kind -> its steps
+def field_angle(m, plan) -> Iterator[Step]:
+    """A vector magnet's field at fixed magnitude, its polar or azimuthal angle swept; the
+    angles of each point go into their columns."""
+    polar, azimuth = m.angles_deg()
+    for b, th, ph in zip(m.vectors_T().tolist(), polar.tolist(), azimuth.tolist()):
+        yield Step(field_vector_T=tuple(b), labels={"polar_deg": th, "azimuth_deg": ph})
+
+
 STEPS_OF_KIND = {
     "linear": linear, "list": field_list, "loop": loop, "grid": grid, "time_series": time_series,
     "resonance_tracking": resonance_tracking, "persistent_step": persistent_step,
+    "field_angle": field_angle,
 }

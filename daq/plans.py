@@ -17,6 +17,8 @@ persistent_step     superconducting magnet: heater on, ramp, heater off, leads t
                     readings over time in persistent mode
 continuous          one ramp from start to stop, every detector read every interval_s while the
                     field moves (the runner ramps and reads: it has no list of points)
+field_angle         a vector magnet: a field of fixed magnitude whose polar or azimuthal angle
+                    is swept (instruments/roles/vector_magnet.py)
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ MAX_POINTS = 10_000_000
 MAX_FILE_BYTES = 2_000_000_000
 #: resonance_tracking: frequencies of one scan
 MAX_SCAN_POINTS = 10_000
+#: angles of one field-angle sweep (each is checked against the vector limit before the run)
+MAX_ANGLE_POINTS = 100_000
 #: time_series duration_s and persistent_step hold_s, experiment seconds (a year)
 MAX_DURATION_S = 366 * 86400.0
 
@@ -262,6 +266,9 @@ class _PlanBase(_Strict):
     axis: Literal["field", "current"] = "field"  # units of the sweep values: T or A
     detectors: list[str] | None = None  # station instruments to read; default every non-source
     ramp_rate_T_per_min: float | None = Field(default=None, gt=0)
+    # on a vector magnet: the direction [x, y, z] the plan's fields point along (default the
+    # station's direction of that vector magnet); refused on any other field source
+    direction: list[float] | None = Field(default=None, min_length=3, max_length=3)
     settle: Settle = Settle()
     averaging: Averaging = Averaging()
     end: Literal["zero", "hold"] = "zero"  # what the field does when the run completes
@@ -483,13 +490,49 @@ def _continuous_bound(duration_s: float, interval_s: float) -> float:
     return math.ceil(1.25 * steps) + 12
 
 
+class FieldAnglePlan(_PlanBase):
+    """A vector magnet's field at fixed magnitude, one of its angles swept: the polar angle
+    from +z (at a fixed azimuth), or the azimuth from +x in the xy plane (at a fixed polar
+    angle). B = |B| (sin(polar) cos(azimuth), sin(polar) sin(azimuth), cos(polar))."""
+
+    kind: Literal["field_angle"]
+    magnitude_T: float = Field(ge=0)
+    angle: Literal["polar", "azimuth"] = "polar"   # which angle the sweep moves
+    sweep: Range                                   # degrees
+    polar_deg: float = 90.0     # the polar angle held while the azimuth is swept
+    azimuth_deg: float = 0.0    # the azimuth held while the polar angle is swept
+
+    @model_validator(mode="after")
+    def _field_axis(self):
+        if self.sweep.count() > MAX_ANGLE_POINTS:
+            raise ValueError(f"sweep: {self.sweep.count():,} angles, more than the limit of "
+                             f"{MAX_ANGLE_POINTS:,} for a field-angle sweep")
+        if self.axis != "field":
+            raise ValueError("axis: a field-angle sweep sets fields (axis: field), not currents")
+        for key in ("polar_deg", "azimuth_deg"):
+            if not math.isfinite(getattr(self, key)):
+                raise ValueError(f"{key}: {getattr(self, key)!r} is not a finite angle")
+        return self
+
+    def angles_deg(self) -> tuple[np.ndarray, np.ndarray]:
+        """(polar, azimuth) of every point, degrees."""
+        swept = self.sweep.values()
+        fixed = np.full(len(swept), self.azimuth_deg if self.angle == "polar" else self.polar_deg)
+        return (swept, fixed) if self.angle == "polar" else (fixed, swept)
+
+    def vectors_T(self) -> np.ndarray:
+        from loopscope.instruments.vector_field_limit import spherical_to_vector
+        polar, azimuth = self.angles_deg()
+        return spherical_to_vector(self.magnitude_T, polar, azimuth)
+
+
 PlanModel = Annotated[
     Union[LinearPlan, ListPlan, LoopPlan, GridPlan, TimeSeriesPlan, ResonanceTrackingPlan, PersistentStepPlan,
-          ContinuousPlan],
+          ContinuousPlan, FieldAnglePlan],
     Field(discriminator="kind"),
 ]
 PLAN_KINDS = ("linear", "list", "loop", "grid", "time_series", "resonance_tracking", "persistent_step",
-              "continuous")
+              "continuous", "field_angle")
 
 
 class _Wrapper(BaseModel):
@@ -510,6 +553,7 @@ class Point:
     actions: tuple[str, ...] = ()  # e.g. ("enter_persistent",) after the ramp of a persistent step
     find_resonance: bool = False
     measure: tuple = ()  # array measurements at the point (daq/point_measurements.py)
+    field_vector_T: tuple | None = None  # a vector magnet's (Bx, By, Bz), T; None: see field
 
 
 @dataclass
@@ -546,6 +590,8 @@ class Plan:
             return ["outer_index"]
         if m.kind == "code":
             return list(m.labels)
+        if m.kind == "field_angle":
+            return ["polar_deg", "azimuth_deg"]
         return []
 
     def temperature_setpoints(self) -> list[tuple[KeyPath, float]]:
@@ -579,6 +625,8 @@ class Plan:
             return np.array([m.start, m.stop])
         if m.kind == "code":
             return np.array([s.field for s in self.steps if s.field is not None], dtype=float)
+        if m.kind == "field_angle":
+            return np.full(m.sweep.count(), m.magnitude_T)
         raise AssertionError(m.kind)
 
     def field_extremes(self) -> list[tuple[KeyPath, float]]:
@@ -601,7 +649,18 @@ class Plan:
         if m.kind == "code":
             return [(("steps", i, "field"), s.field) for i, s in enumerate(self.steps)
                     if s.field is not None]
+        if m.kind == "field_angle":
+            return [(("magnitude_T",), m.magnitude_T)]
         raise AssertionError(m.kind)
+
+    def field_vectors(self) -> tuple[list[KeyPath], np.ndarray]:
+        """The field vectors a plan sets (every point of a field-angle sweep), with the key path
+        of each, for the vector limit; none for the scalar kinds (their fields point along the
+        plan's direction: daq/plan_against_station.py checks their extremes on that ray)."""
+        m = self.model
+        if m.kind == "field_angle":
+            return [("sweep",)] * m.sweep.count(), m.vectors_T()
+        return [], np.zeros((0, 3))
 
     def total_points(self) -> int:
         """The number of points, worked out without building them."""
@@ -627,6 +686,8 @@ class Plan:
             return min(expected, m.max_points) if m.max_points else expected
         if m.kind == "code":
             return m.max_points if self.adaptive else len(self.steps)
+        if m.kind == "field_angle":
+            return m.sweep.count()
         raise AssertionError(m.kind)
 
     def max_points(self) -> int | float:

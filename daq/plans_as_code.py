@@ -84,6 +84,8 @@ class Step:
     #: the cantilever's resonance found at the point (the resonance_tracking kind, which has the
     #: plan's `resonance` settings; not offered by step())
     find_resonance: bool = False
+    #: a vector magnet's field (Bx, By, Bz), T (the field_angle kind; not offered by step())
+    field_vector_T: tuple | None = None
 
 
 def step(field: float | None = None, *, temperature_K: float | None = None,
@@ -176,7 +178,8 @@ def points_of(steps: list[Step], start_index: int = 0) -> Iterator[Point]:
 def point_of(s: Step, index: int) -> Point:
     # positional, in Point's field order: this is on the per-point path of every plan
     return Point(index, s.field, s.temperature_K, s.frequency_Hz, s.at_elapsed_s, s.labels,
-                 _ENTER_PERSISTENT if s.enter_persistent else (), s.find_resonance, s.measure)
+                 _ENTER_PERSISTENT if s.enter_persistent else (), s.find_resonance, s.measure,
+                 s.field_vector_T)
 
 
 _ENTER_PERSISTENT = ("enter_persistent",)

@@ -28,17 +28,22 @@ class PointReadings:
         row[0], row[1], row[2] = p.index, now, (now - self._t0) * self.time_scale
         if target_T is not None:
             row[ix.field_setpoint] = target_T
+            if ix.vector_setpoint is not None and self._vector_setpoint is not None:
+                for slot, b in zip(ix.vector_setpoint, self._vector_setpoint):
+                    row[slot] = b
         if ix.together:
             for (_, _, slots), value in zip(ix.together, self._read_together(ix.together)):
                 if len(slots) == 1:
                     row[slots[0]] = value
                 else:
-                    row[slots[0]], row[slots[1]] = value
+                    for slot, v in zip(slots, value):
+                        row[slot] = v
         for role, read, slots in ix.direct:
             if len(slots) == 1:
                 row[slots[0]] = self._retrying(role, read)
             else:
-                row[slots[0]], row[slots[1]] = self._retrying(role, read)
+                for slot, v in zip(slots, self._retrying(role, read)):
+                    row[slot] = v
         if ix.current_setpoint is not None and p.field is not None:
             row[ix.current_setpoint] = p.field
         if ix.magnet_current is not None:

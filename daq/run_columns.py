@@ -33,7 +33,11 @@ class RowLayout:
     def __init__(self, runner: "Runner"):
         col = runner.writer.column_index
         self.width = len(col)
-        self.field_setpoint, self.field, self.current = col["field_setpoint_T"], col["field_T"], col["current_A"]
+        self.field_setpoint, self.field = col["field_setpoint_T"], col["field_T"]
+        self.current = col.get("current_A")
+        #: a vector magnet's setpoint columns (x, y, z), or None
+        self.vector_setpoint = (tuple(col[f"field_setpoint_{a}_T"] for a in "xyz")
+                                if runner.vector_source else None)
         self.current_setpoint = col.get("current_setpoint_A")
         self.magnet_current = col.get("magnet_current_A")
         self.resonance = col.get("resonance_frequency_Hz")
@@ -47,8 +51,13 @@ class RowLayout:
         # The rest (averaged readings, lock-in X/Y pairs, a second quantity of one
         # instrument) are read one after another.
         source = runner.source
-        single: list[tuple[Role, str, tuple[int, ...]]] = [
-            (source, "read_field_and_current", (self.field, self.current))]
+        if runner.vector_source:
+            # the field along the direction, the three fields and the three currents
+            vector_slots = (self.field, *(col[f"field_{a}_T"] for a in "xyz"),
+                            *(col[f"current_{a}_A"] for a in "xyz"))
+            single: list[tuple[Role, str, tuple[int, ...]]] = [(source, "read_vector_row", vector_slots)]
+        else:
+            single = [(source, "read_field_and_current", (self.field, self.current))]
         self.readers = []
         asked = {id(source)}
         for name, role, q in runner._readers:
@@ -71,9 +80,20 @@ class RunColumns:
         cols = [Column("field_setpoint_T", "T", "field asked for by the plan")]
         if self.plan.model.axis == "current":
             cols.append(Column("current_setpoint_A", "A", "coil current asked for by the plan"))
-        cols += [Column("field_T", "T", "field reported by the source"),
-                 Column("current_A", "A", "supply output current")]
-        if self.source.has_persistent_switch:
+        if self.vector_source:
+            # a vector magnet: the field along the plan's direction (a field-angle sweep: the
+            # magnitude asked for, and the field along it), then each axis's
+            cols += [Column(f"field_setpoint_{a}_T", "T", f"{a} component of the field asked for")
+                     for a in "xyz"]
+            cols += [Column("field_T", "T", "field along the direction asked for, B.d")]
+            cols += [Column(f"field_{a}_T", "T", f"{a} component reported by its supply ({ax.name})")
+                     for a, ax in self.source.axes.items()]
+            cols += [Column(f"current_{a}_A", "A", f"{a} supply output current ({ax.name})")
+                     for a, ax in self.source.axes.items()]
+        else:
+            cols += [Column("field_T", "T", "field reported by the source"),
+                     Column("current_A", "A", "supply output current")]
+        if self.source.has_persistent_switch and not self.vector_source:
             cols.append(Column("magnet_current_A", "A", "current in the magnet"))
         readers = []
         taken = {c.name for c in cols}
@@ -93,7 +113,9 @@ class RunColumns:
                 self.plan.adaptive and any(role_kind(r) == "thermometer" for r in self.detectors.values()))):
             cols.append(Column("temperature_setpoint_K", "K", "temperature setpoint of the step"))
         for label in self.plan.label_columns():
-            cols.append(Column(label, "1", label.replace("_", " ")))
+            units, long_name = ("deg", label[:-4] + " angle of the field") if label.endswith("_deg") else \
+                ("1", label.replace("_", " "))
+            cols.append(Column(label, units, long_name))
         return cols, readers
 
     def _signal_and_axes(self) -> tuple[str, list[str]]:
@@ -105,6 +127,8 @@ class RunColumns:
         else:
             signal = "field_T"
         axis = "elapsed_s" if self.plan.kind in ("time_series", "persistent_step") else "field_T"
+        if self.plan.kind == "field_angle":
+            axis = f"{self.plan.model.angle}_deg"
         if self.plan.kind == "code" and not self.plan.field_extremes():
             axis = "elapsed_s"     # a plan in Python that never sets the field
         if self.plan.kind == "grid" and self.plan.model.outer.quantity == "frequency" and signal == "lockin_x_V":

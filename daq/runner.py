@@ -77,6 +77,13 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
         instruments = station_instruments(station)
         self.source_name, self.detector_names = check_plan_against_station(plan, instruments)
         self.source: FieldSource = station.roles[self.source_name]
+        #: a vector magnet (instruments/roles/vector_magnet.py): its fields are vectors
+        self.vector_source = bool(getattr(self.source, "is_vector", False))
+        self._vector_setpoint = None
+        if self.vector_source:
+            from loopscope.instruments.vector_field_limit import unit_vector
+            self.source.use_direction(None if plan.model.direction is None
+                                      else unit_vector(plan.model.direction, "direction"))
         self.detectors = {n: station.roles[n] for n in self.detector_names}
         self.state = RunState.IDLE
         #: (from, to) of every state change the transition table does not allow (an engine bug)
@@ -319,9 +326,15 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
             for role in self._roles_of("lockin"):
                 self._retrying(role, role.set_frequency_Hz, p.frequency_Hz)
         target_T = None
-        if p.field is not None:
+        if p.field_vector_T is not None:
+            target_T = math.sqrt(sum(b * b for b in p.field_vector_T))
+            self._vector_setpoint = p.field_vector_T
+            self._ramp_and_settle(target_T, p.field_vector_T)
+        elif p.field is not None:
             target_T = p.field if m.axis == "field" else p.field * src.coil_constant_T_per_A
-        if target_T is not None:
+            if self.vector_source:
+                d = src.direction
+                self._vector_setpoint = (target_T * d[0], target_T * d[1], target_T * d[2])
             self._ramp_and_settle(target_T)
         if "enter_persistent" in p.actions:
             self._retrying(src, src.enter_persistent_mode, self._should_stop)
@@ -336,7 +349,8 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
             traces = {m.name: m.measure(self, self._measured_roles[m.name]) for m in p.measure}
         return self._record(p, target_T, resonance, traces), traces
 
-    def _ramp_and_settle(self, target_T: float) -> None:
+    def _ramp_and_settle(self, target_T: float, vector_T: tuple | None = None) -> None:
+        """Ramp to the field (a vector magnet: along its direction, or to vector_T) and settle."""
         src = self.source
         if src.has_persistent_switch and not self._driven:
             # a magnet found persistent (or at zero with the switch cold) is first made
@@ -344,7 +358,10 @@ class Runner(RunColumns, PointReadings, ContinuousRamp, AdaptivePlans, Settling,
             if not self._retrying(src, src.switch_heater_is_on):
                 self._retrying(src, src.leave_persistent_mode, self._should_stop)
             self._driven = True
-        self._retrying(src, src.start_ramp, target_T, self.ramp_rate)
+        if vector_T is not None:
+            self._retrying(src, src.start_ramp_vector, vector_T, self.ramp_rate)
+        else:
+            self._retrying(src, src.start_ramp, target_T, self.ramp_rate)
         self._settle()
 
     def _check_pause_and_abort(self) -> None:

@@ -28,12 +28,14 @@ KIND_MODELS = {
     "linear": P.LinearPlan, "list": P.ListPlan, "loop": P.LoopPlan, "grid": P.GridPlan,
     "time_series": P.TimeSeriesPlan, "resonance_tracking": P.ResonanceTrackingPlan,
     "persistent_step": P.PersistentStepPlan, "continuous": P.ContinuousPlan,
+    "field_angle": P.FieldAnglePlan,
 }
 KIND_LABELS = {
     "linear": "linear sweep", "list": "list of fields", "loop": "hysteresis loop",
     "grid": "grid (field inside temperature / frequency)", "time_series": "time series at fixed field",
     "resonance_tracking": "resonance tracking (cantilever)", "persistent_step": "persistent-mode step (magnet)",
     "continuous": "continuous ramp, read while the field moves",
+    "field_angle": "field angle (vector magnet, fixed |B|)",
 }
 # fields whose values are in the sweep axis units (T, or A for axis: current)
 AXIS_FIELDS = {("sweep", "start"), ("sweep", "stop"), ("sweep", "step"), ("values",), ("amplitude",),
@@ -51,6 +53,10 @@ HELP = {
     "max_data_at_risk_s": "at most this much data is lost in a crash",
     "virgin": "measure the virgin curve 0 -> +amplitude first",
     "return_between": "ramp back to the sweep start between outer values (else serpentine)",
+    "direction": "a vector magnet: the direction [x, y, z] the plan's fields point along "
+                 "(default: the station's)",
+    "magnitude_T": "the field's magnitude, held while its angle turns",
+    "angle": "polar: from +z toward the azimuth; azimuth: from +x in the plane at the polar angle",
 }
 
 INVALID_STYLE = "background-color: #ffe0e0; border: 1px solid #d00000;"

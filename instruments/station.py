@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from loopscope.instruments.roles import FieldLimits, InstrumentError, Role
+from loopscope.instruments.roles import FieldLimits, InstrumentError, Role, role_kind
 from loopscope.instruments.visa_interfaces import (OPTION_KEYS, InterfaceOptionError, check_options,
                                                 interface_of)
 from loopscope.safe_yaml import SafeYAMLError, load_yaml_file, load_yaml_text
@@ -35,7 +35,9 @@ SAFE_STATES = ("zero", "hold")
 DEFAULT_TIMEOUT_S = 2.0
 
 TOP_KEYS = {"station", "time_scale", "safe_state", "timeout_s", "visa_library", "description",
-            "overlap_reads", "instruments"}
+            "overlap_reads", "instruments", "vector_magnets"}
+#: the keys of a ``vector_magnets`` entry (instruments/roles/vector_magnet.py)
+VECTOR_MAGNET_KEYS = {"axes", "limit", "direction", "field_tolerance_T", "description"}
 # the interface options (baud_rate, parity, ..., read_termination) are
 # instruments.visa_interfaces.OPTION_KEYS, checked there against the resource's interface
 INSTRUMENT_KEYS = {"role", "driver", "resource", "settings", "limits", "timeout_s",
@@ -82,6 +84,16 @@ class StationConfig:
     visa_library: str = ""
     #: ask every instrument of a point before the first answers (see RoleContext)
     overlap_reads: bool = True
+    #: three-axis magnets made of three field sources: name -> VectorMagnetConfig
+    vector_magnets: dict = field(default_factory=dict)
+
+    def vector_axis_of(self, name: str):
+        """(vector magnet, axis) when instrument ``name`` is an axis of one, else None."""
+        for vm in self.vector_magnets.values():
+            for axis, inst in vm.axes.items():
+                if inst == name:
+                    return vm.name, axis
+        return None
 
     def of_kind(self, kind: str) -> dict[str, InstrumentConfig]:
         return {n: c for n, c in self.instruments.items() if c.role == kind}
@@ -445,10 +457,64 @@ def _validate(data: dict, text: str, where: str | None,
                 raise StationError(f"instrument {inst_name!r}: resource {res!r} is already used "
                                    f"by {seen[res]!r}; one session per instrument")
             seen[res] = inst_name
+    vector_magnets = _check_vector_magnets(data.get("vector_magnets"), configs)
     return StationConfig(name=name, time_scale=time_scale, safe_state=safe_state,
                          instruments=configs, source_text=text, timeout_s=timeout,
                          description=str(data.get("description", "")), path=where,
-                         visa_library=visa_library, overlap_reads=overlap_reads)
+                         visa_library=visa_library, overlap_reads=overlap_reads,
+                         vector_magnets=vector_magnets)
+
+
+def _check_vector_magnets(block, configs: dict) -> dict:
+    """``vector_magnets: {name: {axes: {x: .., y: .., z: ..}, limit: {...}, direction, ...}}``:
+    each axis a field source of the station on field (not current), no instrument on two axes."""
+    from loopscope.instruments.roles.vector_magnet import VectorMagnetConfig
+    from loopscope.instruments.vector_field_limit import AXES, limit_from_mapping, unit_vector
+    if block is None:
+        return {}
+    if not isinstance(block, dict) or not block:
+        raise StationError(f"station.vector_magnets must be a mapping of name to "
+                           f"{{axes, limit}}, got {block!r}")
+    out: dict = {}
+    taken: dict[str, str] = {}
+    for vname, entry in block.items():
+        where = f"vector_magnets.{vname}"
+        if not isinstance(vname, str) or not vname:
+            raise StationError(f"station.vector_magnets: name {vname!r} must be a string")
+        if vname in configs:
+            raise StationError(f"{where}: the name is already an instrument's; give the vector "
+                               f"magnet its own")
+        if not isinstance(entry, dict):
+            raise StationError(f"{where} must be a mapping with keys axes, limit, got {entry!r}")
+        for key in entry:
+            if key not in VECTOR_MAGNET_KEYS:
+                raise StationError(f"{where}: unknown key {key!r} (value {entry[key]!r}); allowed: "
+                                   f"{', '.join(sorted(VECTOR_MAGNET_KEYS))}")
+        axes = entry.get("axes")
+        if not isinstance(axes, dict) or set(axes) != set(AXES):
+            raise StationError(f"{where}.axes = {axes!r} must name an instrument for each of x, y, z")
+        for axis in AXES:
+            inst = axes[axis]
+            if inst not in configs:
+                raise StationError(f"{where}.axes.{axis} = {inst!r}: no such instrument in the station "
+                                   f"(it has {', '.join(configs)})")
+            if configs[inst].role != "field_source":
+                raise StationError(f"{where}.axes.{axis} = {inst!r} is a {configs[inst].role}, not a "
+                                   f"field_source")
+            if inst in taken:
+                raise StationError(f"{where}.axes.{axis} = {inst!r} is already the {taken[inst]}; "
+                                   f"one supply drives one axis")
+            taken[inst] = f"{axis} axis of {vname}"
+        if "limit" not in entry:
+            raise StationError(f"{where}: missing key 'limit' (e.g. {{shape: sphere, max_field_T: 1.0}}): "
+                               f"a vector magnet is rated as a whole, not only axis by axis")
+        limit = limit_from_mapping(entry["limit"], f"{where}.limit", StationError)
+        direction = unit_vector(entry.get("direction", [0, 0, 1]), f"{where}.direction", StationError)
+        tol = _number(entry.get("field_tolerance_T", 1e-4), f"{where}.field_tolerance_T",
+                      positive=True, allow_zero=False)
+        out[vname] = VectorMagnetConfig(vname, {a: axes[a] for a in AXES}, limit, direction, tol,
+                                        str(entry.get("description", "")))
+    return out
 
 
 # ======================================================================================
@@ -484,7 +550,12 @@ class Station:
     def of_kind(self, kind: str) -> dict[str, Role]:
         if kind not in ROLE_KINDS:
             raise StationError(f"unknown role kind {kind!r}; known: {', '.join(ROLE_KINDS)}")
-        return {n: r for n, r in self.roles.items() if self.config.instruments[n].role == kind}
+        return {n: r for n, r in self.roles.items() if self._kind_of(n, r) == kind}
+
+    def _kind_of(self, name: str, role: Role) -> str:
+        """The station kind of an instrument (its file's role), or of a vector magnet."""
+        cfg = self.config.instruments.get(name)
+        return cfg.role if cfg is not None else role_kind(role)
 
     @property
     def default_field_source(self) -> str | None:
@@ -506,7 +577,7 @@ class Station:
             try:
                 instruments[name] = role.snapshot()
             except InstrumentError as exc:
-                instruments[name] = {"role": self.config.instruments[name].role,
+                instruments[name] = {"role": self._kind_of(name, role),
                                      "resource": role.resource, "error": str(exc)}
         return {"station": self.name, "time_scale": self.time_scale,
                 "safe_state": self.safe_state, "overlap_reads": self.config.overlap_reads,
@@ -544,6 +615,10 @@ def build_roles(config: StationConfig, lock_wait_s: float = 0.0) -> dict[str, Ro
         # read by instruments.visa_interfaces.open_kwargs when the role opens its driver
         role.station_visa_options = {cfg.resource: dict(cfg.visa_options)}
         roles[name] = role
+    from loopscope.instruments.roles.vector_magnet import VectorMagnet
+    for name, vm in config.vector_magnets.items():
+        roles[name] = VectorMagnet(vm, {a: roles[inst] for a, inst in vm.axes.items()},
+                                   safe_state=config.safe_state)
     return roles
 
 

@@ -94,6 +94,24 @@ class Cantilever:
         current = r.current_A(B, T) * r.area_m2 * B * math.sin(r.theta_rad)
         return curvature, current
 
+    def ring_stiffness_terms_in_vector(self, B_vec, T: float) -> tuple[float, float]:
+        """The same two parts for a field vector, the lever bending about y: the flux is
+        Phi(alpha) = A B.n(alpha) with the normal swung toward the rings' in-plane tangent t,
+        so dPhi/dalpha = A B.t and d2Phi/dalpha2 = -Phi. k_mag = -(A B.t)^2 dI/dPhi + I Phi.
+        For B along z this is the pair above (B.t = B cos theta, Phi = A B sin theta)."""
+        r = self.rings
+        t = r.tilt_axis_tangent
+        flux = r.flux_of_vector_Wb(B_vec)
+        dflux = r.area_m2 * (B_vec[0] * t[0] + B_vec[1] * t[1] + B_vec[2] * t[2])
+        return -dflux ** 2 * r.didphi_at_flux(flux, T), r.current_at_flux_A(flux, T) * flux
+
+    def resonance_in_vector_Hz(self, B_vec, T: float) -> float:
+        """The resonance in a field vector (Bx, By, Bz): the rings' two terms as above, and the
+        lever's own background beta |B|^2."""
+        curvature, current = self.ring_stiffness_terms_in_vector(B_vec, T)
+        shift = self.f0 * (curvature + current) / (2 * self.k * self.lever_m ** 2)
+        return self.f0 + shift + self.beta * (B_vec[0] ** 2 + B_vec[1] ** 2 + B_vec[2] ** 2)
+
     def ring_shift_Hz(self, B: float, T: float) -> float:
         curvature, current = self.ring_stiffness_terms(B, T)
         return self.f0 * (curvature + current) / (2 * self.k * self.lever_m ** 2)

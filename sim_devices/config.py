@@ -11,6 +11,17 @@ from loopscope.safe_yaml import SafeYAMLError, load_yaml_file
 
 INSTRUMENT_NAMES = ("coil_supply", "magnet_supply", "gaussmeter", "nanovoltmeter", "lockin",
                     "lockin_sr860", "temperature_controller", "squid_controller", "source_meter")
+#: the x and y supplies of a three-axis vector magnet (``vector_magnet.enabled``): served only
+#: then, on the two ports after INSTRUMENT_NAMES'; the z axis is the magnet_supply
+VECTOR_AXIS_NAMES = ("magnet_supply_x", "magnet_supply_y")
+#: every slot a lab may have, and the axis each magnet slot drives
+ALL_INSTRUMENT_NAMES = INSTRUMENT_NAMES + VECTOR_AXIS_NAMES
+MAGNET_AXIS_OF_SLOT = {"magnet_supply": "z", "magnet_supply_x": "x", "magnet_supply_y": "y"}
+
+
+def lab_instrument_names(cfg: dict) -> tuple[str, ...]:
+    """The slots a lab of configuration ``cfg`` serves, in port order."""
+    return ALL_INSTRUMENT_NAMES if cfg["vector_magnet"]["enabled"] else INSTRUMENT_NAMES
 
 #: the models that can fill each instrument slot of the lab, the default first; a
 #: configuration's ``models`` section picks another (``models: {gaussmeter: lakeshore475}``).
@@ -25,6 +36,8 @@ MODEL_CHOICES = {
     "temperature_controller": ("lakeshore336", "lakeshore372"),
     "squid_controller": ("squid_fll",),
     "source_meter": ("keithley2400",),
+    "magnet_supply_x": ("ami430",),
+    "magnet_supply_y": ("ami430",),
 }
 
 FAULT_KINDS = ("timeout", "garbage", "drop", "slow", "quench", "refuse")
@@ -63,6 +76,22 @@ DEFAULTS: dict = {
         "switch_installed": True, "heater_warm_s": 20.0, "heater_cool_s": 30.0,
         "mismatch_tolerance_A": 0.1, "quench_dump_tau_s": 0.5,
         "voltage_limit_V": 2.0, "ramp_rate_A_per_s": 0.02, "current_limit_A": 90.0,
+    },
+    # a three-axis vector magnet: the magnet above is its z solenoid; x and y are split pairs on
+    # their own AMI 430s (magnet_supply_x, magnet_supply_y). Typical of a 9-1-1 T system: 1 T on
+    # each transverse axis, no persistent switch on them (docs/simulated_lab.md)
+    "vector_magnet": {
+        "enabled": False,
+        "x": {"coil_constant_T_per_A": 0.02, "inductance_H": 5.0, "max_current_A": 55.0,
+              "max_ramp_rate_A_per_s": 0.2, "persistent_decay_tau_years": 30.0,
+              "switch_installed": False, "heater_warm_s": 20.0, "heater_cool_s": 30.0,
+              "mismatch_tolerance_A": 0.1, "quench_dump_tau_s": 0.5,
+              "voltage_limit_V": 2.0, "ramp_rate_A_per_s": 0.05, "current_limit_A": 55.0},
+        "y": {"coil_constant_T_per_A": 0.02, "inductance_H": 5.0, "max_current_A": 55.0,
+              "max_ramp_rate_A_per_s": 0.2, "persistent_decay_tau_years": 30.0,
+              "switch_installed": False, "heater_warm_s": 20.0, "heater_cool_s": 30.0,
+              "mismatch_tolerance_A": 0.1, "quench_dump_tau_s": 0.5,
+              "voltage_limit_V": 2.0, "ramp_rate_A_per_s": 0.05, "current_limit_A": 55.0},
     },
     "cryostat": {
         # first_order: a sample temperature lagging toward what the LS336's heater holds
@@ -180,8 +209,11 @@ def validate_fault(f: dict, where: str = "faults") -> dict:
             raise ConfigError(f"unknown configuration key '{where}.{key}' (known: {', '.join(sorted(_FAULT_KEYS))})")
     if f.get("kind") not in FAULT_KINDS:
         raise ConfigError(f"{where}.kind: {f.get('kind')!r} is not one of {', '.join(FAULT_KINDS)}")
-    if f.get("instrument") not in INSTRUMENT_NAMES:
-        raise ConfigError(f"{where}.instrument: {f.get('instrument')!r} is not one of {', '.join(INSTRUMENT_NAMES)}")
+    if f.get("instrument") not in ALL_INSTRUMENT_NAMES:
+        raise ConfigError(f"{where}.instrument: {f.get('instrument')!r} is not one of {', '.join(ALL_INSTRUMENT_NAMES)}")
+    if f["kind"] == "quench" and f["instrument"] not in MAGNET_AXIS_OF_SLOT:
+        raise ConfigError(f"{where}.instrument: a quench fault needs a magnet supply "
+                          f"({', '.join(MAGNET_AXIS_OF_SLOT)}), got {f['instrument']!r}")
     if f["kind"] == "quench" and "field_T" not in f:
         raise ConfigError(f"{where}.field_T is required for a quench fault")
     if f["kind"] == "refuse" and not (isinstance(f.get("match"), str) and f["match"].strip()):
@@ -196,9 +228,9 @@ def validate_interfaces(interfaces, where: str = "interfaces") -> dict:
         raise ConfigError(f"{where} must be a mapping of instrument name to "
                           f"{' or '.join(INTERFACES)}, got {interfaces!r}")
     for name, kind in interfaces.items():
-        if name not in INSTRUMENT_NAMES:
+        if name not in ALL_INSTRUMENT_NAMES:
             raise ConfigError(f"unknown configuration key '{where}.{name}' (value {kind!r}; "
-                              f"known: {', '.join(INSTRUMENT_NAMES)})")
+                              f"known: {', '.join(ALL_INSTRUMENT_NAMES)})")
         if kind not in INTERFACES:
             raise ConfigError(f"{where}.{name}: {kind!r} is not one of {', '.join(INTERFACES)}")
     return dict(interfaces)
@@ -267,6 +299,22 @@ def _check_cryostat(cfg: dict) -> None:
                           "dilution_refrigerator (the 372 is the bridge of the dilution refrigerator)")
 
 
+def _check_vector_magnet(cfg: dict) -> None:
+    """The x and y supplies exist only on a vector magnet: a configuration that serves them,
+    injects faults into them or puts a model in their slot without one is a mistake."""
+    if cfg["vector_magnet"]["enabled"]:
+        return
+    for section in ("interfaces", "models"):
+        for name in cfg[section]:
+            if name in VECTOR_AXIS_NAMES:
+                raise ConfigError(f"{section}.{name}: the lab has no {name} without "
+                                  "vector_magnet.enabled: true")
+    for i, f in enumerate(cfg["faults"]):
+        if f.get("instrument") in VECTOR_AXIS_NAMES:
+            raise ConfigError(f"faults[{i}].instrument: the lab has no {f['instrument']} without "
+                              "vector_magnet.enabled: true")
+
+
 def load_config(config=None) -> dict:
     """Defaults merged with a dict, a YAML file path or None; raises ConfigError."""
     if config is None:
@@ -294,4 +342,5 @@ def load_config(config=None) -> dict:
     if not isinstance(cfg["faults"], list):
         raise ConfigError("faults must be a list")
     cfg["faults"] = [validate_fault(f, f"faults[{i}]") for i, f in enumerate(cfg["faults"])]
+    _check_vector_magnet(cfg)
     return cfg

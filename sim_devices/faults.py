@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from .config import validate_fault
+from .config import MAGNET_AXIS_OF_SLOT, validate_fault
 
 
 class Fault:
@@ -71,14 +71,16 @@ class FaultManager:
             f = Fault(spec, rng, t0)
             self._faults.append(f)
             if f.kind == "quench":
-                self.world.magnet.quench_field_T = float(f.field_T)
-                self.world.magnet.quench_field_after_s = f.after_s
+                magnet = self.world.magnets[MAGNET_AXIS_OF_SLOT[f.instrument]]
+                magnet.quench_field_T = float(f.field_T)
+                magnet.quench_field_after_s = f.after_s
             return f
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
-            self.world.magnet.quench_field_T = None
+            for magnet in self.world.magnets.values():
+                magnet.quench_field_T = None
 
     def check(self, instrument: str, is_query: bool, line: str = "") -> Fault | None:
         """The fault (if any) that fires for this message."""

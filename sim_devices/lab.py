@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .clock import SimClock
-from .config import INSTRUMENT_NAMES, MODEL_CHOICES, ConfigError, model_of
+from .config import (INSTRUMENT_NAMES, MAGNET_AXIS_OF_SLOT, MODEL_CHOICES,
+                     ConfigError, lab_instrument_names, model_of)
 from .faults import FaultManager
 from .instruments.ami430 import AMI430
 from .instruments.cryomagnetics4g import Cryomagnetics4G
@@ -40,6 +41,9 @@ MODEL_CLASSES = {
     "temperature_controller": {"lakeshore336": LakeShore336, "lakeshore372": LakeShore372},
     "squid_controller": {"squid_fll": SquidFLL},
     "source_meter": {"keithley2400": Keithley2400},
+    # a vector magnet's transverse axes (vector_magnet.enabled)
+    "magnet_supply_x": {"ami430": AMI430},
+    "magnet_supply_y": {"ami430": AMI430},
 }
 _PARAMS = {"gaussmeter": "gaussmeter", "nanovoltmeter": "nanovoltmeter", "lockin": "lockin",
            "lockin_sr860": "lockin", "source_meter": "source_meter"}
@@ -59,23 +63,35 @@ class SimulatedLab:
 
     def __init__(self, config: dict | str | Path | None = None, seed: int = 0, speed: float = 1.0,
                  host: str = "127.0.0.1", base_port: int | None = 0, serial=()):
-        highest = 65535 - (len(INSTRUMENT_NAMES) - 1)
+        self.clock = SimClock(speed)
+        self.world = World(config, seed=seed, clock=self.clock)
+        #: the slots this lab serves, in port order (a vector magnet adds its x and y supplies)
+        self.names = names = lab_instrument_names(self.world.config)
+        highest = 65535 - (len(names) - 1)
         if base_port and not 1 <= base_port <= highest:
-            raise ValueError(f"base port {base_port}: the {len(INSTRUMENT_NAMES)} instruments take ports "
-                             f"base..base+{len(INSTRUMENT_NAMES) - 1}, so give 1..{highest} "
+            raise ValueError(f"base port {base_port}: the {len(names)} instruments take ports "
+                             f"base..base+{len(names) - 1}, so give 1..{highest} "
                              f"(or 0 for free ports)")
         self.seed = seed
         self.host = host
         self.base_port = base_port or 0
-        self.clock = SimClock(speed)
-        self.world = World(config, seed=seed, clock=self.clock)
         self.faults = FaultManager(self.world, seed)
+        # the nine slots' generators as before a vector magnet existed (the same seed gives the
+        # same noise), the vector axes' after them
         children = np.random.SeedSequence([seed, 1]).spawn(len(INSTRUMENT_NAMES))
+        if len(names) > len(INSTRUMENT_NAMES):
+            children += np.random.SeedSequence([seed, 2]).spawn(len(names) - len(INSTRUMENT_NAMES))
         self.instruments = {}
-        for name, ss in zip(INSTRUMENT_NAMES, children):
+        for name, ss in zip(names, children):
             cls = MODEL_CLASSES[name][model_of(self.world.config, name)]
             params = self.world.config.get(_PARAMS.get(name, ""), {})
-            self.instruments[name] = cls(self.world, np.random.default_rng(ss), params)
+            vector_axis = name in MAGNET_AXIS_OF_SLOT and name != "magnet_supply"
+            if vector_axis:
+                params = {**params, "axis": MAGNET_AXIS_OF_SLOT[name]}
+            inst = cls(self.world, np.random.default_rng(ss), params)
+            if vector_axis:
+                inst.name = name
+            self.instruments[name] = inst
         fll_ctrl = self.instruments["squid_controller"]
         self.world.fll_noise_source = lambda: fll_ctrl.noise(self.world.fll.flux_noise_phi0)
         for spec in self.world.config["faults"]:
@@ -83,9 +99,9 @@ class SimulatedLab:
         self.server: LabServer | None = None
         interfaces = dict(self.world.config.get("interfaces", {}))
         for name in serial:
-            if name not in INSTRUMENT_NAMES:
+            if name not in names:
                 raise ConfigError(f"serial: unknown instrument {name!r} (known: "
-                                  f"{', '.join(INSTRUMENT_NAMES)})")
+                                  f"{', '.join(names)})")
         interfaces.update({name: "serial" for name in serial})
         for name, kind in interfaces.items():
             if kind == "serial" and self.instruments[name].serial_port is None:
@@ -93,7 +109,7 @@ class SimulatedLab:
                                   f"{self.instruments[name].model} (serial: "
                                   f"{', '.join(self.serial_capable()) or 'none'})")
         #: instrument names served on a serial pty (once started)
-        self.serial_names = [n for n in INSTRUMENT_NAMES if interfaces.get(n) == "serial"]
+        self.serial_names = [n for n in names if interfaces.get(n) == "serial"]
         #: those asked for serial but served on TCP (no ptys on this system), and why
         self.serial_skipped: dict[str, str] = {}
         if self.serial_names and not PTY_AVAILABLE:
@@ -104,7 +120,7 @@ class SimulatedLab:
 
     def serial_capable(self) -> list[str]:
         """The instruments the lab can serve on a serial port."""
-        return [n for n in INSTRUMENT_NAMES if self.instruments[n].serial_port is not None]
+        return [n for n in self.names if self.instruments[n].serial_port is not None]
 
     # ----------------------------------------------------------------- life cycle
     def start(self) -> "SimulatedLab":
@@ -112,7 +128,7 @@ class SimulatedLab:
             return self
         server = LabServer(self.host, self.faults)
         try:
-            for i, name in enumerate(INSTRUMENT_NAMES):
+            for i, name in enumerate(self.names):
                 if name in self.serial_names:
                     server.add_serial(name, self.instruments[name])
                 else:
@@ -155,7 +171,7 @@ class SimulatedLab:
     @property
     def interfaces(self) -> dict[str, str]:
         """Instrument name -> "serial" or "tcp", as served."""
-        return {n: "serial" if n in self.serial_names else "tcp" for n in INSTRUMENT_NAMES}
+        return {n: "serial" if n in self.serial_names else "tcp" for n in self.names}
 
     def serial_framing(self, name: str) -> dict:
         """What the client of a serial instrument set on its port (baud_rate, data_bits,
@@ -172,7 +188,7 @@ class SimulatedLab:
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, model, resource) for each instrument."""
         resources = self.resources
-        return [(n, self.instruments[n].model, resources.get(n, "")) for n in INSTRUMENT_NAMES]
+        return [(n, self.instruments[n].model, resources.get(n, "")) for n in self.names]
 
     # ----------------------------------------------------------------- command log
     def command_log(self) -> dict[str, list[str]]:

@@ -150,15 +150,40 @@ class RingArray:
     def flux_Wb(self, B: float) -> float:
         return self.area_m2 * B * math.sin(self.theta_rad)
 
-    def current_A(self, B: float, T: float) -> float:
-        """Total ensemble current I(Phi) at field B (T) and temperature T (K)."""
+    @property
+    def normal(self) -> tuple[float, float, float]:
+        """The rings' unit normal in the lab frame: in the xz plane, at theta from x, so that a
+        field along z makes the angle theta with the rings' plane."""
+        return (math.cos(self.theta_rad), 0.0, math.sin(self.theta_rad))
+
+    @property
+    def tilt_axis_tangent(self) -> tuple[float, float, float]:
+        """d(normal)/d(alpha) for a tilt alpha about y (a cantilever's bending): the in-plane
+        direction of the rings that the tilt swings the normal toward."""
+        return (-math.sin(self.theta_rad), 0.0, math.cos(self.theta_rad))
+
+    def flux_of_vector_Wb(self, B_vec) -> float:
+        """A B.n for a field vector (Bx, By, Bz), T."""
+        n = self.normal
+        return self.area_m2 * (B_vec[0] * n[0] + B_vec[1] * n[1] + B_vec[2] * n[2])
+
+    def current_at_flux_A(self, flux_Wb: float, T: float) -> float:
+        """Total ensemble current I(Phi) at flux Phi (Wb) through each ring, temperature T (K)."""
         c = self.coefficients_A(T)
         p = np.arange(1, self.n_harmonics + 1)
-        return float(np.sum(c * np.sin(2 * np.pi * p * self.flux_Wb(B) / PHI0_NORMAL)))
+        return float(np.sum(c * np.sin(2 * np.pi * p * flux_Wb / PHI0_NORMAL)))
+
+    def current_A(self, B: float, T: float) -> float:
+        """Total ensemble current I(Phi) at field B (T, along z) and temperature T (K)."""
+        return self.current_at_flux_A(self.flux_Wb(B), T)
 
     def didphi_weighted_cos(self, B: float, T: float) -> float:
         """sum_p (2 pi p / Phi0) I_p cos(2 pi p Phi/Phi0 + phi_p), A/Wb (the cantilever term)."""
+        return self.didphi_at_flux(self.flux_Wb(B), T)
+
+    def didphi_at_flux(self, flux_Wb: float, T: float) -> float:
+        """dI/dPhi at flux Phi (Wb) through each ring, A/Wb."""
         c = self.coefficients_A(T)
         p = np.arange(1, self.n_harmonics + 1)
         return float(np.sum(c * 2 * np.pi * p / PHI0_NORMAL
-                            * np.cos(2 * np.pi * p * self.flux_Wb(B) / PHI0_NORMAL)))
+                            * np.cos(2 * np.pi * p * flux_Wb / PHI0_NORMAL)))

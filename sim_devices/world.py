@@ -51,6 +51,14 @@ def build_sample(scfg: dict, rng):
     raise ValueError(f"sample.kind: unknown {kind!r}")
 
 
+def _magnet(m: dict) -> SuperconductingMagnet:
+    return SuperconductingMagnet(
+        m["coil_constant_T_per_A"], m["inductance_H"], m["max_current_A"], m["max_ramp_rate_A_per_s"],
+        m["persistent_decay_tau_years"] * YEAR_S, m["switch_installed"], m["heater_warm_s"],
+        m["heater_cool_s"], m["mismatch_tolerance_A"], m["quench_dump_tau_s"], m["voltage_limit_V"],
+        m["ramp_rate_A_per_s"], m["current_limit_A"])
+
+
 def build_cryostat(cr: dict):
     """The cryostat of cryostat.kind: the first-order one, or a dilution refrigerator."""
     if cr["kind"] == "dilution_refrigerator":
@@ -73,12 +81,14 @@ class World:
         c = cfg["coil"]
         self.coil = HelmholtzCoil(c["radius_m"], c["turns"], c["inductance_H"], c["resistance_ohm"],
                                   c["loop_time_constant_s"], c["max_current_A"], c["max_voltage_V"])
-        m = cfg["magnet"]
-        self.magnet = SuperconductingMagnet(
-            m["coil_constant_T_per_A"], m["inductance_H"], m["max_current_A"], m["max_ramp_rate_A_per_s"],
-            m["persistent_decay_tau_years"] * YEAR_S, m["switch_installed"], m["heater_warm_s"],
-            m["heater_cool_s"], m["mismatch_tolerance_A"], m["quench_dump_tau_s"], m["voltage_limit_V"],
-            m["ramp_rate_A_per_s"], m["current_limit_A"])
+        self.magnet = _magnet(cfg["magnet"])
+        #: the magnet of each field axis: the solenoid along z, and on a vector magnet
+        #: (vector_magnet.enabled) the x and y split pairs
+        self.magnets = {"z": self.magnet}
+        self.vector = bool(cfg["vector_magnet"]["enabled"])
+        if self.vector:
+            self.magnets["x"] = _magnet(cfg["vector_magnet"]["x"])
+            self.magnets["y"] = _magnet(cfg["vector_magnet"]["y"])
         self.cryostat = build_cryostat(cfg["cryostat"])
         self.sample = build_sample(cfg["sample"], world_rng)
         self.sample_kind = cfg["sample"]["kind"]
@@ -101,8 +111,26 @@ class World:
     # ----------------------------------------------------------------- state queries (no advance)
     @property
     def field_T(self) -> float:
-        """Field at the sample: coil + magnet (coaxial, along z)."""
+        """Field at the sample along z: coil + magnet (coaxial). A single-axis Hall probe along
+        z reads this, and the samples other than rings answer to it."""
         return self.coil.field_T + self.magnet.field_T
+
+    @property
+    def field_vector_T(self) -> tuple[float, float, float]:
+        """(Bx, By, Bz) at the sample: the x and y split pairs of a vector magnet (zero
+        without one) and field_T along z."""
+        if not self.vector:
+            return (0.0, 0.0, self.field_T)
+        return (self.magnets["x"].field_T, self.magnets["y"].field_T, self.field_T)
+
+    def _ring_current_A(self, rings) -> float:
+        """The rings' current in the field at the sample. Without a vector magnet the field is
+        along z and the rings' own theta_deg is its angle to their plane; with one, the
+        rings' plane is fixed in the lab (normal in the xz plane at theta_deg from x, so that
+        a field along z makes theta_deg with it) and the flux is A B.n."""
+        if not self.vector:
+            return rings.current_A(self.field_T, self.temperature_K)
+        return rings.current_at_flux_A(rings.flux_of_vector_Wb(self.field_vector_T), self.temperature_K)
 
     @property
     def temperature_K(self) -> float:
@@ -111,7 +139,7 @@ class World:
     def sample_moment_Am2(self) -> float:
         if self.sample_kind == "rings":
             r = self.sample
-            return r.current_A(self.field_T, self.temperature_K) * r.area_m2
+            return self._ring_current_A(r) * r.area_m2
         return self.sample.moment_Am2(self.field_T, self.temperature_K, self.t)
 
     def squid_flux_phi0(self) -> float:
@@ -120,7 +148,7 @@ class World:
         s = self.squid_cfg
         B, T = self.field_T, max(self.temperature_K, 1e-6)
         if self.sample_kind == "rings":
-            phi = s["mutual_inductance_H"] * self.sample.current_A(B, T) / PHI0_SC
+            phi = s["mutual_inductance_H"] * self._ring_current_A(self.sample) / PHI0_SC
         else:
             phi = s["coupling_phi0_per_Am2"] * self.sample.moment_Am2(B, T, self.t)
         return (phi + s["background_curie_phi0_K_per_T"] / T * B
@@ -131,6 +159,8 @@ class World:
         return self.wire.resistance_ohm(self.temperature_K, self.field_T)
 
     def cantilever_resonance_Hz(self) -> float:
+        if self.vector:
+            return self.cantilever.resonance_in_vector_Hz(self.field_vector_T, self.temperature_K)
         return self.cantilever.resonance_Hz(self.field_T, self.temperature_K)
 
     # ----------------------------------------------------------------- evolution
@@ -160,12 +190,16 @@ class World:
         target, v_c = coil._target_and_compliance()
         i_max = v_c / coil.R if coil.R > 0 else math.inf
         target = max(-i_max, min(i_max, target))
-        return abs(target - coil.current_A) > 1e-9 or self.magnet.state in (RAMPING, ZEROING, QUENCH,
-                                                                               HEATING, COOLING)
+        return abs(target - coil.current_A) > 1e-9 or any(
+            m.state in (RAMPING, ZEROING, QUENCH, HEATING, COOLING) for m in self.magnets.values())
 
     def _step(self, h: float) -> None:
         self.coil.advance(h)
         self.magnet.advance(h, self.field_T)
+        if self.vector:
+            # a quench fault's field on a transverse axis is that axis's own field
+            for axis in ("x", "y"):
+                self.magnets[axis].advance(h, self.magnets[axis].field_T)
         self.cryostat.advance(h)
         self.t += h
         if self.sample_kind == "soft_core":

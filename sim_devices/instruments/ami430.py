@@ -62,10 +62,16 @@ class AMI430(SimInstrument):
     query_error_texts = {-113: (-201, "Unrecognized query")}
     register_value_error = (-102, "Invalid argument")   # "enable values must be 0..255"
 
+    @property
+    def magnet(self):
+        """The magnet this programmer drives: the z solenoid, or on a vector magnet the x or y
+        split pair (params["axis"], given by the lab for magnet_supply_x / _y)."""
+        return self.world.magnets[self.params.get("axis", "z")]
+
     def setup(self):
         self.field_units = 0      # 0 kG, 1 T
         self.rate_units = 0       # 0 s, 1 min
-        m = self.world.magnet
+        m = self.magnet
         # the switch heater current (mA): a setting of the programmer, not used by the physics
         # (the switch here is warm HTIME s after PS 1, whatever the current)
         self.heater_current_mA = float(self.params.get("switch_heater_current_mA", 41.0))
@@ -125,7 +131,7 @@ class AMI430(SimInstrument):
         r("SYST:REM", lambda a: None)
 
     def reset(self):
-        m = self.world.magnet
+        m = self.magnet
         m.pause()
         self.field_units = 0
         self.rate_units = 0
@@ -140,7 +146,7 @@ class AMI430(SimInstrument):
 
     def _amps_per_unit(self):
         """A per field unit (kG or T): 1 / (coil constant in that unit)."""
-        return 1.0 / (self.world.magnet.coil_constant * self._fscale())
+        return 1.0 / (self.magnet.coil_constant * self._fscale())
 
     @staticmethod
     def _bit(a):
@@ -158,7 +164,7 @@ class AMI430(SimInstrument):
 
     def _ps(self, a):
         on = bool(self._bit(a))
-        m = self.world.magnet
+        m = self.magnet
         if on and not m.switch_installed:
             raise CommandError(-107, "No switch installed", native=True)   # the 420's code
         was_on = m.heater_on
@@ -168,13 +174,13 @@ class AMI430(SimInstrument):
 
     def _persistent(self) -> bool:
         """PERS?: a switch installed, its heater off and the switch cooled."""
-        m = self.world.magnet
+        m = self.magnet
         return m.switch_installed and not m.heater_on and m.state != mg.COOLING
 
     def _magnet_current(self) -> float:
         """CURR:MAG?: the measured magnet current, or, with the switch cold, the current when
         persistent mode was entered (a quench is seen: the 430 detects it)."""
-        m = self.world.magnet
+        m = self.magnet
         if m.switch_installed and not m.heater_on and not m.quenched:
             return self.persistent_current_A
         return m.I_m
@@ -185,7 +191,7 @@ class AMI430(SimInstrument):
         to the supply, so it is refused (the simulator's own -300) unless the two currents
         agree and nothing is ramping or switching."""
         installed = bool(self._bit(a))
-        m = self.world.magnet
+        m = self.magnet
         if installed == m.switch_installed:
             return
         if m.state in (mg.RAMPING, mg.ZEROING, mg.MANUAL_UP, mg.MANUAL_DOWN, mg.HEATING, mg.COOLING):
@@ -220,7 +226,7 @@ class AMI430(SimInstrument):
     def status_byte(self) -> int:
         """*STB? of the 430 (4.2.3.1): bit 1 external rampdown (never, here), bit 2 quench,
         bit 3 message available, bit 5 standard event summary, bit 6 status byte summary."""
-        stb = 4 if self.world.magnet.quenched else 0
+        stb = 4 if self.magnet.quenched else 0
         if self._output_pending:
             stb |= 8
         if self.esr & self.ese:
@@ -233,16 +239,16 @@ class AMI430(SimInstrument):
         v = self.one_float(a)
         if not 0 < v <= 20:
             raise CommandError(-222, f"voltage limit {v} V outside (0, 20]")
-        self.world.magnet.voltage_limit_V = v
+        self.magnet.voltage_limit_V = v
 
     def _ilim(self, a):
         v = self.one_float(a)
         if not 0 < v <= 1000:
             raise CommandError(-222, f"current limit {v} A outside (0, 1000]")
-        self.world.magnet.current_limit_A = v
+        self.magnet.current_limit_A = v
 
     def _target(self, amps):
-        m = self.world.magnet
+        m = self.magnet
         if abs(amps) > m.current_limit_A * (1 + 1e-9):
             raise CommandError(-222, f"target {amps:.6g} A exceeds the current limit {m.current_limit_A:g} A")
         m.target_A = amps
@@ -251,7 +257,7 @@ class AMI430(SimInstrument):
         v = self.one_float(a)
         if v != int(v) or not 1 <= v <= mg.MAX_SEGMENTS:
             raise CommandError(-222, f"ramp segments {a!r} outside 1..{mg.MAX_SEGMENTS}")
-        self.world.magnet.segment_count = int(v)
+        self.magnet.segment_count = int(v)
 
     def _segment_index(self, value: float) -> int:
         if value != int(value) or not 1 <= value <= mg.MAX_SEGMENTS:
@@ -259,7 +265,7 @@ class AMI430(SimInstrument):
         return int(value) - 1
 
     def _segment_reply(self, k: int, field: bool) -> str:
-        m = self.world.magnet
+        m = self.magnet
         if k >= m.segment_count:
             raise CommandError(-222, f"ramp segment {k + 1} is beyond the {m.segment_count} in use")
         rate_A_s, upper_A = m.segments[k]
@@ -277,7 +283,7 @@ class AMI430(SimInstrument):
         rate = v[1] / self._tscale() * to_A
         if not rate > 0:
             raise CommandError(-222, f"ramp rate must be > 0, got {v[1]}")
-        segment = self.world.magnet.segments[k]
+        segment = self.magnet.segments[k]
         segment[0] = rate
         if len(v) == 3:
             if v[2] < 0:
@@ -286,6 +292,6 @@ class AMI430(SimInstrument):
 
     def _qu(self, a):
         if self._bit(a):
-            self.world.magnet.quench("quench set by QU 1")
+            self.magnet.quench("quench set by QU 1")
         else:
-            self.world.magnet.reset_quench()
+            self.magnet.reset_quench()

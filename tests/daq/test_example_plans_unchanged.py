@@ -41,5 +41,9 @@ def test_example_plan_is_unchanged(today, name):
             for key, value in b.items():
                 if isinstance(value, str):
                     assert a[key] == value, f"{where}: {key} changed"
+                elif isinstance(value, list):   # a field vector
+                    assert len(a[key]) == len(value) and all(
+                        math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-15) for x, y in zip(a[key], value)), \
+                        f"{where}: {key} changed"
                 else:
                     assert math.isclose(a[key], value, rel_tol=1e-12), f"{where}: {key} changed"

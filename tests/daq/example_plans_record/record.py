@@ -30,7 +30,7 @@ CODE_PLANS = [("plans_in_python/field_steps.py:steps_up_and_back", {}),
 
 
 def plan_record(plan, tmp: Path) -> dict:
-    station = example_station()
+    station = example_station(vector_magnet=plan.model.source == "vector_magnet")
     runner = Runner(station, plan, tmp / "unused.h5")
     signal, axes = runner._signal_and_axes()
     record = {
