@@ -17,13 +17,20 @@ DEMO_RUNS = (
 )
 
 
-def _lab_model(lab, slot: str) -> str:
-    """The model in a slot of a lab in this process (SimulatedLab: its world's configuration) or
-    in a child process (LabProcess: the configuration it was started with)."""
-    from loopscope.sim_devices.config import load_config, model_of
+def _lab_config(lab) -> dict:
+    """The configuration of a lab in this process (SimulatedLab: its world's) or in a child
+    process (LabProcess: the one it was started with)."""
+    from loopscope.sim_devices.config import load_config
 
     world = getattr(lab, "world", None)
-    return model_of(world.config if world is not None else load_config(lab.config), slot)
+    return world.config if world is not None else load_config(lab.config)
+
+
+def _lab_model(lab, slot: str) -> str:
+    """The model in a slot of the lab."""
+    from loopscope.sim_devices.config import model_of
+
+    return model_of(_lab_config(lab), slot)
 
 
 def simulated_station(lab, speed: float, **top) -> dict:
@@ -37,6 +44,13 @@ def simulated_station(lab, speed: float, **top) -> dict:
         dr, _ = load_yaml_file(SIMULATED_STATION.with_name("station_sim_dilution_fridge.yaml"),
                                label="station file")
         data["instruments"]["temperature_controller"] = dr["instruments"]["temperature_controller"]
+    if _lab_config(lab)["vector_magnet"]["enabled"]:
+        # a vector-magnet lab: the x and y supplies and the vector magnet of its station
+        vm, _ = load_yaml_file(SIMULATED_STATION.with_name("station_sim_vector_magnet.yaml"),
+                               label="station file")
+        for name in ("magnet_supply_x", "magnet_supply_y"):
+            data["instruments"][name] = vm["instruments"][name]
+        data["vector_magnets"] = vm["vector_magnets"]
     data["time_scale"] = speed
     data.update(top)
     for name, entry in data["instruments"].items():

@@ -218,7 +218,7 @@ def _check_vector_source(plan: Plan, where: str, source: str, info: dict) -> Non
             at = f"at polar {polar[k]:g} deg, azimuth {azimuth[k]:g} deg the field ({bx:.6g}, {by:.6g}, {bz:.6g}) T"
             value = float(polar[k] if m.angle == "polar" else azimuth[k])
         else:
-            at = f"the field ({bx:.6g}, {by:.6g}, {bz:.6g}) T along direction {list(np.round(direction, 6))}"
+            at = f"the field ({bx:.6g}, {by:.6g}, {bz:.6g}) T along direction {[round(float(x), 6) for x in direction]}"
             value = None
         raise PlanError.at(where, keys[k], f"{at} is {problem} of {source}", value)
 

@@ -17,7 +17,7 @@ from loopscope.cli import main
 EXAMPLES = sorted(p.name for p in PLANS_DIR.glob("*.yaml"))
 SAMPLE_FOR = {"hysteresis_loop.yaml": "soft_core"}
 #: plans written for another lab than the default one: its profile
-PROFILE_FOR = {"thouless_series_dilution.yaml": "dilution_fridge"}
+PROFILE_FOR = {"thouless_series_dilution.yaml": "dilution_fridge", "field_angle_sweep.yaml": "vector_magnet"}
 
 
 def run_cli(*args):

@@ -9,7 +9,8 @@ from loopscope.sim_devices.lab import MODEL_CLASSES, SimulatedLab
 
 
 def test_every_slot_lists_the_same_models_in_config_and_lab():
-    assert set(C.MODEL_CHOICES) == set(C.INSTRUMENT_NAMES) == set(MODEL_CLASSES)
+    assert set(C.MODEL_CHOICES) == set(C.ALL_INSTRUMENT_NAMES) == set(MODEL_CLASSES)
+    assert set(C.ALL_INSTRUMENT_NAMES) - set(C.INSTRUMENT_NAMES) == set(C.VECTOR_AXIS_NAMES)
     for name, choices in C.MODEL_CHOICES.items():
         assert set(choices) == set(MODEL_CLASSES[name]), name
 
@@ -22,7 +23,7 @@ def test_a_bad_models_entry_names_its_key_and_value():
 
 
 def test_the_default_model_fills_each_slot():
-    lab = SimulatedLab(seed=0)
+    lab = SimulatedLab({"vector_magnet": {"enabled": True}}, seed=0)
     for name, choices in C.MODEL_CHOICES.items():
         assert type(lab.instruments[name]) is MODEL_CLASSES[name][choices[0]]
 
