@@ -5,8 +5,8 @@ The safety rules, all kept here so that no plan can get around them:
 
 - the target vector is checked against the vector limit (instruments/vector_field_limit.py)
   and against every axis's own limits before anything is sent (LimitError);
-- the axes whose magnitude decreases are ramped first (an axis that changes sign goes to zero
-  first), and only once they hold are the others ramped: every vector on the way is then
+- the axes whose magnitude decreases are ramped first, and only once they hold are the others
+  (an axis whose magnitude is unchanged, or grows, goes second): every vector on the way is then
   within the limit when the start and the target are (the limit is monotone in the components'
   magnitudes), whatever the axes' rates;
 - the safe state ("zero") starts every axis toward zero at once (every magnitude decreases),
@@ -151,11 +151,9 @@ class VectorMagnet(FieldSource):
         for a, now, goal in zip(AXES, present, target):
             if abs(goal - now) <= tol:
                 continue
-            if abs(now) > tol and (goal * now < 0):
-                first[a] = 0.0         # through zero: down first, up on the other side after
-                if abs(goal) > tol:
-                    second[a] = goal
-            elif abs(goal) < abs(now):
+            # an axis that changes sign passes through magnitudes up to the larger of its two
+            # ends, so it belongs with the set of that end: no stop at zero is needed
+            if abs(goal) < abs(now):
                 first[a] = goal
             else:
                 second[a] = goal

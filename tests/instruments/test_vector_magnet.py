@@ -231,13 +231,20 @@ def test_the_same_axes_ramped_at_once_would_leave_the_limit():
     assert axes["z"].sent == [0.0] and axes["x"].sent == [0.95]
 
 
-def test_an_axis_that_changes_sign_goes_through_zero_first():
+def test_an_axis_that_changes_sign_goes_with_its_larger_end():
+    """x shrinks through zero (first), z turns over at equal magnitude (second: QCoDeS's
+    AMIModel4303D default ramp compares magnitudes strictly both ways and never ramps such an
+    axis), y grows through zero (second)."""
     clock = Clock()
     vm, axes = vector_magnet(SPHERE, [1.0, 1.0, 1.0], clock)
-    axes["x"].field = axes["x"].target = 0.5
-    axes["z"].field = axes["z"].target = -0.5
-    path_of(vm, axes, clock, (-0.8, 0.0, 0.5))
-    assert axes["x"].sent == [0.0, -0.8] and axes["z"].sent == [0.0, 0.5]
+    for a, b in zip("xyz", (0.5, 0.1, -0.5)):
+        axes[a].field = axes[a].target = b
+    vm.start_ramp_vector((-0.2, -0.3, 0.5), 1.0)
+    assert axes["x"].sent == [-0.2] and axes["y"].sent == [] and axes["z"].sent == []
+    while not vm.is_settled():
+        clock.t += 0.01
+    assert axes["y"].sent == [-0.3] and axes["z"].sent == [0.5]
+    assert [ax.field for ax in axes.values()] == pytest.approx([-0.2, -0.3, 0.5])
 
 
 def test_a_target_outside_the_limit_is_refused_before_anything_is_sent():
