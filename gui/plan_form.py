@@ -326,7 +326,9 @@ class PlanForm(QWidget):
             name = ed.path[-1]
             unit = _units_for(ed.path, name)
             hint = ""
-            if ed.path in AXIS_FIELDS:
+            if self.kind == "field_angle" and ed.path[0] == "sweep" and name != "points":
+                unit = "deg"           # a field-angle sweep turns the field: its sweep is in degrees
+            elif ed.path in AXIS_FIELDS:
                 unit = "T" if axis == "field" else "A"
                 if name == "step":
                     pass
@@ -547,6 +549,14 @@ class PlanEditor(QWidget):
         parts = []
         for src in self.station_info["sources"]:
             lim = self.station_info["limits"][src]
+            if "vector" in lim:        # a vector magnet: its limit, and its axes
+                axes = ", ".join(f"{a}: {inst}" for a, (inst, _) in lim["vector"]["axes"].items())
+                parts.append(f"{src}: {lim['vector']['limit'].describe()}, ramp ≤ "
+                             f"{lim.get('max_ramp_rate_T_per_min', math.inf):g} T/min ({axes})")
+                continue
+            if "vector_axis_of" in lim:
+                parts.append(f"{src}: an axis of {lim['vector_axis_of'][0]} (swept through it)")
+                continue
             parts.append(f"{src}: |B| ≤ {lim.get('max_field_T', math.inf):g} T, "
                          f"|I| ≤ {lim.get('max_current_A', math.inf):g} A, "
                          f"ramp ≤ {lim.get('max_ramp_rate_T_per_min', math.inf):g} T/min"

@@ -4,6 +4,7 @@
     python -m loopscope.gui.screenshots docs/screenshots          one PNG per tab (the user guide's pictures)
     python -m loopscope.gui.screenshots docs/screenshots queue    the queue tab's alone
     python -m loopscope.gui.screenshots docs/screenshots code     a plan in Python with its I-V traces
+    python -m loopscope.gui.screenshots docs/screenshots angle    a field-angle sweep on a vector magnet
 """
 from __future__ import annotations
 
@@ -179,6 +180,37 @@ def code_plan_sweep(out_dir: Path, speed: float = 500.0) -> Path:
                         out_dir, speed)
 
 
+FIELD_ANGLE = {
+    "title": "Rings against the field angle, 0.05 T (screenshot)", "kind": "field_angle",
+    "source": "vector_magnet", "detectors": ["squid_controller", "gaussmeter", "temperature_controller"],
+    "magnitude_T": 0.05, "angle": "polar", "azimuth_deg": 0.0,
+    "sweep": {"start": 0.0, "stop": 90.0, "step": 1.0}, "ramp_rate_T_per_min": 0.2,
+    "settle": {"wait_for_holding": True},
+}
+
+
+def field_angle_sweep(out_dir: Path, speed: float = 2000.0) -> Path:
+    """The Sweep tab after a field-angle sweep on the simulated vector magnet: the rings' flux
+    against the polar angle as the field turns out of their normal."""
+    app = _app()
+    from loopscope.gui.session import StationSession
+    out_dir = Path(out_dir).resolve()
+    with _scratch_folder() as tmp:
+        session = StationSession.simulated(speed=speed, sample="rings",
+                                           config={"vector_magnet": {"enabled": True}})
+        w = _window(session, tmp)
+        try:
+            _run(w, FIELD_ANGLE, timeout_s=600)
+            w.live.set_y(["flux_phi0"])
+            wait_until(lambda: False, 0.4)
+            return _save(w, out_dir / "sweep_field_angle.png")
+        finally:
+            w.poller.stop()
+            w.close()
+            session.close()
+            app.processEvents()
+
+
 def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
     """One PNG per tab for the user guide."""
     app = _app()
@@ -231,8 +263,8 @@ def all_tabs(out_dir: Path, speed: float = 500.0) -> list[Path]:
 
 
 if __name__ == "__main__":
-    # python -m loopscope.gui.screenshots docs/screenshots [queue | code]
+    # python -m loopscope.gui.screenshots docs/screenshots [queue | code | angle]
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
-    alone = {"queue": queue_tab, "code": code_plan_sweep}
+    alone = {"queue": queue_tab, "code": code_plan_sweep, "angle": field_angle_sweep}
     for p in [alone[sys.argv[2]](target)] if sys.argv[2:3] and sys.argv[2] in alone else all_tabs(target):
         print(p)

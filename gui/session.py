@@ -35,12 +35,14 @@ class StationSession(QObject):
         self._connecting = False   # between connect_async() and its connected/failed signal
 
     @classmethod
-    def simulated(cls, speed: float = 50.0, sample: str = "soft_core", seed: int = 1):
-        """Start the simulated lab in its own process on free ports."""
+    def simulated(cls, speed: float = 50.0, sample: str = "soft_core", seed: int = 1,
+                  config: dict | None = None):
+        """Start the simulated lab in its own process on free ports (``config``: more of its
+        configuration, e.g. ``{"vector_magnet": {"enabled": True}}``)."""
         from loopscope.daq.demo import simulated_station
         from loopscope.sim_devices.lab_process import LabProcess
 
-        lab = LabProcess({"sample": {"kind": sample}}, seed=seed, speed=speed).start()
+        lab = LabProcess({"sample": {"kind": sample}, **(config or {})}, seed=seed, speed=speed).start()
         return cls(simulated_station(lab, speed), lab=lab,
                    description=f"simulated lab (sample {sample}, seed {seed}, speed x{speed:g})")
 

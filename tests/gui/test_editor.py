@@ -85,3 +85,35 @@ def test_units_follow_the_axis(editor):
     assert editor.form.editors["sweep.stop"].units_label.text().startswith("T")
     editor.form.editors["axis"].widget.setCurrentIndex(editor.form.editors["axis"].widget.findData("current"))
     assert editor.form.editors["sweep.stop"].units_label.text().startswith("A")
+
+
+def vector_station():
+    """A memory station whose source is a vector magnet of three memory axes (1 T sphere)."""
+    from loopscope.instruments.memory import MemoryFieldSource
+    from loopscope.instruments.roles import FieldLimits
+    from loopscope.instruments.roles.vector_magnet import VectorMagnet, VectorMagnetConfig
+    from loopscope.instruments.vector_field_limit import VectorFieldLimit
+
+    station = MemoryStation()
+    axes = {a: MemoryFieldSource(f"magnet_{a}", FieldLimits(1.0, 100.0, 1.0), 0.02) for a in "xyz"}
+    del station.roles["field_source"]
+    station.roles.update({ax.name: ax for ax in axes.values()})
+    config = VectorMagnetConfig("vector_magnet", {a: ax.name for a, ax in axes.items()},
+                                VectorFieldLimit("sphere", max_field_T=1.0))
+    station.roles["vector_magnet"] = VectorMagnet(config, axes)
+    return station
+
+
+def test_a_field_angle_plan_in_the_form(qtbot):
+    from loopscope.gui.plan_form import PlanEditor
+    e = PlanEditor(vector_station())
+    qtbot.addWidget(e)
+    e.set_plan_dict({"title": "t", "kind": "field_angle", "source": "vector_magnet", "magnitude_T": 0.5,
+                     "sweep": {"start": 0, "stop": 90, "step": 10}})
+    assert e.valid, e.error_label.text()
+    assert e.form.editors["sweep.start"].units_label.text() == "deg"
+    assert "|B| <= 1 T (sphere)" in e.limits_label.text()
+    assert "magnet_x: an axis of vector_magnet" in e.limits_label.text()
+    e.form.editors["magnitude_T"].widget.setText("1.5")
+    assert not e.valid and e.is_marked("sweep")
+    assert "outside the vector limit" in e.error_label.text()
