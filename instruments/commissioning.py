@@ -76,6 +76,8 @@ def check_station(source, resources=None, lock_wait_s: float = 0.0,
     reports: list[InstrumentReport] = []
     try:
         for name, role in roles.items():
+            if name not in config.instruments:
+                continue           # a vector magnet: its axes are the instruments (below)
             cfg = config.instruments[name]
             report = InstrumentReport(name, cfg.role, getattr(role, "model", cfg.driver),
                                       cfg.resource, interface_of(cfg.resource))
@@ -118,6 +120,40 @@ def _across_instruments(config, roles, reports) -> list[Finding]:
             else:
                 out.append(Finding(f"{probe_name} range vs {source_name}",
                                    f"{full_scale:g} T full scale", f"max_field_T {max_T:g} T", OK))
+    for vname, vm in config.vector_magnets.items():
+        out.extend(_vector_magnet_findings(vname, vm, roles, reachable))
+    return out
+
+
+def _vector_magnet_findings(vname, vm, roles, reachable) -> list[Finding]:
+    """A vector magnet's axes, read (queries only): where the field vector is now against the
+    vector limit, and each axis's own field limit against what the vector limit allows along it."""
+    from loopscope.instruments.vector_field_limit import AXES
+    out: list[Finding] = []
+    limit = vm.limit
+    for a in AXES:
+        along = [1.0 if b == a else 0.0 for b in AXES]
+        reach = 1.0 / max(1e-300, 1.0 + float(limit.excess([along])[0]))   # |B| the limit allows along a
+        own = roles[vm.axes[a]].limits.max_field_T
+        if own > reach * (1 + 1e-9):
+            out.append(Finding(f"{vname} {a} axis", f"{vm.axes[a]} max_field_T {own:g} T",
+                               f"vector limit {limit.describe()}", NOTE,
+                               f"along {a} the vector limit allows {reach:g} T, less than the axis's "
+                               f"own {own:g} T: the vector limit governs"))
+    if not all(vm.axes[a] in reachable for a in AXES):
+        return out
+    try:
+        present = [roles[vm.axes[a]].read_field_T() for a in AXES]
+    except Exception as exc:   # a commissioning report goes on
+        out.append(Finding(f"{vname} field vector", "unreadable", "", WARNING, str(exc)))
+        return out
+    said = "(" + ", ".join(f"{b:.6g}" for b in present) + ") T"
+    if limit.allows(present):
+        out.append(Finding(f"{vname} field vector", said, limit.describe(), OK))
+    else:
+        out.append(Finding(f"{vname} field vector", said, limit.describe(), WARNING,
+                           f"the magnet is outside its vector limit now; a run's first ramp brings the "
+                           f"shrinking axes down first, but find out who set it there"))
     return out
 
 

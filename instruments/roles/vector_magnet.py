@@ -59,6 +59,7 @@ class VectorMagnet(FieldSource):
         self.station_direction = tuple(config.direction)
         self.direction = self.station_direction
         self._pending: dict[str, float] = {}   # the second set of axes, started once the first holds
+        self._second_half = False               # the first set holds; the second is being started
         self._moving: set[str] = set()          # the axes ramping now
         self._rate = 0.0
         self._target = (math.nan, math.nan, math.nan)
@@ -164,18 +165,18 @@ class VectorMagnet(FieldSource):
             if norm > tol:
                 self.direction = tuple(v / norm for v in target)
         self._moving = set()
-        self._pending = {}
-        if first:
-            self._pending = second
-            self._start_axes(first)
-        else:
-            self._start_axes(second)
+        self._pending = second if first else {}
+        self._second_half = not first
+        self._start_axes(first or second)
 
     def _start_axes(self, targets: dict[str, float]) -> None:
-        for a, goal in targets.items():
+        """Start each axis's ramp, taking it off ``targets`` once its supply has it: a retry
+        after an axis failed to answer starts only those not yet started."""
+        for a in list(targets):
             ax = self.axes[a]
-            ax.start_ramp(goal, min(self._rate, ax.limits.max_ramp_rate_T_per_min))
+            ax.start_ramp(targets[a], min(self._rate, ax.limits.max_ramp_rate_T_per_min))
             self._moving.add(a)
+            del targets[a]
 
     def is_settled(self) -> bool:
         """True once every axis of the ramp holds; the first time the decreasing axes hold, the
@@ -184,10 +185,11 @@ class VectorMagnet(FieldSource):
             if not self.axes[a].is_settled():
                 return False
         if self._pending:
-            pending, self._pending = self._pending, {}
-            self._moving = set()
             self.check_quench()
-            self._start_axes(pending)
+            if not self._second_half:
+                self._second_half = True
+                self._moving = set()
+            self._start_axes(self._pending)
             return False
         return True
 

@@ -278,3 +278,20 @@ def test_ctrl_c_in_the_middle_of_the_sweep_brings_every_axis_to_zero(tmp_path):
             assert field == 0.0 and abs(current) < 1e-3, (name, state, field, current)
         for m in lab.world.magnets.values():
             assert not m.quenched and abs(m.I_m) < 1e-6
+
+
+def test_the_station_check_reads_where_the_vector_is(tmp_path):
+    """`loopscope station check`: the vector magnet's present field, read from its three axes
+    (queries only), against its limit; a magnet left outside it by someone else is a warning."""
+    from loopscope.instruments.commissioning import check_station
+    with SimulatedLab("vector_magnet", seed=0, speed=1.0) as lab:
+        station = station_file(lab, tmp_path / "station.yaml", 1.0)
+        found = {f.setting: f for f in check_station(station).across}
+        assert found["vector_magnet field vector"].verdict == "ok"
+        for axis in ("x", "y"):   # 0.8 T on both pairs: 1.13 T across, beyond the 1 T cylinder
+            m = lab.world.magnets[axis]
+            m.I_s = m.I_m = m.target_A = 0.8 / m.coil_constant
+        found = {f.setting: f for f in check_station(station).across}
+        f = found["vector_magnet field vector"]
+        assert f.verdict == "warning" and "outside its vector limit" in f.detail, f
+        assert all(not written(lab, n) for n in MAGNETS)

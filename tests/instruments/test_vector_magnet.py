@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from loopscope.instruments.roles import FieldLimits, FieldSource, LimitError
+from loopscope.instruments.roles import FieldLimits, FieldSource, LimitError, TransientInstrumentError
 from loopscope.instruments.roles.vector_magnet import VectorMagnet, VectorMagnetConfig
 from loopscope.instruments.station import StationError, validate_station
 from loopscope.instruments.vector_field_limit import (VectorFieldLimit, limit_from_mapping,
@@ -155,7 +155,12 @@ class RampingAxis(FieldSource):
     def read_current_A(self):
         return self.read_field_T() / self.coil_constant_T_per_A
 
+    fail_next_ramp = False
+
     def start_ramp(self, field_T, rate_T_per_min):
+        if self.fail_next_ramp:
+            self.fail_next_ramp = False
+            raise TransientInstrumentError(f"{self.name}: timeout")
         self.advance()
         self.target = field_T
         self.sent.append(field_T)
@@ -282,3 +287,23 @@ def test_the_safe_state_starts_every_axis_down_at_once():
     account = vm.go_to_safe_state()
     assert account == "x: to zero; y: to zero; z: to zero"
     assert all(ax.sent[0] == 0.0 for ax in axes.values())
+
+
+def test_an_axis_that_fails_to_start_is_started_when_asked_again():
+    """The second half's start meets a timeout on its second axis: the runner asks again
+    (is_settled, retried), and only the axis not yet started is started, once; none is lost
+    (before, the rest of the second half was forgotten and the point recorded short of it)."""
+    clock = Clock()
+    vm, axes = vector_magnet(SPHERE, [1.0, 1.0, 1.0], clock)
+    axes["z"].field = axes["z"].target = 0.9
+    vm.start_ramp_vector((0.3, 0.3, 0.1), 1.0)          # z down first, then x and y up
+    while axes["z"].read_field_T() != 0.1:
+        clock.t += 0.01
+    axes["y"].fail_next_ramp = True
+    with pytest.raises(TransientInstrumentError):
+        vm.is_settled()
+    assert axes["x"].sent == [0.3] and axes["y"].sent == []
+    while not vm.is_settled():                         # asked again: y is started (once x holds)
+        clock.t += 0.01
+    assert axes["x"].sent == [0.3] and axes["y"].sent == [0.3]
+    assert [ax.field for ax in axes.values()] == pytest.approx([0.3, 0.3, 0.1])

@@ -98,7 +98,9 @@ def test_stopping_the_lab_closes_its_clients(rm):
 def test_fault_after_s_and_probability_from_config(rm):
     cfg = {"faults": [{"instrument": "squid_controller", "kind": "timeout", "after_s": 100.0},
                       {"instrument": "coil_supply", "kind": "garbage", "probability": 0.5}]}
-    with SimulatedLab(cfg, seed=1, speed=1000) as lab:
+    # real time (speed 1): the fault's 100 s come only from the clock's jump below; at speed 1000
+    # a loaded machine let them pass (0.1 s of wall time) before the first query was answered
+    with SimulatedLab(cfg, seed=1, speed=1.0) as lab:
         f = open_inst(rm, lab, "squid_controller", timeout=300)
         assert f.query("LOCK?").strip() == "1"
         lab.clock.advance(200)
