@@ -303,6 +303,8 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
                                f"BOP 36-12 cannot exceed 36 V")
         if driver == "cryomagnetics4g":
             _check_cryomagnetics4g(name, settings, limits)
+        if driver == "mercury_ips":
+            _check_mercury_ips(name, settings, limits)
         if driver == "kepco_bop" and limits["max_current_A"] > 12:
             raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: "
                                f"a Kepco BOP 36-12 cannot source more than 12 A")
@@ -351,6 +353,25 @@ def _check_cryomagnetics4g(name: str, settings: dict, limits: dict) -> None:
         raise StationError(f"{where}.limits.max_field_T = {limits['max_field_T']:g} T needs "
                            f"{limits['max_field_T'] / coil:g} A at {coil:g} T/A; a "
                            f"Cryomagnetics 4G supplies at most 100 A")
+
+
+def _check_mercury_ips(name: str, settings: dict, limits: dict) -> None:
+    """The Mercury iPS's ratings (pass 1: no I/O): its output is at most 120 A (the iPS-120),
+    the field limit must not ask more current than that at the coil constant, and the group
+    is one of the supply's magnet groups."""
+    where = f"instrument {name!r}"
+    if limits["max_current_A"] > 120:
+        raise StationError(f"{where}.limits.max_current_A = {limits['max_current_A']:g}: a "
+                           f"Mercury iPS supplies at most 120 A")
+    coil = settings.get("coil_constant_T_per_A")
+    if coil and limits["max_field_T"] / coil > 120 * (1 + 1e-9):
+        raise StationError(f"{where}.limits.max_field_T = {limits['max_field_T']:g} T needs "
+                           f"{limits['max_field_T'] / coil:g} A at {coil:g} T/A; a "
+                           f"Mercury iPS supplies at most 120 A")
+    group = settings.get("group", "GRPZ")
+    if group not in ("GRPX", "GRPY", "GRPZ"):
+        raise StationError(f"{where}.settings.group = {group!r}: a Mercury iPS magnet group is "
+                           f"GRPX, GRPY or GRPZ")
 
 
 def _check_ls372_heater(name: str, settings: dict, limits: dict) -> None:

@@ -99,6 +99,13 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "TCPIP": {"read_termination": "\r\n", "write_termination": "\r\n"},
         "GPIB": {"read_termination": "\r\n", "write_termination": "\n"},
     },
+    "Oxford Instruments Mercury iPS": {
+        # Operator's Manual 10.3.1: command lines end with LF (the replies too, as QCoDeS reads
+        # them); the LAN socket is port 7020 (QCoDeS, Lab::Measurement). The RS-232 framing
+        # was not in the pages read: no serial defaults
+        "TCPIP": {"read_termination": "\n", "write_termination": "\n"},
+        "GPIB": {"read_termination": "\n", "write_termination": "\n"},
+    },
     "Lake Shore 372": {
         # Model 372 manual 6.3: USB as a virtual serial port, 57600 baud, 7 data bits, odd
         # parity, 1 stop bit, CR LF; 6.3.5: 50 ms of quiet after each message, at most 20 a

@@ -28,7 +28,7 @@ def lab_instrument_names(cfg: dict) -> tuple[str, ...]:
 #: The classes are in lab.py's MODEL_CLASSES under the same keys.
 MODEL_CHOICES = {
     "coil_supply": ("kepco_bop",),
-    "magnet_supply": ("ami430", "cryomagnetics4g"),
+    "magnet_supply": ("ami430", "cryomagnetics4g", "mercury_ips"),
     "gaussmeter": ("lakeshore425", "lakeshore475"),
     "nanovoltmeter": ("keithley2182a", "keysight34465a"),
     "lockin": ("sr830", "ametek7270"),

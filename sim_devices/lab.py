@@ -20,6 +20,7 @@ from .instruments.lakeshore336 import LakeShore336
 from .instruments.lakeshore372 import LakeShore372
 from .instruments.lakeshore425 import LakeShore425
 from .instruments.lakeshore475 import LakeShore475
+from .instruments.mercury_ips import MercuryIPS
 from .instruments.squid_fll import SquidFLL
 from .instruments.sr830 import SR830
 from .instruments.ametek7270 import Ametek7270
@@ -33,7 +34,8 @@ DEFAULT_BASE_PORT = 50401
 #: slot -> {model key: twin class}; config.MODEL_CHOICES names the same keys, default first
 MODEL_CLASSES = {
     "coil_supply": {"kepco_bop": KepcoBOP},
-    "magnet_supply": {"ami430": AMI430, "cryomagnetics4g": Cryomagnetics4G},
+    "magnet_supply": {"ami430": AMI430, "cryomagnetics4g": Cryomagnetics4G,
+                      "mercury_ips": MercuryIPS},
     "gaussmeter": {"lakeshore425": LakeShore425, "lakeshore475": LakeShore475},
     "nanovoltmeter": {"keithley2182a": Keithley2182A, "keysight34465a": Keysight34465A},
     "lockin": {"sr830": SR830, "ametek7270": Ametek7270},

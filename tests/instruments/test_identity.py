@@ -20,6 +20,7 @@ from loopscope.instruments.drivers.keysight34465a import Keysight34465A
 from loopscope.instruments.drivers.lakeshore336 import LakeShore336
 from loopscope.instruments.drivers.lakeshore372 import LakeShore372
 from loopscope.instruments.drivers.lakeshore425 import LakeShore425
+from loopscope.instruments.drivers.mercury_ips import MercuryIPS
 from loopscope.instruments.drivers.sr830 import SR830
 from loopscope.instruments.drivers.sr860 import SR860
 from loopscope.instruments.drivers.sr865a import SR865A
@@ -53,6 +54,12 @@ ACCEPTED = {
         # QCoDeS's recorded sim reply (microsoft/Qcodes, src/qcodes/instrument/sims/cryo4g.yaml)
         "Cryomagnetics,4G,2239,1.02,208",
         "Cryomagnetics,4G,2417,1.02,208",                      # the simulated lab's
+    ],
+    MercuryIPS: [
+        # QCoDeS's recorded sim reply (qcodes/instrument/sims/MercuryiPS.yaml); the manual's
+        # form IDN:OXFORD INSTRUMENTS:MERCURY dd:ss:ff (Operator's Manual 10.3.2)
+        "IDN:OXFORD INSTRUMENTS:SIMULATED MERCURY iPS:000:000",
+        "IDN:OXFORD INSTRUMENTS:MERCURY iPS:IPS-0317:2.5.09.000",   # the simulated lab's
     ],
     SR830: [
         # pymeasure, tests/instruments/srs/test_sr830.py
@@ -137,6 +144,12 @@ REFUSED = {
         "Cryomagnetics,LM-510,1234,1.0",                        # their level meter
         "Cryomagnetics,4G0,1234,1.0",
         "AMERICAN MAGNETICS INC.,MODEL 430,430-2417,2.65",
+    ],
+    MercuryIPS: [
+        "IDN:OXFORD INSTRUMENTS:MERCURY iTC:123456:2.5.09.000",   # the temperature controller
+        "IDN:OXFORD INSTRUMENTS:MERCURY iPS0:123456:2.5.09.000",
+        "IPS120-10  Version 3.07  (c) OXFORD 1996",                 # the legacy IPS's V reply
+        "Cryomagnetics,4G,2417,1.02,208",
     ],
     SR830: [
         "Stanford_Research_Systems,SR810,s/n12345,ver1.07",    # one phase only
@@ -231,10 +244,11 @@ def test_every_simulated_instrument_answers_as_its_real_model():
     from loopscope.sim_devices.instruments.ametek7270 import Ametek7270 as Sim7270
     from loopscope.sim_devices.instruments.sr860 import SR865A as SimSR865A
     from loopscope.sim_devices.instruments.lakeshore372 import LakeShore372 as SimLS372
+    from loopscope.sim_devices.instruments.mercury_ips import MercuryIPS as SimMercury
     pairs = [(SR865A, SimSR865A), (Ametek7270, Sim7270),
              (KepcoBOP, SimKepco), (AMI430, SimAMI), (SR830, SimSR830), (SR860, SimSR860),
              (Keithley2182, SimK2182), (LakeShore425, SimLS425), (LakeShore336, SimLS336),
-             (Keysight34465A, SimK34465A), (LakeShore372, SimLS372)]
+             (Keysight34465A, SimK34465A), (LakeShore372, SimLS372), (MercuryIPS, SimMercury)]
     for driver, sim in pairs:
         assert driver.identity_matches(sim.idn), (driver.__name__, sim.idn)
     # the Kepco in the BIT 4886's form, as pymeasure's transcript of a real unit
