@@ -33,17 +33,23 @@ def _lab_model(lab, slot: str) -> str:
     return model_of(_lab_config(lab), slot)
 
 
+#: temperature-controller model of the lab -> the example station with its entry (the default
+#: station has the Lake Shore 336's)
+_TEMPERATURE_STATIONS = {"lakeshore372": "station_sim_dilution_fridge.yaml",  # dilution refrigerator
+                         "mercury_itc": "station_sim_mercury_itc.yaml"}      # VTI
+
+
 def simulated_station(lab, speed: float, **top) -> dict:
     """The simulated-lab station file with the lab's ports and clock speed filled in
     (and any top-level keys overridden, e.g. timeout_s)."""
     from loopscope.safe_yaml import load_yaml_file
 
     data, _ = load_yaml_file(SIMULATED_STATION, label="station file")
-    if _lab_model(lab, "temperature_controller") == "lakeshore372":
-        # a dilution-refrigerator lab: its bridge's entry from the dilution-fridge station
-        dr, _ = load_yaml_file(SIMULATED_STATION.with_name("station_sim_dilution_fridge.yaml"),
-                               label="station file")
-        data["instruments"]["temperature_controller"] = dr["instruments"]["temperature_controller"]
+    own = _TEMPERATURE_STATIONS.get(_lab_model(lab, "temperature_controller"))
+    if own is not None:
+        # a lab with another temperature controller: its entry from that model's station
+        other, _ = load_yaml_file(SIMULATED_STATION.with_name(own), label="station file")
+        data["instruments"]["temperature_controller"] = other["instruments"]["temperature_controller"]
     if _lab_config(lab)["vector_magnet"]["enabled"]:
         # a vector-magnet lab: the x and y supplies and the vector magnet of its station
         vm, _ = load_yaml_file(SIMULATED_STATION.with_name("station_sim_vector_magnet.yaml"),

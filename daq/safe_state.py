@@ -62,7 +62,7 @@ class SafeState:
 
     def _thermometers_safe(self) -> str:
         """Every thermometer of the run whose role has a safe state of its own (a Lake Shore
-        372: the mixing-chamber heater off), after the field source. Returns their accounts."""
+        372 or a Mercury iTC: its heater off), after the field source. Returns their accounts."""
         roles = [r for r in self.detectors.values() if role_kind(r) == "thermometer"]
         if getattr(self.plan.model, "temperature", None) is not None:
             roles += [r for r in self.station.roles.values() if role_kind(r) == "thermometer"][:1]

@@ -292,6 +292,8 @@ def _check_role_consistency(name: str, role: str, driver: str, settings: dict,
         _check_lockin_range(name, driver, limits)
     if role == "thermometer" and driver == "lakeshore372":
         _check_ls372_heater(name, settings, limits)
+    if role == "thermometer" and driver == "mercury_itc":
+        _check_mercury_itc(name, settings, limits)
     if role == "field_source":
         safe = limits.get("safe_ramp_rate_T_per_min")
         if safe is not None and safe > limits["max_ramp_rate_T_per_min"]:
@@ -317,6 +319,12 @@ def _check_model_interface(name: str, driver: str, resource: str) -> None:
         # allowed (a LAN-GPIB bridge, the simulated lab)
         raise StationError(f"instrument {name!r}.resource = {resource!r}: a Lake Shore 475 has "
                            f"IEEE-488 (GPIB) and RS-232 ports only, no USB")
+    if driver == "mercury_itc" and interface_of(resource) == "USB":
+        # Mercury iTC manual 4.2.5: its USB port is a virtual serial port (Serial2 USB), not a
+        # USBTMC device: it is reached as ASRL (COMn, /dev/ttyACMn)
+        raise StationError(f"instrument {name!r}.resource = {resource!r}: a Mercury iTC's USB port "
+                           f"is a virtual serial port; name it as a serial resource "
+                           f"(ASRL/dev/ttyACM0::INSTR, ASRLCOM3::INSTR), not USB...::INSTR")
 
 
 def _check_lockin_range(name: str, driver: str, limits: dict) -> None:
@@ -395,6 +403,42 @@ def _check_ls372_heater(name: str, settings: dict, limits: dict) -> None:
             raise StationError(f"{where}.settings.range_{word} = {code} "
                                f"({SAMPLE_HEATER_RANGE_A[code] * 1e3:g} mA into {ohm:g} ohm = "
                                f"{p:.3g} W) exceeds limits.max_heater_power_W = {cap:.3g} W")
+
+
+def _check_mercury_itc(name: str, settings: dict, limits: dict) -> None:
+    """A Mercury iTC's board UIDs, heater and heater voltage limits against the station's
+    heater power limit (pass 1: no I/O): each voltage limit a plan may name (voltage_limit_low/
+    medium/high_V) is at most the iTC's 40 V and puts at most VLIM^2/R into the heater."""
+    from loopscope.instruments.drivers.mercury_itc import (HEATER_OHM_RANGE, MAX_VOLTAGE_LIMIT_V,
+                                                           UID_PATTERN)
+    where = f"instrument {name!r}"
+    for key, default, letter in (("sensor", "MB1.T1", "T"), ("heater", "MB0.H1", "H")):
+        uid = settings.get(key, default)
+        m = UID_PATTERN.match(uid)
+        if not m or m.group(2) != letter:
+            raise StationError(f"{where}.settings.{key} = {uid!r}: not a Mercury iTC {key} board "
+                               f"UID (MB<n>.{letter}<n> or DB<n>.{letter}<n>, as SYS:CAT lists them)")
+    ohm = settings["heater_resistance_ohm"]
+    lo, hi = HEATER_OHM_RANGE
+    if not lo <= ohm <= hi:
+        raise StationError(f"{where}.settings.heater_resistance_ohm = {ohm:g}: the Mercury iTC's "
+                           f"heater takes a nominal resistance of {lo:g} to {hi:g} ohm (HTR:RES)")
+    volts = {w: settings.get(f"voltage_limit_{w}_V", d)
+             for w, d in (("low", 5.0), ("medium", 10.0), ("high", 20.0))}
+    if not volts["low"] <= volts["medium"] <= volts["high"]:
+        raise StationError(f"{where}.settings: voltage_limit_low_V <= voltage_limit_medium_V <= "
+                           f"voltage_limit_high_V, got {volts['low']:g}, {volts['medium']:g}, "
+                           f"{volts['high']:g}")
+    cap = limits["max_heater_power_W"]
+    for word, v in volts.items():
+        if v > MAX_VOLTAGE_LIMIT_V:
+            raise StationError(f"{where}.settings.voltage_limit_{word}_V = {v:g}: the Mercury iTC's "
+                               f"heater voltage limit is at most {MAX_VOLTAGE_LIMIT_V:g} V (HTR:VLIM)")
+        p = v * v / ohm
+        if p > cap * (1 + 1e-9):
+            raise StationError(f"{where}.settings.voltage_limit_{word}_V = {v:g} ({v:g} V into "
+                               f"{ohm:g} ohm = {p:.3g} W) exceeds limits.max_heater_power_W = "
+                               f"{cap:.3g} W")
 
 
 def _check_source_meter(name: str, settings: dict, limits: dict) -> None:

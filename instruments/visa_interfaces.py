@@ -114,6 +114,16 @@ MODEL_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                  "flow_control": "none", "read_termination": "\r\n",
                  "write_termination": "\r\n", "message_gap_s": 0.055},
     },
+    "Oxford Instruments Mercury iTC": {
+        # Mercury iTC manual 10.3.1: SCPI lines end with LF, on every interface. RS-232 (and the
+        # USB port, a virtual serial port): 57600 baud, 8 data bits, no parity, 2 stop bits, no
+        # handshake, as ISIS's IOC (ISISComputingGroup/EPICS-MercuryiTC) opens a real unit; the
+        # manual's RS-232 settings page was not found
+        "ASRL": {"baud_rate": 57600, "data_bits": 8, "parity": "none", "stop_bits": 2,
+                 "flow_control": "none", "read_termination": "\n", "write_termination": "\n"},
+        "TCPIP": {"read_termination": "\n", "write_termination": "\n"},
+        "GPIB": {"read_termination": "\n", "write_termination": "\n"},
+    },
     "Lake Shore 425": {
         # USB-serial: 57600 baud, 7 data bits, odd parity, 1 stop, CR LF; manual 6.2.5: 30 ms
         # of quiet after each exchange (5 ms of margin here for the host's scheduling)

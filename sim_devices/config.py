@@ -33,7 +33,7 @@ MODEL_CHOICES = {
     "nanovoltmeter": ("keithley2182a", "keysight34465a"),
     "lockin": ("sr830", "ametek7270"),
     "lockin_sr860": ("sr860", "sr865a"),
-    "temperature_controller": ("lakeshore336", "lakeshore372"),
+    "temperature_controller": ("lakeshore336", "lakeshore372", "mercury_itc"),
     "squid_controller": ("squid_fll",),
     "source_meter": ("keithley2400",),
     "magnet_supply_x": ("ami430",),
@@ -94,13 +94,18 @@ DEFAULTS: dict = {
               "voltage_limit_V": 2.0, "ramp_rate_A_per_s": 0.05, "current_limit_A": 55.0},
     },
     "cryostat": {
-        # first_order: a sample temperature lagging toward what the LS336's heater holds
-        # (sim_devices/cryostat.py); dilution_refrigerator: a mixing chamber cooled by a
+        # first_order: a sample temperature lagging toward what the heater holds, a Lake Shore
+        # 336's or a Mercury iTC's (sim_devices/cryostat.py); dilution_refrigerator: a mixing chamber cooled by a
         # dilution unit, read and heated by a Lake Shore 372 (sim_devices/dilution_refrigerator.py)
         "kind": "first_order",
         "base_temperature_K": 0.03, "time_constant_s": 120.0,
         "max_temperature_K": [1.0, 4.0, 20.0],     # heater ranges low, medium, high
         "initial_temperature_K": None,
+        # the heater driven by power instead of ranges (a Mercury iTC's heater output): its
+        # resistance, and the heat leak P = G (T^2 - T_base^2) it works against, the law the
+        # 336's open-loop output follows here too; 12.5 W (25 V into 50 ohm) holds 290 K
+        "heater_resistance_ohm": 50.0,
+        "heater_conductance_W_per_K2": 1.5e-4,
         # the numbers and their sources: docs/simulated_lab.md, "The dilution refrigerator"
         "dilution_refrigerator": {
             "exchanger_temperature_K": 0.029,       # 3He out of the last exchanger: base 0.34 x this
@@ -285,11 +290,15 @@ def _check_cryostat(cfg: dict) -> None:
     """The cryostat's kind, and the thermometry it takes: a dilution refrigerator's mixing
     chamber is read by the Lake Shore 372 (a RuOx at 10 mK needs an AC resistance bridge with
     picoampere excitation; a Model 336 reads NTC RTDs no lower than about 1 K), and the 372
-    is modelled only on the dilution refrigerator."""
+    is modelled only on the dilution refrigerator; a Mercury iTC only on the first-order one."""
     kind = cfg["cryostat"]["kind"]
     if kind not in CRYOSTAT_KINDS:
         raise ConfigError(f"cryostat.kind: {kind!r} is not one of {', '.join(CRYOSTAT_KINDS)}")
     model = model_of(cfg, "temperature_controller")
+    if model == "mercury_itc" and kind != "first_order":
+        raise ConfigError(f"models.temperature_controller: mercury_itc needs cryostat.kind: "
+                          f"first_order (got {kind}): a Mercury iTC runs VTIs and 1.5-300 K "
+                          f"inserts, not a dilution refrigerator's mixing chamber")
     if kind == "dilution_refrigerator" and model != "lakeshore372":
         raise ConfigError("cryostat.kind: dilution_refrigerator needs models.temperature_controller: "
                           f"lakeshore372 (got {model}): a Lake Shore 336 cannot read the mixing "

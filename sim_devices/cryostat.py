@@ -19,11 +19,20 @@ class Cryostat:
         self.manual_output_pct = 0.0
         self.pid = (50.0, 20.0, 0.0)
         self.mode = 1          # 1 closed loop PID, 3 open loop
+        #: the temperature the heater holds at full output, for a controller without heater
+        #: ranges (the Mercury iTC sets it from its heater's voltage limit); None: the range's
+        #: entry of max_K (the Lake Shore 336)
+        self.full_power_K: float | None = None
+
+    def _t_max(self) -> float:
+        if self.full_power_K is not None:
+            return self.full_power_K
+        return self.max_K[self.heater_range - 1]
 
     def equilibrium_K(self) -> float:
         if self.heater_range == 0:
             return self.base_K
-        t_max = self.max_K[self.heater_range - 1]
+        t_max = self._t_max()
         if self.mode == 3:   # open loop: manual output, power ~ T^2 - T_base^2
             p = self.manual_output_pct / 100.0
             return math.sqrt(self.base_K ** 2 + p * (t_max ** 2 - self.base_K ** 2))
@@ -34,7 +43,7 @@ class Cryostat:
             return 0.0
         if self.mode == 3:
             return self.manual_output_pct
-        t_max = self.max_K[self.heater_range - 1]
+        t_max = self._t_max()
         t = self.temperature_K
         p = (t ** 2 - self.base_K ** 2) / (t_max ** 2 - self.base_K ** 2)
         # while warming the loop pushes harder (proportional term), while cooling less

@@ -21,6 +21,7 @@ from .instruments.lakeshore372 import LakeShore372
 from .instruments.lakeshore425 import LakeShore425
 from .instruments.lakeshore475 import LakeShore475
 from .instruments.mercury_ips import MercuryIPS
+from .instruments.mercury_itc import MercuryITC
 from .instruments.squid_fll import SquidFLL
 from .instruments.sr830 import SR830
 from .instruments.ametek7270 import Ametek7270
@@ -40,7 +41,8 @@ MODEL_CLASSES = {
     "nanovoltmeter": {"keithley2182a": Keithley2182A, "keysight34465a": Keysight34465A},
     "lockin": {"sr830": SR830, "ametek7270": Ametek7270},
     "lockin_sr860": {"sr860": SR860, "sr865a": SR865A},
-    "temperature_controller": {"lakeshore336": LakeShore336, "lakeshore372": LakeShore372},
+    "temperature_controller": {"lakeshore336": LakeShore336, "lakeshore372": LakeShore372,
+                               "mercury_itc": MercuryITC},
     "squid_controller": {"squid_fll": SquidFLL},
     "source_meter": {"keithley2400": Keithley2400},
     # a vector magnet's transverse axes (vector_magnet.enabled)

@@ -21,6 +21,7 @@ from loopscope.instruments.drivers.lakeshore336 import LakeShore336
 from loopscope.instruments.drivers.lakeshore372 import LakeShore372
 from loopscope.instruments.drivers.lakeshore425 import LakeShore425
 from loopscope.instruments.drivers.mercury_ips import MercuryIPS
+from loopscope.instruments.drivers.mercury_itc import MercuryITC
 from loopscope.instruments.drivers.sr830 import SR830
 from loopscope.instruments.drivers.sr860 import SR860
 from loopscope.instruments.drivers.sr865a import SR865A
@@ -120,6 +121,15 @@ ACCEPTED = {
         "LSCI,MODEL372,1234567/1234567,1.0",
         "LSCI,MODEL372,LSA2B4C/3726A17,1.4",                   # the simulated lab's
     ],
+    MercuryITC: [
+        # a real iTC's reply, pymeasure's recorded test (tests/instruments/oxfordinstruments/
+        # test_mercuryitc.py)
+        "IDN:OXFORD INSTRUMENTS:MERCURY ITC:232150255:2.6.04.000",
+        # the Operator's Manual's form (8.3.2: IDN:OXFORD INSTRUMENTS:MERCURY dd:ss:ff), with
+        # the manual's spelling of the type
+        "IDN:OXFORD INSTRUMENTS:MERCURY iTC:123456789:2.5.03.000",
+        "IDN:OXFORD INSTRUMENTS:MERCURY ITC:232160478:2.6.04.000",   # the simulated lab's
+    ],
 }
 
 REFUSED = {
@@ -205,6 +215,14 @@ REFUSED = {
         "LSCI,MODEL336,LSA1B2C,2.9",
         "LSCI,MODEL3720,1234567/1234567,1.0",
     ],
+    MercuryITC: [
+        # the Mercury iPS magnet supply: same family, same IDN form (QCoDeS's MercuryiPS.yaml)
+        "IDN:OXFORD INSTRUMENTS:SIMULATED MERCURY iPS:000:000",
+        "IDN:OXFORD INSTRUMENTS:MERCURY IPS:232150256:2.6.04.000",
+        "IDN:OXFORD INSTRUMENTS:MERCURY Cryojet:232150257:2.6.04.000",   # 8.3.2's third type
+        "IDN:OXFORD INSTRUMENTS:MERCURY ITCX:1:1",
+        "LSCI,MODEL336,LSA1B2C,2.9",
+    ],
 }
 
 
@@ -245,10 +263,12 @@ def test_every_simulated_instrument_answers_as_its_real_model():
     from loopscope.sim_devices.instruments.sr860 import SR865A as SimSR865A
     from loopscope.sim_devices.instruments.lakeshore372 import LakeShore372 as SimLS372
     from loopscope.sim_devices.instruments.mercury_ips import MercuryIPS as SimMercury
+    from loopscope.sim_devices.instruments.mercury_itc import MercuryITC as SimITC
     pairs = [(SR865A, SimSR865A), (Ametek7270, Sim7270),
              (KepcoBOP, SimKepco), (AMI430, SimAMI), (SR830, SimSR830), (SR860, SimSR860),
              (Keithley2182, SimK2182), (LakeShore425, SimLS425), (LakeShore336, SimLS336),
-             (Keysight34465A, SimK34465A), (LakeShore372, SimLS372), (MercuryIPS, SimMercury)]
+             (Keysight34465A, SimK34465A), (LakeShore372, SimLS372), (MercuryIPS, SimMercury),
+             (MercuryITC, SimITC)]
     for driver, sim in pairs:
         assert driver.identity_matches(sim.idn), (driver.__name__, sim.idn)
     # the Kepco in the BIT 4886's form, as pymeasure's transcript of a real unit

@@ -146,5 +146,5 @@ def test_model_defaults_name_real_drivers():
     models = {resolve_driver(d).driver_cls.MODEL
               for d in ("sr830", "keithley2182", "kepco_bop", "lakeshore425", "keithley2400",
                         "lakeshore475", "ametek7270", "keysight34465a",
-                        "cryomagnetics4g", "lakeshore372", "mercury_ips")}
+                        "cryomagnetics4g", "lakeshore372", "mercury_ips", "mercury_itc")}
     assert models == set(MODEL_DEFAULTS)

@@ -139,7 +139,7 @@ def test_registry_is_complete():
     assert set(DRIVERS) == {"kepco_bop", "ami430", "lakeshore425", "squid_fll", "sr830",
                             "sr860", "lakeshore336", "keithley2182", "keithley2400",
                             "lakeshore475", "sr865a", "ametek7270", "keysight34465a", "cryomagnetics4g",
-                            "lakeshore372", "mercury_ips"}
+                            "lakeshore372", "mercury_ips", "mercury_itc"}
     for name, spec in DRIVERS.items():
         resolved = resolve_driver(name)
         assert hasattr(resolved.driver_cls, "snapshot")

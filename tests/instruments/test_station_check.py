@@ -192,3 +192,28 @@ def test_station_check_reads_the_lake_shore_372_and_touches_nothing():
         verdicts = {f.setting: f.verdict for f in report.instruments[0].findings}
         assert verdicts["control loop"] == "mismatch" and verdicts["scanner"] == "warning"
         assert all("?" in line for line in lab.command_log()["temperature_controller"])
+
+
+def test_station_check_reads_the_mercury_itc_and_touches_nothing():
+    """The VTI station: the iTC's boards, loop heater, heater resistance and voltage limit,
+    loop mode, ramp and calibration read with queries only; a voltage limit above the
+    station's heater power is a mismatch reported, not refused, by the check."""
+    from loopscope.sim_devices.lab import SimulatedLab
+    path = REPO / "examples" / "station_sim_mercury_itc.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["time_scale"] = 1000.0
+    data["instruments"] = {"temperature_controller": data["instruments"]["temperature_controller"]}
+    with SimulatedLab("mercury_itc_vti", seed=0, speed=1000.0) as lab:
+        data["instruments"]["temperature_controller"]["resource"] = lab.resources["temperature_controller"]
+        report = check_station(data)
+        (tc,) = report.instruments
+        assert tc.model == "Oxford Instruments Mercury iTC" and report.problems == 0, format_report(report)
+        assert {f.setting for f in tc.findings} == {"boards", "loop heater", "heater resistance",
+                                                    "heater voltage limit", "loop", "setpoint ramp",
+                                                    "sensor calibration"}
+        lab.instruments["temperature_controller"].vlim = 30.0
+        report = check_station(data)
+        verdicts = {f.setting: f.verdict for f in report.instruments[0].findings}
+        assert verdicts["heater voltage limit"] == "mismatch"
+        log = lab.command_log()["temperature_controller"]
+        assert log and all(line == "*IDN?" or line.startswith("READ:") for line in log)
