@@ -25,7 +25,7 @@ from .lab import DEFAULT_BASE_PORT, SimulatedLab
               help="Simulated seconds per wall-clock second.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--base-port", type=int, default=DEFAULT_BASE_PORT, show_default=True,
-              help="First port; the nine instruments take base..base+8 (0 picks free ports).")
+              help="First port; the nine instruments take base..base+8 (a vector magnet: base..base+10; 0 picks free ports).")
 @click.option("--serial", "serial", multiple=True, metavar="NAME[,NAME]",
               help="Serve these instruments on serial pseudo-terminals (ASRL/dev/pts/N::INSTR) "
                    "instead of TCP: those with an RS-232 port in the chosen models (default lab: gaussmeter, "

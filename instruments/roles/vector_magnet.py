@@ -239,7 +239,12 @@ class VectorMagnet(FieldSource):
         (its heater rules, its waits). hold: each axis's hold. An axis that fails is reported
         and the others still go."""
         self._pending = {}
+        start = ""
         if self.safe_state == "zero":
+            try:   # for the account: each axis's own says where it was when its turn came
+                start = "from (" + ", ".join(f"{b:.4g}" for b in self.read_field_vector_T()) + ") T "
+            except Exception:
+                start = ""
             for ax in self.axes.values():
                 try:   # a quenched axis refuses (check_quench) and is left to its own safe state
                     if not ax.has_persistent_switch or ax.switch_heater_is_on():
@@ -255,6 +260,8 @@ class VectorMagnet(FieldSource):
         if failures:
             raise InstrumentError(f"{self.name}: not every axis reached its safe state: "
                                   f"{'; '.join(failures)} (the others: {'; '.join(accounts)})")
+        if self.safe_state == "zero":
+            return f"every axis started toward 0 T at once {start}then: " + "; ".join(accounts)
         return "; ".join(accounts)
 
     # the role's life ---------------------------------------------------------------------------

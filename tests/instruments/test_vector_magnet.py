@@ -285,7 +285,8 @@ def test_the_safe_state_starts_every_axis_down_at_once():
     for a, b in zip("xyz", (0.5, -0.5, 2.0)):
         axes[a].field = axes[a].target = b
     account = vm.go_to_safe_state()
-    assert account == "x: to zero; y: to zero; z: to zero"
+    assert account == ("every axis started toward 0 T at once from (0.5, -0.5, 2) T then: "
+                       "x: to zero; y: to zero; z: to zero")
     assert all(ax.sent[0] == 0.0 for ax in axes.values())
 
 
